@@ -1,0 +1,193 @@
+"""The envelopes of every message that crosses a process boundary on Kafka.
+
+Each envelope says what happened (`type`), when and by whom it was produced, and carries its
+payload; `decode_envelope` reads any of them from the bytes of a Kafka record.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID, uuid4
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from schemas.cap import Alert, Category, MsgType, Status
+from schemas.cap_types import CapToken, RequiredText, Text
+from schemas.errors import CapValidationError
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ContractModel(BaseModel):
+    """Base of the Kafka contract: immutable, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AlertKey(ContractModel):
+    """The identity of an alert in the network: its CAP sender and identifier."""
+
+    sender: CapToken
+    identifier: CapToken
+
+    def __str__(self) -> str:
+        return f"{self.sender},{self.identifier}"
+
+
+class Envelope(ContractModel):
+    """What every Kafka message carries besides its payload."""
+
+    message_id: UUID = Field(default_factory=uuid4, description="Unique per message.")
+    produced_at: AwareDatetime = Field(default_factory=_now)
+    producer: str = Field(description="The service (and instance) that produced the message.")
+
+
+class AlertPublished(Envelope):
+    """An alert (or its update, cancel or error) accepted by the gateway."""
+
+    type: Literal["alert.published"] = "alert.published"
+    alert: Alert
+    chain: AlertKey = Field(
+        description="The first alert of the incident chain; every message of a chain shares "
+        "this key and so stays in order on one partition."
+    )
+    chain_category: Category = Field(
+        description="Category of the chain's first alert; selects the topic for the whole chain."
+    )
+    client_id: str = Field(description="The API client that published it.")
+    received_at: AwareDatetime
+
+
+class Observation(ContractModel):
+    """One measurement of a health or environmental indicator in a region."""
+
+    indicator: RequiredText = Field(description="e.g. 'ili_consultations_per_100k'.")
+    region: RequiredText = Field(description="NUTS-style region code, e.g. 'BE33'.")
+    value: float
+    unit: RequiredText
+    observed_at: AwareDatetime
+    source: CapToken = Field(description="CAP sender id of the reporting organisation.")
+    status: Literal[Status.ACTUAL, Status.EXERCISE, Status.TEST] = Status.ACTUAL
+
+
+class ObservationReported(Envelope):
+    """An observation submitted by a health or environment agency."""
+
+    type: Literal["observation.reported"] = "observation.reported"
+    observation: Observation
+
+
+class AlertAcknowledged(Envelope):
+    """A recipient acknowledged an alert; `ack` is the CAP Ack message that says so."""
+
+    type: Literal["alert.acknowledged"] = "alert.acknowledged"
+    alert: AlertKey
+    contact_point_id: str
+    acknowledged_by: str = Field(description="The duty officer (user name) who acknowledged.")
+    acknowledged_at: AwareDatetime
+    note: Text | None = None
+    ack: Alert
+
+    @model_validator(mode="after")
+    def _ack_references_the_alert(self) -> AlertAcknowledged:
+        if self.ack.msg_type is not MsgType.ACK:
+            raise ValueError("ack must be a CAP message of msgType Ack.")
+        if not any(
+            (ref.sender, ref.identifier) == (self.alert.sender, self.alert.identifier)
+            for ref in self.ack.references
+        ):
+            raise ValueError("ack must reference the acknowledged alert.")
+        return self
+
+
+class Channel(StrEnum):
+    """How a recipient is reached."""
+
+    CONSOLE = "console"
+    EMAIL = "email"
+
+
+class DeliveryStatus(StrEnum):
+    """Where one delivery (alert, contact point, channel) stands."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    ACKNOWLEDGED = "acknowledged"
+    ESCALATED = "escalated"
+
+
+class DeliveryReceipt(Envelope):
+    """A change in the state of one delivery, for the sender and the after-action report."""
+
+    type: Literal["delivery.receipt"] = "delivery.receipt"
+    alert: AlertKey
+    contact_point_id: str
+    channel: Channel
+    status: DeliveryStatus
+    at: AwareDatetime
+    detail: Text | None = Field(default=None, description="e.g. the SMTP server's answer.")
+    exercise: bool = Field(default=False, description="The alert is exercise or test traffic.")
+
+
+class RegistryEntity(StrEnum):
+    """The kinds of record the registry owns."""
+
+    REGION = "region"
+    ORGANISATION = "organisation"
+    CONTACT_POINT = "contact_point"
+    COMPETENCE = "competence"
+    AGREEMENT = "agreement"
+    THRESHOLD = "threshold"
+    API_CLIENT = "api_client"
+    CONSOLE_USER = "console_user"
+
+
+class RegistryChange(Envelope):
+    """A registry record was created, updated or deleted; caches of it are stale."""
+
+    type: Literal["registry.change"] = "registry.change"
+    entity: RegistryEntity
+    entity_id: str
+    operation: Literal["created", "updated", "deleted"]
+    version: int = Field(ge=0, description="The record's version after the change.")
+
+
+AnyEnvelope = Annotated[
+    AlertPublished | ObservationReported | AlertAcknowledged | DeliveryReceipt | RegistryChange,
+    Field(discriminator="type"),
+]
+ENVELOPE_TYPES: tuple[type[Envelope], ...] = (
+    AlertPublished,
+    ObservationReported,
+    AlertAcknowledged,
+    DeliveryReceipt,
+    RegistryChange,
+)
+_ENVELOPE = TypeAdapter[AnyEnvelope](AnyEnvelope)
+
+
+def decode_envelope(data: bytes | str) -> Envelope:
+    """Read any contract envelope from JSON; raise CapValidationError naming the field."""
+    try:
+        return _ENVELOPE.validate_json(data)
+    except ValidationError as exc:
+        raise CapValidationError.from_pydantic(exc) from None
+
+
+def encode_envelope(envelope: Envelope) -> bytes:
+    """Write an envelope as the JSON bytes of a Kafka record value."""
+    return envelope.model_dump_json(by_alias=True, exclude_none=True).encode()

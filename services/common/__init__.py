@@ -1,0 +1,1 @@
+"""Plumbing shared by every crossalert service: settings, logging, Kafka clients."""

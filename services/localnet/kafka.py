@@ -1,0 +1,381 @@
+"""The local Apache Kafka broker: one KRaft node on loopback, run from its Maven Central jars."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import fcntl
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from services.localnet import process
+
+log = structlog.get_logger()
+
+LOOPBACK = "127.0.0.1"
+DEV_PORTS = (9092, 9093)
+TEST_PORTS = (19092, 19093)
+START_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 30.0
+
+_JVM_OPTIONS = ("-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true")
+_LOG4J2_CONFIG = Path(__file__).with_name("log4j2.xml")
+_BROKER_MAIN = "kafka.Kafka"
+_STORAGE_TOOL_MAIN = "kafka.tools.StorageTool"
+
+
+class LocalKafkaError(RuntimeError):
+    """The local broker could not be set up, started or stopped; `detail` holds log lines."""
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class LocalBroker:
+    """One single-node KRaft broker (broker and controller in one process) on loopback."""
+
+    root: Path
+    state_dir: Path
+    port: int
+    controller_port: int
+    host: str = LOOPBACK
+
+    @classmethod
+    def for_dev(cls, root: Path) -> LocalBroker:
+        """The development network's broker: .state/kafka on ports 9092/9093."""
+        return cls(root, root / ".state" / "kafka", *DEV_PORTS)
+
+    @classmethod
+    def for_tests(cls, root: Path) -> LocalBroker:
+        """The test suite's broker: .state/test-kafka on ports 19092/19093."""
+        return cls(root, root / ".state" / "test-kafka", *TEST_PORTS)
+
+    @property
+    def bootstrap(self) -> str:
+        """The address Kafka clients bootstrap from."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def data_dir(self) -> Path:
+        """The broker's log.dirs: topic partitions and the KRaft metadata log."""
+        return self.state_dir / "data"
+
+    @property
+    def config_file(self) -> Path:
+        """The generated server.properties."""
+        return self.state_dir / "server.properties"
+
+    @property
+    def log_file(self) -> Path:
+        """The broker's own log (its stdout and stderr)."""
+        return self.state_dir / "broker.log"
+
+    @property
+    def pid_file(self) -> Path:
+        """The pid of the running broker."""
+        return self.state_dir / "broker.pid"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerStatus:
+    """What `status` observed about one local broker."""
+
+    running: bool
+    pid: int | None
+    bootstrap: str
+    version: str | None
+
+
+def repo_root() -> Path:
+    """The crossalert checkout: $CROSSALERT_HOME, else the folder above this code with kafka/."""
+    home = os.environ.get("CROSSALERT_HOME")
+    candidates = [Path(home)] if home else list(Path(__file__).resolve().parents)
+    for folder in candidates:
+        if (folder / "kafka" / "pom.xml").is_file():
+            return folder.resolve()
+    where = f"CROSSALERT_HOME={home}" if home else f"the folders above {Path(__file__).parent}"
+    raise LocalKafkaError(f"no crossalert checkout (a folder holding kafka/pom.xml) in {where}")
+
+
+def libs_dir(root: Path) -> Path:
+    """The folder holding the broker's jars."""
+    return root / ".cache" / "kafka" / "libs"
+
+
+def kafka_version(root: Path) -> str | None:
+    """The Kafka version of the fetched jars, or None before they are fetched."""
+    for jar in libs_dir(root).glob("kafka_2.13-*.jar"):
+        return jar.name.removeprefix("kafka_2.13-").removesuffix(".jar")
+    return None
+
+
+def ensure_jars(root: Path) -> Path:
+    """Copy the broker's jars from Maven Central into .cache/kafka/libs, once per kafka/pom.xml."""
+    libs = libs_dir(root)
+    pom = root / "kafka" / "pom.xml"
+    pom_digest = hashlib.sha256(pom.read_bytes()).hexdigest()
+    stamp_name = ".pom-sha256"
+    with _exclusive(libs.with_name("fetch.lock")):
+        stamp = libs / stamp_name
+        if stamp.is_file() and stamp.read_text().strip() == pom_digest:
+            return libs
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise LocalKafkaError("Maven (mvn) is not installed; run scripts/bootstrap.sh")
+        # Copy into a side folder and rename, so an interrupted fetch never looks complete.
+        staging = libs.with_name("libs.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        log.info("kafka.jars.fetching", pom=str(pom), into=str(libs))
+        started = time.monotonic()
+        result = subprocess.run(
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-Dstyle.color=never",
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={staging}",
+                "-DincludeScope=runtime",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise LocalKafkaError(
+                f"Maven could not fetch the Kafka jars (mvn exited {result.returncode})",
+                detail=_last_lines(result.stdout + result.stderr),
+            )
+        (staging / stamp_name).write_text(pom_digest + "\n")
+        shutil.rmtree(libs, ignore_errors=True)
+        staging.rename(libs)
+        log.info("kafka.jars.fetched", seconds=round(time.monotonic() - started, 1))
+        return libs
+
+
+def write_config(broker: LocalBroker) -> Path:
+    """Write the broker's server.properties and return its path."""
+    controller = f"{broker.host}:{broker.controller_port}"
+    properties = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        # A static voter set, unlike a formatted dynamic quorum, lets the ports change later.
+        "controller.quorum.voters": f"1@{controller}",
+        "controller.listener.names": "CONTROLLER",
+        "listeners": f"PLAINTEXT://{broker.bootstrap},CONTROLLER://{controller}",
+        "advertised.listeners": f"PLAINTEXT://{broker.bootstrap}",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(broker.data_dir),
+        "num.partitions": "3",
+        "auto.create.topics.enable": "true",
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+    }
+    broker.state_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["# Written by crossalert on every start."]
+    lines += [f"{key}={value}" for key, value in properties.items()]
+    broker.config_file.write_text("\n".join(lines) + "\n")
+    return broker.config_file
+
+
+def format_storage(broker: LocalBroker) -> bool:
+    """Format the KRaft storage with a new cluster id unless done before; True if it formatted."""
+    if (broker.data_dir / "meta.properties").is_file():
+        return False
+    result = subprocess.run(
+        [
+            *_java_command(broker.root),
+            _STORAGE_TOOL_MAIN,
+            "format",
+            "--cluster-id",
+            _new_cluster_id(),
+            "--config",
+            str(broker.config_file),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise LocalKafkaError(
+            f"formatting the Kafka storage in {broker.data_dir} failed",
+            detail=_last_lines(result.stdout + result.stderr),
+        )
+    log.info("kafka.storage.formatted", data_dir=str(broker.data_dir))
+    return True
+
+
+def start(broker: LocalBroker, *, timeout: float = START_TIMEOUT_S) -> BrokerStatus:
+    """Start the broker detached and wait until it serves requests; a running one is kept.
+
+    Blocking; from a coroutine call it through `asyncio.to_thread`.
+    """
+    with _exclusive(broker.state_dir / "start.lock"):
+        pid = _running_pid(broker)
+        if pid is not None:
+            log.info("kafka.already_running", bootstrap=broker.bootstrap, pid=pid)
+        else:
+            pid = _launch(broker)
+        _wait_until_ready(broker, pid, timeout=timeout)
+    return status(broker)
+
+
+def stop(broker: LocalBroker, *, timeout: float = STOP_TIMEOUT_S) -> bool:
+    """Stop the broker (SIGTERM, then SIGKILL after `timeout` s); False if it was not running."""
+    with _exclusive(broker.state_dir / "start.lock"):
+        pid = _running_pid(broker)
+        if pid is not None:
+            log.info("kafka.stopping", bootstrap=broker.bootstrap, pid=pid)
+            process.terminate(pid, timeout=timeout, marker=str(broker.config_file))
+            log.info("kafka.stopped", bootstrap=broker.bootstrap, pid=pid)
+        broker.pid_file.unlink(missing_ok=True)
+    return pid is not None
+
+
+def status(broker: LocalBroker) -> BrokerStatus:
+    """Whether the broker runs, its pid, its bootstrap address and the Kafka version."""
+    pid = _running_pid(broker)
+    return BrokerStatus(
+        running=pid is not None,
+        pid=pid,
+        bootstrap=broker.bootstrap,
+        version=kafka_version(broker.root),
+    )
+
+
+def _launch(broker: LocalBroker) -> int:
+    for port in (broker.port, broker.controller_port):
+        if _accepts_connections(broker.host, port):
+            raise LocalKafkaError(
+                f"{broker.host}:{port} is already taken by another process "
+                f"(not the broker of {broker.state_dir})"
+            )
+    write_config(broker)
+    format_storage(broker)
+    if broker.log_file.exists():
+        broker.log_file.replace(broker.log_file.with_suffix(".log.1"))
+    pid = process.spawn_detached(
+        [*_java_command(broker.root), _BROKER_MAIN, str(broker.config_file)],
+        log_file=broker.log_file,
+        cwd=broker.state_dir,
+    )
+    broker.pid_file.write_text(f"{pid}\n")
+    log.info("kafka.starting", bootstrap=broker.bootstrap, pid=pid, log_file=str(broker.log_file))
+    return pid
+
+
+def _wait_until_ready(broker: LocalBroker, pid: int, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    # A bare TCP probe first: aiokafka logs an error for every refused connection.
+    while not (
+        _accepts_connections(broker.host, broker.port) and asyncio.run(_serves_requests(broker))
+    ):
+        if not process.is_alive(pid, marker=str(broker.config_file)):
+            raise LocalKafkaError(
+                f"the Kafka broker for {broker.bootstrap} exited during start-up "
+                f"(log: {broker.log_file})",
+                detail=_last_lines(_read(broker.log_file)),
+            )
+        if time.monotonic() > deadline:
+            # A broker that cannot come up in time is stopped, not left half-started.
+            process.terminate(pid, timeout=STOP_TIMEOUT_S, marker=str(broker.config_file))
+            broker.pid_file.unlink(missing_ok=True)
+            raise LocalKafkaError(
+                f"the Kafka broker for {broker.bootstrap} did not answer within "
+                f"{timeout:.0f} s and was stopped (log: {broker.log_file})",
+                detail=_last_lines(_read(broker.log_file)),
+            )
+        time.sleep(0.25)
+    log.info("kafka.ready", bootstrap=broker.bootstrap, pid=pid)
+
+
+async def _serves_requests(broker: LocalBroker) -> bool:
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=5000)
+    try:
+        await admin.start()
+        cluster = await admin.describe_cluster()
+    except KafkaError:
+        return False
+    finally:
+        await admin.close()
+    return bool(cluster["brokers"])
+
+
+def _accepts_connections(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex((host, port)) == 0
+
+
+def _running_pid(broker: LocalBroker) -> int | None:
+    try:
+        pid = int(broker.pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    # The pid file may outlive its process and the pid be reused: check it is this broker.
+    return pid if process.is_alive(pid, marker=str(broker.config_file)) else None
+
+
+def _java_command(root: Path) -> list[str]:
+    java_home = os.environ.get("JAVA_HOME")
+    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    if java is None or not Path(java).is_file():
+        raise LocalKafkaError("Java 17 or newer is needed to run Kafka; run scripts/bootstrap.sh")
+    return [
+        java,
+        *_JVM_OPTIONS,
+        f"-Dlog4j2.configurationFile={_LOG4J2_CONFIG}",
+        "-cp",
+        str(ensure_jars(root) / "*"),
+    ]
+
+
+def _new_cluster_id() -> str:
+    # Kafka's own form: 16 random bytes in URL-safe base64; one starting with "-" would be
+    # read as a command-line option, so Kafka never issues it either.
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+@contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _last_lines(text: str, count: int = 30) -> str:
+    return "\n".join(text.strip().splitlines()[-count:])
