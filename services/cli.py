@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+import schemas
+from schemas.jsonschema import json_schemas
 from services.cap_cli import cap_app
 from services.localnet.cli import down, kafka_app, up
+
+SCHEMA_DIR = Path(schemas.__file__).parent / "jsonschema"
 
 app = typer.Typer(
     name="crossalert",
@@ -17,6 +25,34 @@ app.add_typer(cap_app, name="cap")
 app.add_typer(kafka_app, name="kafka")
 app.command()(up)
 app.command()(down)
+
+
+def render_schema(schema: dict[str, object]) -> str:
+    """The committed text form of a JSON Schema document."""
+    return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+@app.command("export-schemas")
+def export_schemas(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only report drift; exit 1 if any file differs.")
+    ] = False,
+) -> None:
+    """Write the contract's JSON Schema files under schemas/jsonschema/."""
+    drifted = []
+    for name, schema in json_schemas().items():
+        path = SCHEMA_DIR / name
+        text = render_schema(schema)
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            continue
+        drifted.append(name)
+        if not check:
+            path.write_text(text, encoding="utf-8")
+    verb = "differ from the models" if check else "written"
+    typer.echo(
+        f"{len(drifted)} schema file(s) {verb}" + (f": {', '.join(drifted)}" if drifted else "")
+    )
+    raise typer.Exit(1 if check and drifted else 0)
 
 
 def main() -> None:

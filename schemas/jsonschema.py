@@ -1,0 +1,40 @@
+"""JSON Schema documents generated from the contract models, for non-Python clients.
+
+The committed files under `schemas/jsonschema/` are these documents; a test fails when they
+drift, and `crossalert export-schemas` rewrites them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from schemas.cap import Alert
+from schemas.envelopes import ENVELOPE_TYPES
+
+SCHEMA_BASE_URI = "https://crossalert.example.org/schemas/"
+
+
+def _document(model: type[BaseModel], file_name: str, title: str) -> dict[str, Any]:
+    schema = model.model_json_schema(by_alias=True, mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_BASE_URI + file_name,
+        **schema,
+        "title": title,
+    }
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """File name -> JSON Schema, for the CAP alert and every Kafka envelope."""
+    documents = {
+        "cap-alert.schema.json": _document(
+            Alert, "cap-alert.schema.json", "OASIS CAP 1.2 alert (crossalert JSON form)"
+        )
+    }
+    for envelope in ENVELOPE_TYPES:
+        message_type = envelope.model_fields["type"].default
+        name = f"envelope.{message_type}.schema.json"
+        documents[name] = _document(envelope, name, f"crossalert envelope {message_type}")
+    return documents

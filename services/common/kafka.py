@@ -1,0 +1,112 @@
+"""Kafka clients, written once: the durable producer, the consumer loop, topic creation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from schemas.envelopes import Envelope, decode_envelope, encode_envelope
+from schemas.errors import CapValidationError
+from schemas.topics import route
+from services.common.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[Envelope], Awaitable[None]]
+
+
+class BrokerUnavailable(Exception):
+    """The broker did not acknowledge a write in time; the write may not have happened."""
+
+
+def create_producer(settings: ServiceSettings) -> AIOKafkaProducer:
+    """An idempotent producer that waits for every in-sync replica (acks=all)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=settings.service_name,
+        enable_idempotence=True,
+        acks="all",
+        request_timeout_ms=int(settings.kafka_send_timeout_seconds * 1000),
+    )
+
+
+async def publish(producer: AIOKafkaProducer, envelope: Envelope, *, ack_timeout: float) -> Any:
+    """Write an envelope to its declared topic and key; return the broker's record metadata.
+
+    Raises BrokerUnavailable when the broker has not acknowledged within `ack_timeout` seconds,
+    so that callers can answer promptly (503) instead of hanging.
+    """
+    topic, key = route(envelope)
+    try:
+        async with asyncio.timeout(ack_timeout):
+            return await producer.send_and_wait(topic, encode_envelope(envelope), key=key)
+    except (TimeoutError, KafkaError) as exc:
+        raise BrokerUnavailable(f"the broker did not acknowledge the write to {topic}") from exc
+
+
+def create_consumer(
+    settings: ServiceSettings, *topics: str, group_id: str | None
+) -> AIOKafkaConsumer:
+    """A consumer that starts from the earliest record and commits only when told to."""
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=settings.service_name,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+
+
+async def consume(consumer: AIOKafkaConsumer, handler: Handler, *, commit: bool = True) -> None:
+    """Decode each record, bind its log context, await the handler, then commit its offset.
+
+    The offset is committed only after the handler returned, so a crash in between means the
+    record is handled again (at-least-once); handlers therefore de-duplicate by identity.
+    A record that is not a contract envelope is logged and skipped, so that one bad record
+    cannot stop a partition for good. Consumers outside a group (live push) pass commit=False.
+    """
+    async for record in consumer:
+        with structlog.contextvars.bound_contextvars(
+            topic=record.topic, partition=record.partition, offset=record.offset
+        ):
+            try:
+                envelope = decode_envelope(record.value)
+            except CapValidationError as exc:
+                log.error("record is not a contract envelope; skipped", problem=str(exc))
+            else:
+                with structlog.contextvars.bound_contextvars(
+                    message_id=str(envelope.message_id), envelope=type(envelope).__name__
+                ):
+                    await handler(envelope)
+            if commit:
+                partition = TopicPartition(record.topic, record.partition)
+                await consumer.commit({partition: record.offset + 1})
+
+
+async def create_topics(
+    bootstrap_servers: str, names: Iterable[str], *, partitions: int = 3, replication: int = 1
+) -> None:
+    """Create the named topics where they do not exist yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name, num_partitions=partitions, replication_factor=replication)
+            for name in names
+            if name not in existing
+        ]
+        if missing:
+            # Another process may create them in between: that is what we wanted anyway.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+    finally:
+        await admin.close()

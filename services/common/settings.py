@@ -1,0 +1,24 @@
+"""The settings base every service builds on: environment variables, one prefix per service."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Settings shared by every service; a subclass sets `env_prefix` (e.g. CROSSALERT_GATEWAY_)."""
+
+    model_config = SettingsConfigDict(env_prefix="CROSSALERT_", extra="ignore", frozen=True)
+
+    service_name: str = Field(default="crossalert", description="Names this process in logs.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: readable on a terminal, JSON lines otherwise."
+    )
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_send_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=120, description="Longest wait for the broker to acknowledge a write."
+    )
