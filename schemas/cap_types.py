@@ -252,16 +252,26 @@ class Reference(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _from_triple(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            parts = value.split(",")
-            if len(parts) != 3 or not all(parts):
-                raise PydanticCustomError(
-                    "invalid_reference",
-                    "must be a 'sender,identifier,sent' triple; got '{value}'.",
-                    {"value": value},
-                )
-            return {"sender": parts[0], "identifier": parts[1], "sent": parts[2]}
-        return value
+        if not isinstance(value, str):
+            return value
+        parts = value.split(",")
+        if len(parts) != 3 or _RESTRICTED.search(parts[0] + parts[1]) or not all(parts):
+            raise PydanticCustomError(
+                "invalid_reference",
+                "must be a 'sender,identifier,sent' triple; got '{value}'.",
+                {"value": value},
+            )
+        try:
+            sent = parse_cap_datetime(parts[2])
+        except PydanticCustomError:
+            # The triple is one token in CAP, so the whole entry is named, not its third part.
+            raise PydanticCustomError(
+                "invalid_reference",
+                "must end with the sent time of the referenced message, with its offset "
+                "(e.g. 2026-11-28T14:05:00+01:00); got '{value}'.",
+                {"value": value},
+            ) from None
+        return {"sender": parts[0], "identifier": parts[1], "sent": sent}
 
     @model_serializer
     def _to_triple(self) -> str:
