@@ -140,7 +140,10 @@ def test_oversized_input_is_refused_before_parsing() -> None:
         (lambda d: d.pop("sent"), "sent"),
         (lambda d: d.update(status="Real"), "status"),
         (lambda d: d["info"][1].update(urgency="Soon"), "info[1].urgency"),
-        (lambda d: d["info"][0]["area"][0].update(polygon=["50,5 51,5 51,6 50,5.5"]), "info[0].area[0].polygon[0]"),
+        (
+            lambda d: d["info"][0]["area"][0].update(polygon=["50,5 51,5 51,6 50,5.5"]),
+            "info[0].area[0].polygon[0]",
+        ),
         (lambda d: d.update(msgType="Update"), "references"),
         (lambda d: d.update(references=["a,b"]), "references[0]"),
         (lambda d: d.update(unknown=1), "unknown"),

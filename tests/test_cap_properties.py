@@ -67,7 +67,7 @@ def resources(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         resource |= {
             "derefUri": base64.b64encode(content).decode(),
-            "digest": hashlib.sha1(content).hexdigest(),  # noqa: S324 - CAP 1.2 mandates SHA-1
+            "digest": hashlib.sha1(content).hexdigest(),
             "size": len(content),
         }
     return resource
