@@ -185,7 +185,7 @@ def decode_envelope(data: bytes | str) -> Envelope:
     try:
         return _ENVELOPE.validate_json(data)
     except ValidationError as exc:
-        raise CapValidationError.from_pydantic(exc) from None
+        raise CapValidationError.from_pydantic(exc, tagged=True) from None
 
 
 def encode_envelope(envelope: Envelope) -> bytes:

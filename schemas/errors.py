@@ -38,9 +38,18 @@ class CapValidationError(ValueError):
         return cls([Problem(field=field, code=code, message=message)])
 
     @classmethod
-    def from_pydantic(cls, exc: ValidationError) -> CapValidationError:
-        """Translate pydantic's errors into problems named by CAP field paths."""
-        return cls([_problem(error) for error in exc.errors(include_url=False)])
+    def from_pydantic(cls, exc: ValidationError, *, tagged: bool = False) -> CapValidationError:
+        """Translate pydantic's errors into problems named by CAP field paths.
+
+        With `tagged`, the errors come from a union told apart by its `type` field, whose
+        value pydantic puts first in each path; it is left out of the field names.
+        """
+        errors = exc.errors(include_url=False)
+        if tagged:
+            for error in errors:
+                tag_problem = error["type"].startswith("union_tag")
+                error["loc"] = ("type",) if tag_problem else error["loc"][1:]
+        return cls([_problem(error) for error in errors])
 
     @property
     def field(self) -> str:

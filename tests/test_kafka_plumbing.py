@@ -1,0 +1,143 @@
+"""The shared Kafka plumbing against the real broker: produce, consume, commit, group semantics."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaConnectionError
+
+from schemas.envelopes import Envelope, RegistryChange, RegistryEntity
+from schemas.topics import REGISTRY_CHANGES, route
+from services.common.kafka import (
+    BrokerUnavailable,
+    consume,
+    create_consumer,
+    create_producer,
+    create_topics,
+    publish,
+)
+from services.common.settings import ServiceSettings
+
+
+def change(entity_id: str) -> RegistryChange:
+    return RegistryChange(
+        producer="tests",
+        entity=RegistryEntity.ORGANISATION,
+        entity_id=entity_id,
+        operation="updated",
+        version=1,
+        produced_at=datetime(2026, 11, 28, 12, 0, tzinfo=UTC),
+    )
+
+
+async def consume_until(
+    consumer: AIOKafkaConsumer,
+    count: int,
+    *,
+    match: Callable[[Envelope], bool] = lambda _: True,
+    within: float = 20,
+) -> list[Envelope]:
+    """Run the consumer helper until `count` matching envelopes were handled (and committed).
+
+    Returns every envelope handled, matching or not.
+    """
+    seen: list[Envelope] = []
+    matched = 0
+    done = asyncio.Event()
+
+    async def handler(envelope: Envelope) -> None:
+        nonlocal matched
+        seen.append(envelope)
+        matched += match(envelope)
+        if matched >= count:
+            done.set()
+
+    task = asyncio.create_task(consume(consumer, handler))
+    try:
+        async with asyncio.timeout(within):
+            await done.wait()
+        # Let the loop commit the offset of the record it just handled.
+        await asyncio.sleep(0.5)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    return seen
+
+
+async def test_envelope_produced_is_consumed_decoded_and_committed(kafka_bootstrap: str) -> None:
+    settings = ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap, service_name="tests")
+    await create_topics(kafka_bootstrap, [REGISTRY_CHANGES.name])
+    group = f"plumbing-{uuid.uuid4()}"
+    sent = change(f"org-{uuid.uuid4()}")
+
+    first = create_consumer(settings, REGISTRY_CHANGES.name, group_id=group)
+    await first.start()
+    try:
+        # Join the group (and take the partitions) before producing, so nothing is skipped.
+        await first.getmany(timeout_ms=1000)
+        producer = create_producer(settings)
+        await producer.start()
+        try:
+            metadata = await publish(producer, sent, ack_timeout=10)
+        finally:
+            await producer.stop()
+        received = await consume_until(first, 1, match=lambda e: e.message_id == sent.message_id)
+        committed = await first.committed(TopicPartition(metadata.topic, metadata.partition))
+    finally:
+        await first.stop()
+
+    assert sent in received
+    assert type(received[received.index(sent)]) is RegistryChange
+    assert metadata.topic == route(sent)[0]
+    assert committed == metadata.offset + 1
+
+    # A later record proves the second member of the group is reading; the first one must
+    # not come again, because its offset was committed.
+    later = change(sent.entity_id)
+    producer = create_producer(settings)
+    await producer.start()
+    try:
+        await publish(producer, later, ack_timeout=10)
+    finally:
+        await producer.stop()
+    second = create_consumer(settings, REGISTRY_CHANGES.name, group_id=group)
+    await second.start()
+    try:
+        mine = await consume_until(second, 1, match=lambda e: e.message_id == later.message_id)
+    finally:
+        await second.stop()
+    assert later in mine
+    assert sent not in mine
+
+
+async def test_record_key_keeps_one_entity_on_one_partition(kafka_bootstrap: str) -> None:
+    settings = ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap, service_name="tests")
+    await create_topics(kafka_bootstrap, [REGISTRY_CHANGES.name])
+    entity_id = f"org-{uuid.uuid4()}"
+    producer = create_producer(settings)
+    await producer.start()
+    try:
+        written = [await publish(producer, change(entity_id), ack_timeout=10) for _ in range(5)]
+    finally:
+        await producer.stop()
+
+    assert len({meta.partition for meta in written}) == 1
+    assert [meta.offset for meta in written] == sorted(meta.offset for meta in written)
+
+
+async def test_publish_to_a_dead_broker_fails_promptly() -> None:
+    # Nothing listens on this loopback port: the write must fail within its bound, not hang.
+    settings = ServiceSettings(
+        kafka_bootstrap_servers="127.0.0.1:1", service_name="tests", kafka_send_timeout_seconds=1
+    )
+    producer = create_producer(settings)
+    with pytest.raises(KafkaConnectionError):
+        await producer.start()
+    with pytest.raises(BrokerUnavailable):
+        await publish(producer, change("org-x"), ack_timeout=1)
