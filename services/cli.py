@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
 
 import schemas
 from schemas.jsonschema import json_schemas
+from services.alert_gateway.settings import GatewaySettings
 from services.cap_cli import cap_app
+from services.common.settings import ServiceSettings
 from services.localnet.cli import down, kafka_app, up
+from services.notifier.settings import NotifierSettings
+from services.registry.settings import RegistrySettings
 
 SCHEMA_DIR = Path(schemas.__file__).parent / "jsonschema"
+
+SERVICE_SETTINGS: dict[str, type[ServiceSettings]] = {
+    "registry": RegistrySettings,
+    "alert_gateway": GatewaySettings,
+    "notifier": NotifierSettings,
+}
+"""Each service's package name and its settings, whose env prefix configures it."""
 
 app = typer.Typer(
     name="crossalert",
@@ -25,6 +38,27 @@ app.add_typer(cap_app, name="cap")
 app.add_typer(kafka_app, name="kafka")
 app.command()(up)
 app.command()(down)
+
+
+class Service(StrEnum):
+    """The services `crossalert serve` runs."""
+
+    REGISTRY = "registry"
+    ALERT_GATEWAY = "alert_gateway"
+    NOTIFIER = "notifier"
+
+
+@app.command()
+def serve(service: Annotated[Service, typer.Argument(help="The service to run.")]) -> None:
+    """Run one service in the foreground, configured by its CROSSALERT_<SERVICE>_* variables."""
+    settings = SERVICE_SETTINGS[service]()
+    uvicorn.run(
+        f"services.{service}.app:create_app",
+        factory=True,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,  # the app routes uvicorn's loggers through the service's renderer
+    )
 
 
 def render_schema(schema: dict[str, object]) -> str:

@@ -59,4 +59,3 @@ def configure_logging(
         logger.propagate = True
     # aiokafka reports every reconnect attempt at INFO/ERROR; warnings are what matter here.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))
-

@@ -14,6 +14,8 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CROSSALERT_", extra="ignore", frozen=True)
 
     service_name: str = Field(default="crossalert", description="Names this process in logs.")
+    http_host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
+    http_port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: readable on a terminal, JSON lines otherwise."

@@ -1,0 +1,1 @@
+"""The alert gateway: crisis centres publish, update and cancel alerts here."""

@@ -1,0 +1,70 @@
+"""Liveness and readiness endpoints, the same in every service.
+
+`/healthz` says the process answers; `/readyz` runs each dependency check with a short bound
+and answers 503 with Retry-After when one fails, so that orchestrators and operators see at
+once which dependency is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+
+from aiokafka.admin import AIOKafkaAdminClient
+from fastapi import APIRouter, Response, status
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+"""Returns when the dependency serves requests; raises otherwise."""
+
+CHECK_TIMEOUT_SECONDS = 3.0
+RETRY_AFTER_SECONDS = 5
+
+
+def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
+    """`/healthz` and `/readyz` for a service whose dependencies are `checks`."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process is alive and answers."""
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz(response: Response) -> dict[str, object]:
+        """Every dependency answers; otherwise 503 naming the ones that do not."""
+        results = dict(zip(checks, await asyncio.gather(*map(_run, checks.values())), strict=True))
+        ready = all(result == "ok" for result in results.values())
+        if not ready:
+            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return {"status": "ready" if ready else "not ready", "checks": results}
+
+    return router
+
+
+async def _run(check: ReadinessCheck) -> str:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+            await check()
+    except TimeoutError:
+        return f"unavailable: no answer within {CHECK_TIMEOUT_SECONDS:g} s"
+    except Exception as exc:  # any failure of a dependency means "not ready", never a 500
+        return f"unavailable: {exc or type(exc).__name__}"
+    return "ok"
+
+
+def kafka_check(bootstrap_servers: str) -> ReadinessCheck:
+    """A check that the Kafka cluster at `bootstrap_servers` answers a metadata request."""
+
+    async def check() -> None:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap_servers,
+            request_timeout_ms=int(CHECK_TIMEOUT_SECONDS * 1000),
+        )
+        try:
+            await admin.start()
+            await admin.describe_cluster()
+        finally:
+            await admin.close()
+
+    return check

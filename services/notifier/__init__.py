@@ -1,0 +1,1 @@
+"""The notifier: routes alerts to duty officers' consoles and mailboxes, tracks acknowledgements."""

@@ -1,0 +1,1 @@
+"""The registry: regions, organisations, contact points, agreements, routing and identity."""
