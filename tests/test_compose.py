@@ -1,0 +1,120 @@
+"""docker-compose.yml agrees with the code: services, ports and variables.
+
+No Docker engine runs here, so this reads the compose file as data and checks each service's
+environment against the settings class that will read it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from services.cli import SERVICE_SETTINGS
+
+ROOT = Path(__file__).parent.parent
+COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+
+
+def compose_service_of(service: str) -> dict[str, Any]:
+    [found] = [s for s in SERVICES.values() if s.get("command") == ["serve", service]]
+    return found
+
+
+def compose_name_of(service: str) -> str:
+    [name] = [n for n, s in SERVICES.items() if s.get("command") == ["serve", service]]
+    return name
+
+
+def environment(service: str) -> dict[str, str]:
+    """The service's variables, with ${VAR...} interpolations replaced by a stand-in."""
+    env = compose_service_of(service)["environment"]
+    return {key: re.sub(r"\$\{[^}]*\}", "secret", str(value)) for key, value in env.items()}
+
+
+def settings_of(service: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    for key, value in environment(service).items():
+        monkeypatch.setenv(key, value)
+    return SERVICE_SETTINGS[service]()
+
+
+def published_ports(compose_service: dict[str, Any]) -> set[int]:
+    return {int(str(mapping).split(":")[-1]) for mapping in compose_service.get("ports", [])}
+
+
+def kafka_client_port() -> int:
+    listeners = SERVICES["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    return int(urlsplit(listeners).port or 0)
+
+
+def test_every_service_of_the_code_is_deployed_from_the_dockerfile() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["crossalert"]' in dockerfile
+    for service in SERVICE_SETTINGS:
+        assert compose_service_of(service)["build"] == "."
+
+
+@pytest.mark.parametrize("service", sorted(SERVICE_SETTINGS))
+def test_every_variable_names_a_setting_of_its_service(service: str) -> None:
+    settings_class = SERVICE_SETTINGS[service]
+    prefix = settings_class.model_config["env_prefix"]
+
+    for key in environment(service):
+        assert key.startswith(prefix), f"{key} is not read by {settings_class.__name__}"
+        field = key.removeprefix(prefix).lower()
+        assert field in settings_class.model_fields, f"{key}: no setting {field}"
+
+
+@pytest.mark.parametrize("service", sorted(SERVICE_SETTINGS))
+def test_settings_read_from_compose_are_valid_and_reachable(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_of(service, monkeypatch)
+    compose_service = compose_service_of(service)
+
+    assert settings.http_host == "0.0.0.0"
+    assert settings.http_port in published_ports(compose_service)
+    assert f":{settings.http_port}/healthz" in " ".join(compose_service["healthcheck"]["test"])
+    host, port = settings.kafka_bootstrap_servers.split(":")
+    assert host == "kafka" and int(port) == kafka_client_port()
+    assert "kafka" in compose_service["depends_on"]
+
+
+@pytest.mark.parametrize("service", sorted(SERVICE_SETTINGS))
+def test_urls_between_services_point_at_deployed_ports(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_of(service, monkeypatch)
+    compose_service = compose_service_of(service)
+
+    if hasattr(settings, "registry_url"):
+        url = urlsplit(settings.registry_url)
+        assert url.hostname == compose_name_of("registry")
+        assert url.port == settings_of("registry", monkeypatch).http_port
+        assert url.hostname in compose_service["depends_on"]
+    if hasattr(settings, "database_url"):
+        url = urlsplit(settings.database_url)
+        assert url.scheme == "postgresql+asyncpg"
+        assert url.hostname == "postgres" and url.port == 5432
+        assert "postgres" in compose_service["depends_on"]
+        created = {SERVICES["postgres"]["environment"]["POSTGRES_DB"]}
+        created |= set(
+            re.findall(
+                r"CREATE DATABASE (\w+)", (ROOT / "deploy" / "postgres-init.sql").read_text()
+            )
+        )
+        assert url.path.lstrip("/") in created
+    if hasattr(settings, "smtp_host"):
+        assert settings.smtp_host in SERVICES
+        assert settings.smtp_host in compose_service["depends_on"]
+
+
+def test_kafka_image_is_the_version_the_tests_run() -> None:
+    pom = (ROOT / "kafka" / "pom.xml").read_text()
+    [version] = re.findall(r"<kafka.version>([^<]+)</kafka.version>", pom)
+    assert SERVICES["kafka"]["image"] == f"apache/kafka:{version}"
