@@ -4,6 +4,7 @@ one is refused with the one error type, naming the offending field."""
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ def test_corpus_covers_every_cap_enumeration() -> None:
 
     alerts = [parse_cap_xml(path.read_bytes()) for path in VALID]
     infos = [info for alert in alerts for info in alert.info]
-    seen = {
+    seen: dict[type[StrEnum], set[StrEnum]] = {
         Status: {a.status for a in alerts},
         MsgType: {a.msg_type for a in alerts},
         Scope: {a.scope for a in alerts},
@@ -68,7 +69,8 @@ def test_corpus_covers_every_cap_enumeration() -> None:
         Certainty: {i.certainty for i in infos},
     }
     for enum, values in seen.items():
-        assert values == set(enum), f"{enum.__name__} missing {set(enum) - values}"
+        expected: set[StrEnum] = set(enum)
+        assert values == expected, f"{enum.__name__} missing {expected - values}"
 
 
 def test_corpus_uses_every_optional_element() -> None:

@@ -29,7 +29,7 @@ from schemas import (
 
 # Any character XML 1.0 can carry, including the awkward ones (CR, tabs, astral planes).
 xml_char = st.characters(
-    blacklist_categories=("Cs",),
+    blacklist_categories=["Cs"],
     blacklist_characters="".join(chr(c) for c in range(32) if c not in (9, 10, 13))
     + "\ufffe\uffff",
 )
@@ -62,7 +62,10 @@ def optional(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, An
 @st.composite
 def resources(draw: st.DrawFn) -> dict[str, Any]:
     content = draw(st.binary(max_size=64))
-    resource = {"resourceDesc": draw(required_text), "mimeType": draw(required_text)}
+    resource: dict[str, Any] = {
+        "resourceDesc": draw(required_text),
+        "mimeType": draw(required_text),
+    }
     resource |= draw(optional(uri=text))
     if draw(st.booleans()):
         resource |= {
@@ -75,7 +78,7 @@ def resources(draw: st.DrawFn) -> dict[str, Any]:
 
 @st.composite
 def areas(draw: st.DrawFn) -> dict[str, Any]:
-    area = {"areaDesc": draw(required_text)}
+    area: dict[str, Any] = {"areaDesc": draw(required_text)}
     area |= draw(
         optional(
             polygon=st.lists(polygon, max_size=2),

@@ -7,6 +7,7 @@ import base64
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -145,7 +146,6 @@ def ensure_jars(root: Path) -> Path:
                 mvn,
                 "-q",
                 "-B",
-                "-Dstyle.color=never",
                 "-f",
                 str(pom),
                 "dependency:copy-dependencies",
@@ -159,7 +159,8 @@ def ensure_jars(root: Path) -> Path:
         if result.returncode != 0:
             raise LocalKafkaError(
                 f"Maven could not fetch the Kafka jars (mvn exited {result.returncode})",
-                detail=_last_lines(result.stdout + result.stderr),
+                # Maven colours its output even in batch mode.
+                detail=_last_lines(re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)),
             )
         (staging / stamp_name).write_text(pom_digest + "\n")
         shutil.rmtree(libs, ignore_errors=True)
@@ -237,7 +238,14 @@ def start(broker: LocalBroker, *, timeout: float = START_TIMEOUT_S) -> BrokerSta
         else:
             pid = _launch(broker)
         _wait_until_ready(broker, pid, timeout=timeout)
-    return status(broker)
+        state = status(broker)
+    if not state.running:
+        raise LocalKafkaError(
+            f"the Kafka broker for {broker.bootstrap} exited right after start-up "
+            f"(log: {broker.log_file})",
+            detail=_last_lines(_read(broker.log_file)),
+        )
+    return state
 
 
 def stop(broker: LocalBroker, *, timeout: float = STOP_TIMEOUT_S) -> bool:
@@ -261,6 +269,40 @@ def status(broker: LocalBroker) -> BrokerStatus:
         bootstrap=broker.bootstrap,
         version=kafka_version(broker.root),
     )
+
+
+@contextmanager
+def borrowed(broker: LocalBroker, *, fresh: bool = False) -> Iterator[BrokerStatus]:
+    """Keep the broker running through the block; of concurrent borrowers, the last stops it.
+
+    With `fresh`, a broker that this call has to start begins with empty storage.
+    """
+    # Several test sessions (people sharing a checkout) may use one broker at once: each holds
+    # a lease named after its process, so that one session ending does not stop another's broker.
+    leases = broker.state_dir.with_name(f"{broker.state_dir.name}.leases")
+    lease = leases / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    with _exclusive(leases / ".lock"):
+        if fresh and not status(broker).running:
+            shutil.rmtree(broker.state_dir, ignore_errors=True)
+        state = start(broker)
+        lease.touch()
+    try:
+        yield state
+    finally:
+        with _exclusive(leases / ".lock"):
+            lease.unlink(missing_ok=True)
+            if not _live_leases(leases):
+                stop(broker)
+
+
+def _live_leases(leases: Path) -> list[Path]:
+    live = []
+    for lease in leases.glob("[0-9]*-*"):
+        if process.is_alive(int(lease.name.split("-")[0])):
+            live.append(lease)
+        else:
+            lease.unlink(missing_ok=True)
+    return live
 
 
 def _launch(broker: LocalBroker) -> int:
@@ -378,4 +420,6 @@ def _read(path: Path) -> str:
 
 
 def _last_lines(text: str, count: int = 30) -> str:
-    return "\n".join(text.strip().splitlines()[-count:])
+    # Java stack frames would crowd out the lines that say what went wrong.
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("at ")]
+    return "\n".join(lines[-count:]).strip()

@@ -12,15 +12,14 @@ from pathlib import Path
 
 # The shell starts the command in the background, prints its pid and exits at once, so the
 # command is adopted by init: it outlives the caller and never lingers as the caller's zombie.
-_SPAWN_DETACHED = '"$@" </dev/null >>"$LOG" 2>&1 & echo $!'
+_SPAWN_DETACHED = 'log=$1; shift; "$@" </dev/null >>"$log" 2>&1 & echo $!'
 
 
 def spawn_detached(command: Sequence[str], *, log_file: Path, cwd: Path) -> int:
     """Start `command` in a new session, output appended to `log_file`; return its pid."""
     launcher = subprocess.run(
-        ["sh", "-c", _SPAWN_DETACHED, "sh", *command],
+        ["sh", "-c", _SPAWN_DETACHED, "sh", str(log_file), *command],
         cwd=cwd,
-        env={**os.environ, "LOG": str(log_file)},
         capture_output=True,
         text=True,
         check=True,
