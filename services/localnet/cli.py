@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -11,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from schemas.topics import all_topic_names
+from services.common.kafka import create_topics
 from services.localnet import kafka, process
 from services.localnet.network import (
     RunningService,
@@ -68,6 +71,8 @@ def up(timeout: TimeoutOption = kafka.START_TIMEOUT_S) -> None:
         root = kafka.repo_root()
         state = kafka.start(kafka.LocalBroker.for_dev(root), timeout=timeout)
         assert state.pid is not None  # start() raises unless the broker runs
+        # Declared topics exist before any service subscribes, with the contract's partitions.
+        asyncio.run(create_topics(state.bootstrap, all_topic_names()))
         services = [RunningService(name="kafka", address=state.bootstrap, pid=state.pid)]
         path = write_network(root, services)
     table = Table(title="crossalert local network", title_justify="left")
