@@ -11,6 +11,7 @@ import binascii
 import math
 import re
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, NamedTuple
 
 from lxml import etree
@@ -139,8 +140,9 @@ def _coordinate(lat_lon: str) -> tuple[float, float]:
     return lat, lon
 
 
-def _number(value: float) -> str:
-    return repr(float(value))
+def decimal_text(value: float) -> str:
+    """Write a number in plain decimal notation (never 1e-05) that reads back to the same float."""
+    return format(Decimal(repr(float(value))), "f")
 
 
 Point = tuple[float, float]
@@ -169,7 +171,7 @@ def parse_polygon(value: Any) -> tuple[Point, ...]:
 
 def format_polygon(points: tuple[Point, ...]) -> str:
     """Write a polygon as CAP's space-separated `lat,lon` pairs."""
-    return " ".join(f"{_number(lat)},{_number(lon)}" for lat, lon in points)
+    return " ".join(f"{decimal_text(lat)},{decimal_text(lon)}" for lat, lon in points)
 
 
 _PAIR = r"-?\d+(\.\d+)?,-?\d+(\.\d+)?"
@@ -223,7 +225,7 @@ def parse_circle(value: Any) -> Circle:
 
 def format_circle(circle: Circle) -> str:
     """Write a circle as CAP's `lat,lon radius`."""
-    return f"{_number(circle.lat)},{_number(circle.lon)} {_number(circle.radius_km)}"
+    return f"{decimal_text(circle.lat)},{decimal_text(circle.lon)} {decimal_text(circle.radius_km)}"
 
 
 CircleArea = Annotated[

@@ -15,6 +15,7 @@ from lxml import etree
 from schemas.cap import CAP_NAMESPACE, Alert, validate_alert
 from schemas.cap_types import (
     XMLDSIG_NAMESPACE,
+    decimal_text,
     join_cap_list,
     normalise_signature,
     safe_xml_parser,
@@ -254,4 +255,5 @@ def _write(parent: etree._Element, data: dict[str, Any], spec: _Spec) -> None:
 
 def _text_child(parent: etree._Element, name: str, value: Any) -> None:
     child = etree.SubElement(parent, f"{{{CAP_NAMESPACE}}}{name}")
-    child.text = str(value)
+    # xs:decimal (altitude, ceiling) has no exponent notation.
+    child.text = decimal_text(value) if isinstance(value, float) else str(value)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -173,3 +176,14 @@ def test_any_valid_alert_survives_xml(alert: Alert) -> None:
 def test_any_valid_alert_survives_json(alert: Alert) -> None:
     assert parse_cap_json(to_cap_json(alert)) == alert
     assert parse_cap_json(to_cap_json(alert, indent=None)) == alert
+
+
+CAP_SCHEMA = json.loads(
+    (Path(__file__).parent.parent / "schemas" / "jsonschema" / "cap-alert.schema.json").read_text()
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(alerts())
+def test_any_valid_alert_satisfies_the_published_json_schema(alert: Alert) -> None:
+    jsonschema.validate(json.loads(to_cap_json(alert)), CAP_SCHEMA)
