@@ -5,6 +5,7 @@ Pure data: models, enumerations, topic declarations and examples. No I/O lives h
 
 from schemas.cap import (
     CAP_NAMESPACE,
+    MAX_CAP_BYTES,
     Alert,
     Area,
     Category,
@@ -23,12 +24,12 @@ from schemas.cap import (
     validate_alert,
 )
 from schemas.cap_types import Circle, Reference
-from schemas.cap_xml import MAX_CAP_XML_BYTES, parse_cap_xml, to_cap_xml
+from schemas.cap_xml import parse_cap_xml, to_cap_xml
 from schemas.errors import CapValidationError, Problem
 
 __all__ = [
     "CAP_NAMESPACE",
-    "MAX_CAP_XML_BYTES",
+    "MAX_CAP_BYTES",
     "Alert",
     "Area",
     "CapValidationError",

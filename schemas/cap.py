@@ -28,9 +28,11 @@ from schemas.cap_types import (
     Text,
     XmlSignature,
 )
-from schemas.errors import CapValidationError
+from schemas.errors import DOCUMENT, CapValidationError
 
 CAP_NAMESPACE = "urn:oasis:names:tc:emergency:cap:1.2"
+MAX_CAP_BYTES = 1024 * 1024
+"""The largest CAP document accepted, XML or JSON."""
 
 
 class Status(StrEnum):
@@ -285,8 +287,20 @@ def validate_alert(data: Any) -> Alert:
         raise CapValidationError.from_pydantic(exc) from None
 
 
+def check_size(document: bytes) -> None:
+    """Refuse a document larger than MAX_CAP_BYTES before any work is spent on it."""
+    if len(document) > MAX_CAP_BYTES:
+        raise CapValidationError.single(
+            DOCUMENT,
+            "too_large",
+            f"the document is {len(document)} bytes; CAP documents are limited to "
+            f"{MAX_CAP_BYTES} bytes.",
+        )
+
+
 def parse_cap_json(data: bytes | str) -> Alert:
     """Read the JSON twin of a CAP 1.2 alert; raise CapValidationError naming the field."""
+    check_size(data.encode() if isinstance(data, str) else data)
     try:
         return Alert.model_validate_json(data)
     except ValidationError as exc:

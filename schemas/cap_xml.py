@@ -12,7 +12,7 @@ from typing import Any
 
 from lxml import etree
 
-from schemas.cap import CAP_NAMESPACE, Alert, validate_alert
+from schemas.cap import CAP_NAMESPACE, Alert, check_size, validate_alert
 from schemas.cap_types import (
     XMLDSIG_NAMESPACE,
     decimal_text,
@@ -23,7 +23,6 @@ from schemas.cap_types import (
 )
 from schemas.errors import DOCUMENT, CapValidationError, Problem
 
-MAX_CAP_XML_BYTES = 1024 * 1024
 XINCLUDE_NAMESPACE = "http://www.w3.org/2001/XInclude"
 # Checked before parsing too, so that an entity bomb is named for what it is, cheaply.
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
@@ -112,12 +111,7 @@ def _refuse(code: str, message: str, field: str = DOCUMENT) -> CapValidationErro
 def parse_cap_xml(data: bytes | str) -> Alert:
     """Read a CAP 1.2 XML document into an Alert; raise CapValidationError naming the field."""
     raw = data.encode() if isinstance(data, str) else data
-    if len(raw) > MAX_CAP_XML_BYTES:
-        raise _refuse(
-            "too_large",
-            f"the document is {len(raw)} bytes; CAP documents are limited to "
-            f"{MAX_CAP_XML_BYTES} bytes.",
-        )
+    check_size(raw)
     if _DOCTYPE.search(raw[:4096]):
         raise _refuse("doctype_forbidden", _DOCTYPE_REFUSAL)
     try:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from schemas import (
+    MAX_CAP_BYTES,
     Alert,
     CapValidationError,
     parse_cap_json,
@@ -16,7 +17,6 @@ from schemas import (
     to_cap_json,
     to_cap_xml,
 )
-from schemas.cap_xml import MAX_CAP_XML_BYTES
 
 cap_app = typer.Typer(help="Validate and convert OASIS CAP 1.2 alerts (XML or JSON).")
 
@@ -32,7 +32,7 @@ def read_alert(path: Path) -> Alert:
     """Read a CAP alert from a file, XML or JSON, told apart by its first character."""
     try:
         with path.open("rb") as file:
-            data = file.read(MAX_CAP_XML_BYTES + 1)
+            data = file.read(MAX_CAP_BYTES + 1)
     except OSError as exc:
         raise CapValidationError.single(
             "document", "unreadable", f"cannot read the file: {exc.strerror}."

@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from schemas import (
-    MAX_CAP_XML_BYTES,
+    MAX_CAP_BYTES,
     CapValidationError,
     parse_cap_json,
     parse_cap_xml,
@@ -127,7 +127,7 @@ def test_prefixed_namespace_reads_like_the_default_one() -> None:
 
 def test_oversized_input_is_refused_before_parsing() -> None:
     document = by_name(VALID)["meuse_flood_multilingual.xml"].read_bytes()
-    padding = b"<!--" + b"x" * MAX_CAP_XML_BYTES + b"-->"
+    padding = b"<!--" + b"x" * MAX_CAP_BYTES + b"-->"
 
     with pytest.raises(CapValidationError) as refused:
         parse_cap_xml(document.replace(b"<alert", padding + b"<alert", 1))
@@ -194,3 +194,12 @@ def test_doctype_in_utf16_is_refused_too() -> None:
         parse_cap_xml(utf16)
 
     assert refused.value.code == "doctype_forbidden"
+
+
+def test_oversized_json_is_refused_before_parsing() -> None:
+    huge = '{"identifier": "' + "x" * MAX_CAP_BYTES + '"}'
+
+    with pytest.raises(CapValidationError) as refused:
+        parse_cap_json(huge)
+
+    assert (refused.value.field, refused.value.code) == ("document", "too_large")
