@@ -155,6 +155,16 @@ def _read(
                 message=f"CAP elements carry no attributes; {attribute} is not accepted.",
             )
         )
+    stray = [element.text, *(child.tail for child in element)]
+    if any(text and text.strip() for text in stray):
+        problems.append(
+            Problem(
+                field=path or "alert",
+                code="unexpected_text",
+                message=f"{path or 'alert'} holds elements only; text between them is not "
+                "accepted.",
+            )
+        )
     for child in element:
         if not isinstance(child.tag, str):
             continue  # comments and processing instructions are removed by the parser

@@ -203,3 +203,12 @@ def test_oversized_json_is_refused_before_parsing() -> None:
         parse_cap_json(huge)
 
     assert (refused.value.field, refused.value.code) == ("document", "too_large")
+
+
+def test_text_between_elements_is_refused_not_dropped() -> None:
+    document = by_name(VALID)["meuse_flood_cancel.xml"].read_bytes()
+
+    with pytest.raises(CapValidationError) as refused:
+        parse_cap_xml(document.replace(b"<status>", b"stray words<status>", 1))
+
+    assert (refused.value.field, refused.value.code) == ("alert", "unexpected_text")
