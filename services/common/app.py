@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from services.common.health import ReadinessCheck, health_router
 from services.common.logging import configure_logging
+from services.common.problems import install_problem_handlers
 from services.common.settings import ServiceSettings
 
 
@@ -23,5 +24,6 @@ def service_app(
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     app = FastAPI(title=title, description=description, version=version("crossalert"))
     app.state.settings = settings
+    install_problem_handlers(app)
     app.include_router(health_router(checks))
     return app

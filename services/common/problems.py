@@ -1,0 +1,136 @@
+"""RFC 9457 problem details, written once: every refusal of every service has this shape.
+
+A route raises `ProblemError`; FastAPI's own validation errors and CAP validation errors are
+turned into the same `application/problem+json` body with a code, the field and a sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from schemas.errors import CapValidationError, Problem, field_path
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemError(Exception):
+    """An HTTP refusal: status, machine-readable code, a sentence, and the fields concerned."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        field: str | None = None,
+        problems: Sequence[Problem] = (),
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.field = field
+        self.problems = tuple(problems)
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+    @classmethod
+    def from_cap(cls, error: CapValidationError, *, status: int = 422) -> ProblemError:
+        """A refusal of an invalid CAP (or contract) document, naming every field."""
+        return cls(
+            status,
+            error.code,
+            error.message,
+            field=error.field,
+            problems=error.problems,
+        )
+
+    def body(self) -> dict[str, Any]:
+        """The RFC 9457 JSON body."""
+        body: dict[str, Any] = {
+            "type": f"https://crossalert.example.org/problems/{self.code}",
+            "title": _TITLES.get(self.status, "Request refused"),
+            "status": self.status,
+            "code": self.code,
+            "detail": self.detail,
+        }
+        if self.field is not None:
+            body["field"] = self.field
+        if self.problems:
+            body["errors"] = [problem.model_dump() for problem in self.problems]
+        return body | self.extra
+
+    def response(self) -> JSONResponse:
+        """The HTTP response carrying this problem."""
+        return JSONResponse(
+            self.body(), status_code=self.status, headers=self.headers, media_type=PROBLEM_JSON
+        )
+
+
+_TITLES = {
+    400: "Bad request",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    428: "Precondition required",
+    429: "Too many requests",
+    503: "Service unavailable",
+}
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Make every refusal of `app` an application/problem+json body."""
+
+    async def on_problem(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ProblemError)
+        return exc.response()
+
+    async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return request_problem(exc.errors()).response()
+
+    async def on_http(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _TITLES.get(exc.status_code, "error").lower().replace(" ", "_")
+        return ProblemError(exc.status_code, code, str(exc.detail), headers=exc.headers).response()
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+
+
+def request_problem(errors: Sequence[Any]) -> ProblemError:
+    """A 422 naming each invalid field of a request (body, query, path or header)."""
+    problems = []
+    for error in errors:
+        loc = list(error.get("loc", ()))
+        # FastAPI prefixes where the value came from; the field path is what follows.
+        if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+            loc = loc[1:]
+        field = field_path(loc) if loc else "body"
+        message = str(error.get("msg", "is invalid"))
+        if "ctx" in error and "error" in error["ctx"]:
+            message = str(error["ctx"]["error"])
+        if not message.endswith("."):
+            message += "."
+        problems.append(
+            Problem(field=field, code=str(error.get("type", "invalid")), message=message)
+        )
+    first = problems[0]
+    return ProblemError(
+        422, first.code, f"{first.field}: {first.message}", field=first.field, problems=problems
+    )
