@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Brings a fresh Debian machine to where crossalert runs: Python >= 3.11 with the project in
-# .venv, Java >= 17, Maven and the Kafka broker's jars. Sourced by scripts/up and scripts/test;
-# every step is skipped when already done, so it is cheap to run each time.
+# .venv, Java >= 17, Maven, the Kafka broker's jars and the PostgreSQL server binaries. Sourced
+# by scripts/up and scripts/test; every step is skipped when already done, so it is cheap to run
+# each time.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -94,6 +95,16 @@ ensure_java_and_maven() {
   fi
 }
 
+ensure_postgres_server() {
+  # The tests run their own cluster from Debian's server binaries (initdb, pg_ctl, postgres);
+  # the package also creates the postgres user, which runs the server when we are root.
+  if compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    return 0
+  fi
+  say "installing the PostgreSQL server"
+  apt_install postgresql
+}
+
 ensure_kafka_jars() {
   .venv/bin/python - <<'PY'
 import sys
@@ -110,4 +121,5 @@ PY
 ensure_venv
 ensure_project_installed
 ensure_java_and_maven
+ensure_postgres_server
 ensure_kafka_jars

@@ -16,6 +16,7 @@ from services.alert_gateway.settings import GatewaySettings
 from services.cap_cli import cap_app
 from services.common.settings import ServiceSettings
 from services.localnet.cli import down, kafka_app, up
+from services.localnet.postgres_cli import postgres_app
 from services.notifier.settings import NotifierSettings
 from services.registry.settings import RegistrySettings
 
@@ -36,6 +37,7 @@ app = typer.Typer(
 )
 app.add_typer(cap_app, name="cap")
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(postgres_app, name="postgres")
 app.command()(up)
 app.command()(down)
 

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -25,7 +26,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(service: str, kafka: str) -> Iterator[str]:
+def running(service: str, kafka: str, state: Path) -> Iterator[str]:
     """Run `crossalert serve SERVICE` on a free port; yield its base URL."""
     port = free_port()
     prefix = PREFIXES[service]
@@ -33,6 +34,8 @@ def running(service: str, kafka: str) -> Iterator[str]:
         f"{prefix}HTTP_PORT": str(port),
         f"{prefix}KAFKA_BOOTSTRAP_SERVERS": kafka,
         f"{prefix}LOG_FORMAT": "json",
+        f"{prefix}DATABASE_URL": f"sqlite+aiosqlite:///{state / 'service.sqlite3'}",
+        f"{prefix}SIGNING_KEY_FILE": str(state / "signing-key.pem"),
     }
     process = subprocess.Popen(
         [sys.executable, "-c", "from services.cli import main; main()", "serve", service],
@@ -58,25 +61,32 @@ def running(service: str, kafka: str) -> Iterator[str]:
 
 
 @pytest.mark.parametrize("service", sorted(SERVICE_SETTINGS))
-def test_service_is_ready_when_kafka_answers(service: str, kafka_bootstrap: str) -> None:
-    with running(service, kafka_bootstrap) as url:
+def test_service_is_ready_when_kafka_answers(
+    service: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with running(service, kafka_bootstrap, tmp_path) as url:
         health = httpx.get(f"{url}/healthz")
         ready = httpx.get(f"{url}/readyz", timeout=10)
         openapi = httpx.get(f"{url}/openapi.json")
 
     assert health.status_code == 200
     assert ready.status_code == 200, ready.text
-    assert ready.json() == {"status": "ready", "checks": {"kafka": "ok"}}
+    assert ready.json()["status"] == "ready"
+    assert set(ready.json()["checks"].values()) == {"ok"}
     assert openapi.json()["info"]["title"].startswith("crossalert")
 
 
 @pytest.mark.parametrize("service", sorted(SERVICE_SETTINGS))
-def test_service_says_promptly_when_kafka_is_down(service: str) -> None:
-    # Nothing listens on port 1: readiness must answer 503 with Retry-After, not hang.
-    with running(service, "127.0.0.1:1") as url:
+def test_service_says_promptly_when_kafka_is_down(service: str, tmp_path: Path) -> None:
+    # Nothing listens on port 1: readiness must answer, not hang.
+    with running(service, "127.0.0.1:1", tmp_path) as url:
         # The client's own bound turns a hang into a failure of this test.
         ready = httpx.get(f"{url}/readyz", timeout=30)
 
-    assert ready.status_code == 503
-    assert ready.headers["Retry-After"].isdigit()
     assert ready.json()["checks"]["kafka"].startswith("unavailable")
+    if service == "registry":
+        # The registry keeps serving tokens and routing; its changes wait in the outbox.
+        assert ready.status_code == 200
+    else:
+        assert ready.status_code == 503
+        assert ready.headers["Retry-After"].isdigit()

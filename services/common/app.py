@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from importlib.metadata import version
 
 from fastapi import FastAPI
@@ -12,6 +13,9 @@ from services.common.logging import configure_logging
 from services.common.problems import install_problem_handlers
 from services.common.settings import ServiceSettings
 
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+"""Owns the service's resources: starts them before the first request, stops them after."""
+
 
 def service_app(
     settings: ServiceSettings,
@@ -19,11 +23,15 @@ def service_app(
     title: str,
     description: str,
     checks: Mapping[str, ReadinessCheck],
+    optional_checks: Mapping[str, ReadinessCheck] | None = None,
+    lifespan: Lifespan | None = None,
 ) -> FastAPI:
-    """A FastAPI app with the service's logging, metadata and health endpoints."""
+    """A FastAPI app with the service's logging, metadata, problem errors and health endpoints."""
     configure_logging(level=settings.log_level, fmt=settings.log_format)
-    app = FastAPI(title=title, description=description, version=version("crossalert"))
+    app = FastAPI(
+        title=title, description=description, version=version("crossalert"), lifespan=lifespan
+    )
     app.state.settings = settings
     install_problem_handlers(app)
-    app.include_router(health_router(checks))
+    app.include_router(health_router(checks, optional_checks))
     return app

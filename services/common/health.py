@@ -20,8 +20,15 @@ CHECK_TIMEOUT_SECONDS = 3.0
 RETRY_AFTER_SECONDS = 5
 
 
-def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
-    """`/healthz` and `/readyz` for a service whose dependencies are `checks`."""
+def health_router(
+    checks: Mapping[str, ReadinessCheck], optional: Mapping[str, ReadinessCheck] | None = None
+) -> APIRouter:
+    """`/healthz` and `/readyz` for a service whose dependencies are `checks`.
+
+    `optional` dependencies are reported but do not make the service unready: it still does
+    useful work without them (the registry keeps its changes in its outbox while Kafka is down).
+    """
+    everything = {**checks, **(optional or {})}
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz")
@@ -31,9 +38,10 @@ def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
 
     @router.get("/readyz")
     async def readyz(response: Response) -> dict[str, object]:
-        """Every dependency answers; otherwise 503 naming the ones that do not."""
-        results = dict(zip(checks, await asyncio.gather(*map(_run, checks.values())), strict=True))
-        ready = all(result == "ok" for result in results.values())
+        """Every required dependency answers; otherwise 503 naming the ones that do not."""
+        outcomes = await asyncio.gather(*map(_run, everything.values()))
+        results = dict(zip(everything, outcomes, strict=True))
+        ready = all(results[name] == "ok" for name in checks)
         if not ready:
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
             response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import fcntl
 import hashlib
 import os
 import re
@@ -21,6 +20,7 @@ from pathlib import Path
 import structlog
 
 from services.localnet import process
+from services.localnet.sharing import exclusive, leased
 
 log = structlog.get_logger()
 
@@ -129,7 +129,7 @@ def ensure_jars(root: Path) -> Path:
     pom = root / "kafka" / "pom.xml"
     pom_digest = hashlib.sha256(pom.read_bytes()).hexdigest()
     stamp_name = ".pom-sha256"
-    with _exclusive(libs.with_name("fetch.lock")):
+    with exclusive(libs.with_name("fetch.lock")):
         stamp = libs / stamp_name
         if stamp.is_file() and stamp.read_text().strip() == pom_digest:
             return libs
@@ -231,7 +231,7 @@ def start(broker: LocalBroker, *, timeout: float = START_TIMEOUT_S) -> BrokerSta
 
     Blocking; from a coroutine call it through `asyncio.to_thread`.
     """
-    with _exclusive(broker.state_dir / "start.lock"):
+    with exclusive(broker.state_dir / "start.lock"):
         pid = _running_pid(broker)
         if pid is not None:
             log.info("kafka.already_running", bootstrap=broker.bootstrap, pid=pid)
@@ -250,7 +250,7 @@ def start(broker: LocalBroker, *, timeout: float = START_TIMEOUT_S) -> BrokerSta
 
 def stop(broker: LocalBroker, *, timeout: float = STOP_TIMEOUT_S) -> bool:
     """Stop the broker (SIGTERM, then SIGKILL after `timeout` s); False if it was not running."""
-    with _exclusive(broker.state_dir / "start.lock"):
+    with exclusive(broker.state_dir / "start.lock"):
         pid = _running_pid(broker)
         if pid is not None:
             log.info("kafka.stopping", bootstrap=broker.bootstrap, pid=pid)
@@ -277,32 +277,15 @@ def borrowed(broker: LocalBroker, *, fresh: bool = False) -> Iterator[BrokerStat
 
     With `fresh`, a broker that this call has to start begins with empty storage.
     """
-    # Several test sessions (people sharing a checkout) may use one broker at once: each holds
-    # a lease named after its process, so that one session ending does not stop another's broker.
-    leases = broker.state_dir.with_name(f"{broker.state_dir.name}.leases")
-    lease = leases / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    with _exclusive(leases / ".lock"):
+
+    def start_fresh() -> BrokerStatus:
         if fresh and not status(broker).running:
             shutil.rmtree(broker.state_dir, ignore_errors=True)
-        state = start(broker)
-        lease.touch()
-    try:
+        return start(broker)
+
+    leases = broker.state_dir.with_name(f"{broker.state_dir.name}.leases")
+    with leased(leases, start_fresh, lambda: stop(broker)) as state:
         yield state
-    finally:
-        with _exclusive(leases / ".lock"):
-            lease.unlink(missing_ok=True)
-            if not _live_leases(leases):
-                stop(broker)
-
-
-def _live_leases(leases: Path) -> list[Path]:
-    live = []
-    for lease in leases.glob("[0-9]*-*"):
-        if process.is_alive(int(lease.name.split("-")[0])):
-            live.append(lease)
-        else:
-            lease.unlink(missing_ok=True)
-    return live
 
 
 def _launch(broker: LocalBroker) -> int:
@@ -402,14 +385,6 @@ def _new_cluster_id() -> str:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         if not cluster_id.startswith("-"):
             return cluster_id
-
-
-@contextmanager
-def _exclusive(lock_file: Path) -> Iterator[None]:
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with lock_file.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 def _read(path: Path) -> str:

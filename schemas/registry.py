@@ -1,0 +1,309 @@
+"""The registry's records and its routing answer, as every service and client sees them."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Generic, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+
+from schemas.cap import Alert, Category, Severity, Status
+from schemas.cap_types import CapToken
+from schemas.envelopes import Channel
+from schemas.identity import Scope
+
+
+class Language(StrEnum):
+    """The network's working languages."""
+
+    NL = "nl"
+    FR = "fr"
+    DE = "de"
+    EN = "en"
+    LB = "lb"
+
+
+class OrganisationKind(StrEnum):
+    """What an organisation does in the network."""
+
+    CRISIS_CENTRE = "crisis_centre"
+    HEALTH_AGENCY = "health_agency"
+    CIVIL_PROTECTION = "civil_protection"
+    POLICE = "police"
+    FIRE_AND_RESCUE = "fire_and_rescue"
+    ENVIRONMENT_AGENCY = "environment_agency"
+    WATER_AUTHORITY = "water_authority"
+
+
+class ContactFunction(StrEnum):
+    """The role of a contact point."""
+
+    DUTY_DESK = "duty_desk"
+    SINGLE_POINT_OF_CONTACT = "single_point_of_contact"
+    LIAISON_OFFICER = "liaison_officer"
+    OPERATIONS_CENTRE = "operations_centre"
+
+
+def _slug(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", value):
+        raise ValueError(
+            f"'{value}' is not an identifier: use 1-64 lowercase letters, digits, '.', '_', '-'."
+        )
+    return value
+
+
+def _region_code(value: str) -> str:
+    if not re.fullmatch(r"[A-Z]{2}[A-Z0-9]{0,3}", value):
+        raise ValueError(f"'{value}' is not a NUTS-style region code such as BE, BE3, BE33.")
+    return value
+
+
+def _email(value: str) -> str:
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        raise ValueError(f"'{value}' is not an email address.")
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+RegionCode = Annotated[str, AfterValidator(_region_code)]
+Email = Annotated[str, AfterValidator(_email)]
+
+
+class Record(BaseModel):
+    """Base of the registry's records: strict about unknown fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegionIn(Record):
+    """A NUTS-style region: a country (level 0) down to a district (level 3)."""
+
+    code: RegionCode
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    level: int = Field(ge=0, le=3)
+    parent: RegionCode | None = None
+    names: dict[Language, str] = Field(default_factory=dict)
+    basins: list[str] = Field(default_factory=list, description="River basins, e.g. Meuse.")
+    neighbours: list[RegionCode] = Field(default_factory=list)
+
+
+class Competence(Record):
+    """A CAP category handled, optionally narrowed to event codes."""
+
+    category: Category
+    event_codes: list[str] = Field(default_factory=list)
+
+
+class OrganisationIn(Record):
+    """An organisation of the network."""
+
+    id: Slug
+    name: str = Field(min_length=1, max_length=300)
+    kind: OrganisationKind
+    home_region: RegionCode
+    acts_for: list[RegionCode] = Field(default_factory=list)
+    cap_sender: CapToken
+    languages: list[Language] = Field(default_factory=list)
+
+
+class ContactPointIn(Record):
+    """A desk or person of an organisation that receives alerts."""
+
+    id: Slug
+    organisation: Slug
+    function: ContactFunction
+    name: str = Field(min_length=1, max_length=300)
+    email: Email | None = None
+    languages: list[Language] = Field(default_factory=list, description="In order of preference.")
+    staffed_24_7: bool = False
+    competences: list[Competence] = Field(default_factory=list)
+
+
+class Parties(Record):
+    """Who an agreement binds: organisations, and every organisation acting within regions."""
+
+    organisations: list[Slug] = Field(default_factory=list)
+    regions: list[RegionCode] = Field(default_factory=list)
+
+
+class AgreementIn(Record):
+    """A mutual-assistance agreement."""
+
+    id: Slug
+    name: str = Field(min_length=1, max_length=300)
+    reference: str = ""
+    parties: Parties
+    categories: list[Category] = Field(min_length=1)
+    min_severity: Severity
+    applies_to_exercises: bool = True
+    ack_deadline_minutes: int | None = Field(default=None, gt=0)
+    escalation_contacts: list[Slug] = Field(default_factory=list)
+    valid_from: date
+    valid_until: date | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> AgreementIn:
+        if len(self.parties.organisations) + len(self.parties.regions) < 2:
+            raise ValueError("an agreement binds at least two parties (organisations or regions).")
+        if self.valid_until is not None and self.valid_until < self.valid_from:
+            raise ValueError("valid_until must not be before valid_from.")
+        return self
+
+
+Secret = Annotated[str, Field(min_length=12, max_length=200)]
+
+
+class ApiClientIn(Record):
+    """A machine client; `secret` is write-only (omit it on update to keep the current one)."""
+
+    client_id: Slug
+    organisation: Slug
+    secret: Secret | None = None
+    scopes: list[Scope] = Field(default_factory=list)
+    revoked: bool = False
+
+
+class ConsoleUserIn(Record):
+    """A duty officer; `password` is write-only (omit it on update to keep the current one)."""
+
+    username: Slug
+    organisation: Slug
+    contact_point: Slug | None = None
+    display_name: str = Field(min_length=1, max_length=200)
+    password: Secret | None = None
+    scopes: list[Scope] = Field(default_factory=lambda: [Scope.CONSOLE])
+    disabled: bool = False
+
+
+class Versioned(BaseModel):
+    """Adds the record's version, also sent as its ETag."""
+
+    version: int
+
+
+class RegionOut(RegionIn, Versioned):
+    """A region as stored."""
+
+
+class OrganisationOut(OrganisationIn, Versioned):
+    """An organisation as stored."""
+
+
+class ContactPointOut(ContactPointIn, Versioned):
+    """A contact point as stored."""
+
+
+class AgreementOut(AgreementIn, Versioned):
+    """An agreement as stored."""
+
+
+class ApiClientOut(Record, Versioned):
+    """A machine client as stored (never its secret)."""
+
+    client_id: str
+    organisation: str
+    scopes: list[Scope]
+    revoked: bool
+
+
+class ConsoleUserOut(Record, Versioned):
+    """A duty officer as stored (never the password)."""
+
+    username: str
+    organisation: str
+    contact_point: str | None
+    display_name: str
+    scopes: list[Scope]
+    disabled: bool
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a listing."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class RoutingFacts(Record):
+    """What routing needs to know of an alert."""
+
+    sender: CapToken
+    status: Status
+    categories: list[Category] = Field(min_length=1)
+    severity: Severity
+    event_codes: list[str] = Field(default_factory=list)
+    regions: list[RegionCode] = Field(default_factory=list, description="NUTS codes named.")
+    languages: list[str] = Field(default_factory=list, description="Languages of the info blocks.")
+    sent: AwareDatetime | None = Field(default=None, description="Defaults to now.")
+
+
+class RoutingRequest(Record):
+    """Ask who must receive an alert: give the CAP alert itself, or its routing facts."""
+
+    alert: Alert | None = None
+    facts: RoutingFacts | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> RoutingRequest:
+        if (self.alert is None) == (self.facts is None):
+            raise ValueError("give exactly one of alert and facts.")
+        return self
+
+
+class Reason(Record):
+    """Why a contact point receives an alert."""
+
+    kind: Literal["area", "agreement", "escalation"]
+    agreement: str | None = None
+    region: str | None = None
+    detail: str
+
+
+class Recipient(Record):
+    """One contact point that must receive the alert, how, in which language, and why."""
+
+    contact_point: str
+    organisation: str
+    organisation_name: str
+    name: str
+    function: ContactFunction
+    email: str | None
+    channels: list[Channel]
+    language: str | None
+    language_available: bool
+    reasons: list[Reason]
+    escalation_only: bool = Field(
+        description="Only an escalation contact: chased when a deadline passes, not at once."
+    )
+    ack_deadline_minutes: int | None
+
+
+class MatchedAgreement(Record):
+    """An agreement that applies to the alert."""
+
+    id: str
+    name: str
+    ack_deadline_minutes: int | None
+    escalation_contacts: list[str]
+
+
+class RoutingAnswer(Record):
+    """Every recipient of an alert, in a stable order, with the agreements that apply."""
+
+    facts: RoutingFacts
+    recipients: list[Recipient]
+    agreements: list[MatchedAgreement]

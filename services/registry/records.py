@@ -1,0 +1,478 @@
+"""How each kind of registry record is read from, checked against and written to the tables.
+
+One `Kind` per record type says which table holds it, how an API record becomes rows and
+back, which references it makes (checked, 422 naming the value), and what refers to it
+(reported on delete, 409). The generic operations in `store.py` need nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.envelopes import RegistryEntity
+from schemas.registry import (
+    AgreementIn,
+    AgreementOut,
+    ApiClientIn,
+    ApiClientOut,
+    ConsoleUserIn,
+    ConsoleUserOut,
+    ContactPointIn,
+    ContactPointOut,
+    OrganisationIn,
+    OrganisationOut,
+    Parties,
+    RegionIn,
+    RegionOut,
+)
+from schemas.registry import Competence as CompetenceRecord
+from services.common.problems import ProblemError
+from services.registry import models as m
+from services.registry.identity import hash_secret
+
+Row = Any  # one of the mapped classes of services.registry.models
+Child = TypeVar("Child")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A field of a record that names another record, which must exist."""
+
+    field: str
+    table: type[m.Base]
+    label: str
+
+
+@dataclass(frozen=True)
+class Referrer:
+    """A column elsewhere that may name a record of this kind (blocking its deletion)."""
+
+    column: Any
+    label: str
+    key: Any
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Everything the generic store needs to know about one kind of record."""
+
+    path: str
+    entity: RegistryEntity
+    table: type[m.Base]
+    key: str
+    record_in: type[BaseModel]
+    record_out: type[BaseModel]
+    to_record: Callable[[Row], BaseModel]
+    to_row: Callable[[BaseModel, Row | None], Row]
+    references: Sequence[Reference]
+    referrers: Sequence[Referrer]
+    filters: dict[str, Callable[[BaseModel, str], bool]]
+
+
+def _reuse(
+    existing: Sequence[Child],
+    wanted: Sequence[str],
+    key: Callable[[Child], str | None],
+    make: Callable[[str], Child],
+) -> list[Child]:
+    """Children for the `wanted` keys, reusing stored ones.
+
+    The unit of work inserts before it deletes, so dropping a child and adding an equal one
+    in the same flush would collide on its key.
+    """
+    by_key = {key(child): child for child in existing}
+    return [by_key.get(k) or make(k) for k in wanted]
+
+
+def _region_record(row: m.Region) -> RegionOut:
+    return RegionOut(
+        code=row.code,
+        country=row.country,
+        level=row.level,
+        parent=row.parent_code,
+        names=row.names,
+        basins=row.basins,
+        neighbours=[n.neighbour_code for n in row.neighbours],
+        version=row.version,
+    )
+
+
+def _region_row(record: BaseModel, row: m.Region | None) -> m.Region:
+    assert isinstance(record, RegionIn)
+    row = row or m.Region(code=record.code)
+    row.country = record.country
+    row.level = record.level
+    row.parent_code = record.parent
+    row.names = {str(lang): name for lang, name in record.names.items()}
+    row.basins = list(record.basins)
+    row.neighbours = _reuse(
+        row.neighbours,
+        sorted(set(record.neighbours)),
+        lambda n: n.neighbour_code,
+        lambda code: m.RegionNeighbour(region_code=record.code, neighbour_code=code),
+    )
+    return row
+
+
+def _organisation_record(row: m.Organisation) -> OrganisationOut:
+    return OrganisationOut(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        home_region=row.home_region_code,
+        acts_for=[r.region_code for r in row.acts_for],
+        cap_sender=row.cap_sender,
+        languages=row.languages,
+        version=row.version,
+    )
+
+
+def _organisation_row(record: BaseModel, row: m.Organisation | None) -> m.Organisation:
+    assert isinstance(record, OrganisationIn)
+    row = row or m.Organisation(id=record.id)
+    row.name = record.name
+    row.kind = record.kind
+    row.home_region_code = record.home_region
+    # An organisation always acts for its home region.
+    regions = sorted({record.home_region, *record.acts_for})
+    row.acts_for = _reuse(
+        row.acts_for,
+        regions,
+        lambda r: r.region_code,
+        lambda code: m.OrganisationRegion(organisation_id=record.id, region_code=code),
+    )
+    row.cap_sender = record.cap_sender
+    row.languages = [str(lang) for lang in record.languages]
+    return row
+
+
+def _contact_record(row: m.ContactPoint) -> ContactPointOut:
+    return ContactPointOut(
+        id=row.id,
+        organisation=row.organisation_id,
+        function=row.function,
+        name=row.name,
+        email=row.email,
+        languages=row.languages,
+        staffed_24_7=row.staffed_24_7,
+        competences=[
+            CompetenceRecord(category=c.category, event_codes=c.event_codes)
+            for c in row.competences
+        ],
+        version=row.version,
+    )
+
+
+def _contact_row(record: BaseModel, row: m.ContactPoint | None) -> m.ContactPoint:
+    assert isinstance(record, ContactPointIn)
+    row = row or m.ContactPoint(id=record.id)
+    row.organisation_id = record.organisation
+    row.function = record.function
+    row.name = record.name
+    row.email = record.email
+    row.languages = [str(lang) for lang in record.languages]
+    row.staffed_24_7 = record.staffed_24_7
+    wanted = {str(c.category): sorted(set(c.event_codes)) for c in record.competences}
+    row.competences = _reuse(
+        row.competences, list(wanted), lambda c: c.category, lambda cat: m.Competence(category=cat)
+    )
+    for competence in row.competences:
+        competence.event_codes = wanted[competence.category]
+    return row
+
+
+def _agreement_record(row: m.Agreement) -> AgreementOut:
+    return AgreementOut(
+        id=row.id,
+        name=row.name,
+        reference=row.reference,
+        parties=Parties(
+            organisations=[p.organisation_id for p in row.parties if p.organisation_id],
+            regions=[p.region_code for p in row.parties if p.region_code],
+        ),
+        categories=row.categories,
+        min_severity=row.min_severity,
+        applies_to_exercises=row.applies_to_exercises,
+        ack_deadline_minutes=row.ack_deadline_minutes,
+        escalation_contacts=[e.contact_point_id for e in row.escalation_contacts],
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+        version=row.version,
+    )
+
+
+def _agreement_row(record: BaseModel, row: m.Agreement | None) -> m.Agreement:
+    assert isinstance(record, AgreementIn)
+    row = row or m.Agreement(id=record.id)
+    row.name = record.name
+    row.reference = record.reference
+    row.categories = sorted({str(c) for c in record.categories})
+    row.min_severity = record.min_severity
+    row.applies_to_exercises = record.applies_to_exercises
+    row.ack_deadline_minutes = record.ack_deadline_minutes
+    row.valid_from = record.valid_from
+    row.valid_until = record.valid_until
+    row.parties = [
+        *(m.AgreementParty(organisation_id=o) for o in dict.fromkeys(record.parties.organisations)),
+        *(m.AgreementParty(region_code=r) for r in dict.fromkeys(record.parties.regions)),
+    ]
+    row.escalation_contacts = _reuse(
+        row.escalation_contacts,
+        list(dict.fromkeys(record.escalation_contacts)),
+        lambda e: e.contact_point_id,
+        lambda cid: m.AgreementEscalation(contact_point_id=cid),
+    )
+    return row
+
+
+def _client_record(row: m.ApiClient) -> ApiClientOut:
+    return ApiClientOut(
+        client_id=row.client_id,
+        organisation=row.organisation_id,
+        scopes=row.scopes,
+        revoked=row.revoked,
+        version=row.version,
+    )
+
+
+def _client_row(record: BaseModel, row: m.ApiClient | None) -> m.ApiClient:
+    assert isinstance(record, ApiClientIn)
+    if row is None and record.secret is None:
+        raise ProblemError(422, "missing", "secret is required for a new client.", field="secret")
+    row = row or m.ApiClient(client_id=record.client_id)
+    row.organisation_id = record.organisation
+    if record.secret is not None:
+        row.secret_hash = hash_secret(record.secret)
+    row.scopes = sorted({str(s) for s in record.scopes})
+    row.revoked = record.revoked
+    return row
+
+
+def _user_record(row: m.ConsoleUser) -> ConsoleUserOut:
+    return ConsoleUserOut(
+        username=row.username,
+        organisation=row.organisation_id,
+        contact_point=row.contact_point_id,
+        display_name=row.display_name,
+        scopes=row.scopes,
+        disabled=row.disabled,
+        version=row.version,
+    )
+
+
+def _user_row(record: BaseModel, row: m.ConsoleUser | None) -> m.ConsoleUser:
+    assert isinstance(record, ConsoleUserIn)
+    if row is None and record.password is None:
+        raise ProblemError(422, "missing", "password is required for a new user.", field="password")
+    row = row or m.ConsoleUser(username=record.username)
+    row.organisation_id = record.organisation
+    row.contact_point_id = record.contact_point
+    row.display_name = record.display_name
+    if record.password is not None:
+        row.password_hash = hash_secret(record.password)
+    row.scopes = sorted({str(s) for s in record.scopes})
+    row.disabled = record.disabled
+    return row
+
+
+def _has(values: Callable[[Any], Sequence[str]]) -> Callable[[BaseModel, str], bool]:
+    return lambda record, wanted: wanted in values(record)
+
+
+def _equals(attribute: str) -> Callable[[BaseModel, str], bool]:
+    return lambda record, wanted: str(getattr(record, attribute)) == wanted
+
+
+KINDS: dict[str, Kind] = {
+    kind.path: kind
+    for kind in (
+        Kind(
+            path="regions",
+            entity=RegistryEntity.REGION,
+            table=m.Region,
+            key="code",
+            record_in=RegionIn,
+            record_out=RegionOut,
+            to_record=_region_record,
+            to_row=_region_row,
+            references=(
+                Reference("parent", m.Region, "region"),
+                Reference("neighbours", m.Region, "region"),
+            ),
+            referrers=(
+                Referrer(m.Region.parent_code, "regions", m.Region.code),
+                Referrer(m.Organisation.home_region_code, "organisations", m.Organisation.id),
+                Referrer(
+                    m.OrganisationRegion.region_code,
+                    "organisations",
+                    m.OrganisationRegion.organisation_id,
+                ),
+                Referrer(m.AgreementParty.region_code, "agreements", m.AgreementParty.agreement_id),
+                Referrer(
+                    m.RegionNeighbour.neighbour_code, "regions", m.RegionNeighbour.region_code
+                ),
+            ),
+            filters={
+                "country": _equals("country"),
+                "level": _equals("level"),
+                "parent": _equals("parent"),
+                "basin": _has(lambda r: r.basins),
+            },
+        ),
+        Kind(
+            path="organisations",
+            entity=RegistryEntity.ORGANISATION,
+            table=m.Organisation,
+            key="id",
+            record_in=OrganisationIn,
+            record_out=OrganisationOut,
+            to_record=_organisation_record,
+            to_row=_organisation_row,
+            references=(
+                Reference("home_region", m.Region, "region"),
+                Reference("acts_for", m.Region, "region"),
+            ),
+            referrers=(
+                Referrer(m.ContactPoint.organisation_id, "contact_points", m.ContactPoint.id),
+                Referrer(
+                    m.AgreementParty.organisation_id, "agreements", m.AgreementParty.agreement_id
+                ),
+                Referrer(m.ApiClient.organisation_id, "api_clients", m.ApiClient.client_id),
+                Referrer(m.ConsoleUser.organisation_id, "console_users", m.ConsoleUser.username),
+            ),
+            filters={
+                "kind": _equals("kind"),
+                "region": _has(lambda r: r.acts_for),
+                "cap_sender": _equals("cap_sender"),
+            },
+        ),
+        Kind(
+            path="contact-points",
+            entity=RegistryEntity.CONTACT_POINT,
+            table=m.ContactPoint,
+            key="id",
+            record_in=ContactPointIn,
+            record_out=ContactPointOut,
+            to_record=_contact_record,
+            to_row=_contact_row,
+            references=(Reference("organisation", m.Organisation, "organisation"),),
+            referrers=(
+                Referrer(
+                    m.AgreementEscalation.contact_point_id,
+                    "agreements",
+                    m.AgreementEscalation.agreement_id,
+                ),
+                Referrer(m.ConsoleUser.contact_point_id, "console_users", m.ConsoleUser.username),
+            ),
+            filters={
+                "organisation": _equals("organisation"),
+                "function": _equals("function"),
+                "category": _has(lambda r: [str(c.category) for c in r.competences]),
+            },
+        ),
+        Kind(
+            path="agreements",
+            entity=RegistryEntity.AGREEMENT,
+            table=m.Agreement,
+            key="id",
+            record_in=AgreementIn,
+            record_out=AgreementOut,
+            to_record=_agreement_record,
+            to_row=_agreement_row,
+            references=(
+                Reference("parties.organisations", m.Organisation, "organisation"),
+                Reference("parties.regions", m.Region, "region"),
+                Reference("escalation_contacts", m.ContactPoint, "contact point"),
+            ),
+            referrers=(),
+            filters={
+                "category": _has(lambda r: [str(c) for c in r.categories]),
+                "organisation": _has(lambda r: r.parties.organisations),
+                "region": _has(lambda r: r.parties.regions),
+            },
+        ),
+        Kind(
+            path="api-clients",
+            entity=RegistryEntity.API_CLIENT,
+            table=m.ApiClient,
+            key="client_id",
+            record_in=ApiClientIn,
+            record_out=ApiClientOut,
+            to_record=_client_record,
+            to_row=_client_row,
+            references=(Reference("organisation", m.Organisation, "organisation"),),
+            referrers=(),
+            filters={"organisation": _equals("organisation"), "revoked": _equals("revoked")},
+        ),
+        Kind(
+            path="console-users",
+            entity=RegistryEntity.CONSOLE_USER,
+            table=m.ConsoleUser,
+            key="username",
+            record_in=ConsoleUserIn,
+            record_out=ConsoleUserOut,
+            to_record=_user_record,
+            to_row=_user_row,
+            references=(
+                Reference("organisation", m.Organisation, "organisation"),
+                Reference("contact_point", m.ContactPoint, "contact point"),
+            ),
+            referrers=(),
+            filters={"organisation": _equals("organisation")},
+        ),
+    )
+}
+
+
+async def check_references(session: AsyncSession, kind: Kind, record: BaseModel) -> None:
+    """Refuse (422, naming the value) a record naming a region, organisation... not stored."""
+    for reference in kind.references:
+        values = _values(record, reference.field)
+        if not values:
+            continue
+        key_column = next(iter(reference.table.__table__.primary_key.columns))  # type: ignore[attr-defined]
+        found = set((await session.scalars(select(key_column).where(key_column.in_(values)))).all())
+        for index, value in enumerate(values):
+            if value not in found:
+                path = (
+                    reference.field
+                    if isinstance(_raw(record, reference.field), str)
+                    else (f"{reference.field}[{index}]")
+                )
+                raise ProblemError(
+                    422,
+                    "unknown_reference",
+                    f"{reference.label} '{value}' is not in the registry.",
+                    field=path,
+                )
+
+
+def _raw(record: BaseModel, dotted: str) -> Any:
+    value: Any = record
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _values(record: BaseModel, dotted: str) -> list[str]:
+    value = _raw(record, dotted)
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+async def referrers_of(session: AsyncSession, kind: Kind, key: str) -> list[str]:
+    """Every record naming this one, as 'path/key' strings, sorted."""
+    found: set[str] = set()
+    for referrer in kind.referrers:
+        keys = await session.scalars(select(referrer.key).where(referrer.column == key))
+        found.update(f"{referrer.label}/{k}" for k in keys)
+    # A region listed as its own parent or neighbour does not block its own deletion.
+    found.discard(f"{kind.path}/{key}")
+    return sorted(found)

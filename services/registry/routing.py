@@ -1,0 +1,317 @@
+"""Who must receive an alert, and why: a pure function of the registry's data.
+
+The rules, in the words a duty officer would use:
+
+* **Competence.** Only contact points holding a competence for one of the alert's categories
+  receive it (a competence narrowed to event codes needs one of them in the alert). The
+  sending organisation does not receive its own alert.
+* **Area.** A real alert reaches every competent organisation acting for a region the alert's
+  area names, or for a region containing it or contained in it — on either side of a border.
+* **Agreement.** An agreement applies when it is valid on the day the alert was sent, covers
+  one of its categories, its minimum severity is reached, and it binds the source: the sending
+  organisation is a party, or acts within a party region. It then reaches the other parties:
+  party organisations, and organisations acting within party regions.
+* **Exercises** (CAP status Exercise or Test) travel only through agreements that apply to
+  exercises; the area rule alone never routes an exercise.
+* **Escalation.** The escalation contacts of the applying agreements are named too, marked
+  escalation-only unless another rule reaches them: they are chased when a deadline passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from schemas.cap import Alert, Category, Severity, Status
+from schemas.envelopes import Channel
+from schemas.registry import (
+    ContactFunction,
+    MatchedAgreement,
+    Reason,
+    Recipient,
+    RoutingAnswer,
+    RoutingFacts,
+)
+from schemas.topics import EXERCISE_STATUSES
+
+NUTS_GEOCODE_NAMES = ("NUTS", "NUTS0", "NUTS1", "NUTS2", "NUTS3")
+
+
+@dataclass(frozen=True)
+class CompetenceRow:
+    """A contact point's competence."""
+
+    category: str
+    event_codes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ContactRow:
+    """A contact point, as routing needs it."""
+
+    id: str
+    organisation: str
+    name: str
+    function: str
+    email: str | None
+    languages: tuple[str, ...]
+    competences: tuple[CompetenceRow, ...]
+
+
+@dataclass(frozen=True)
+class OrganisationRow:
+    """An organisation, as routing needs it."""
+
+    id: str
+    name: str
+    cap_sender: str
+    regions: frozenset[str]
+    languages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AgreementRow:
+    """An agreement, as routing needs it."""
+
+    id: str
+    name: str
+    categories: frozenset[str]
+    min_severity: Severity
+    applies_to_exercises: bool
+    ack_deadline_minutes: int | None
+    valid_from: date
+    valid_until: date | None
+    party_organisations: frozenset[str]
+    party_regions: frozenset[str]
+    escalation_contacts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RoutingData:
+    """Everything routing reads, loaded at once so that answers are consistent."""
+
+    parents: dict[str, str | None]
+    organisations: dict[str, OrganisationRow]
+    contacts: dict[str, ContactRow]
+    agreements: tuple[AgreementRow, ...]
+    by_sender: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        senders = {org.cap_sender: org.id for org in self.organisations.values()}
+        object.__setattr__(self, "by_sender", senders)
+
+    def ancestors_or_self(self, code: str) -> set[str]:
+        """The region and every region containing it."""
+        found = set()
+        current: str | None = code
+        while current is not None and current not in found:
+            found.add(current)
+            current = self.parents.get(current)
+        return found
+
+    def within(self, inner: str, outer: str) -> bool:
+        """Whether region `inner` is `outer` or lies inside it."""
+        return outer in self.ancestors_or_self(inner)
+
+    def overlap(self, a: str, b: str) -> bool:
+        """Whether one region contains the other (or they are the same)."""
+        return self.within(a, b) or self.within(b, a)
+
+
+class UnknownSender(ValueError):
+    """The alert's sender is no organisation of the registry."""
+
+
+def facts_of(alert: Alert) -> RoutingFacts:
+    """The routing facts of a CAP alert: categories, highest severity, NUTS geocodes, languages."""
+    infos = alert.info
+    categories = sorted({c for info in infos for c in info.category}, key=str)
+    severity = max((info.severity for info in infos), key=lambda s: s.rank, default=None)
+    return RoutingFacts(
+        sender=alert.sender,
+        status=alert.status,
+        categories=categories or [Category.OTHER],
+        severity=severity or Severity.UNKNOWN,
+        event_codes=sorted({code.value for info in infos for code in info.event_code}),
+        regions=sorted(
+            {
+                geocode.value
+                for info in infos
+                for area in info.area
+                for geocode in area.geocode
+                if geocode.value_name.upper() in NUTS_GEOCODE_NAMES
+            }
+        ),
+        languages=list(dict.fromkeys(info.language for info in infos)),
+        sent=alert.sent,
+    )
+
+
+def resolve(data: RoutingData, facts: RoutingFacts, *, today: date) -> RoutingAnswer:
+    """Every recipient of an alert with these facts, sorted by organisation and contact point."""
+    source_id = data.by_sender.get(facts.sender)
+    if source_id is None:
+        raise UnknownSender(facts.sender)
+    source = data.organisations[source_id]
+    day = facts.sent.date() if facts.sent else today
+    exercise = facts.status in EXERCISE_STATUSES
+    if facts.status is Status.DRAFT:
+        return RoutingAnswer(facts=facts, recipients=[], agreements=[])
+
+    reasons: dict[str, list[Reason]] = {}
+    deadlines: dict[str, list[int]] = {}
+
+    def competent(contact: ContactRow) -> bool:
+        return contact.organisation != source.id and any(
+            competence.category in facts.categories
+            and (not competence.event_codes or competence.event_codes & set(facts.event_codes))
+            for competence in contact.competences
+        )
+
+    def reach(organisation_id: str, reason: Reason, deadline: int | None = None) -> None:
+        for contact in data.contacts.values():
+            if contact.organisation == organisation_id and competent(contact):
+                reasons.setdefault(contact.id, []).append(reason)
+                if deadline is not None:
+                    deadlines.setdefault(contact.id, []).append(deadline)
+
+    if not exercise:
+        for org in data.organisations.values():
+            for region in sorted(facts.regions):
+                if any(data.overlap(region, own) for own in org.regions):
+                    reach(
+                        org.id,
+                        Reason(
+                            kind="area",
+                            region=region,
+                            detail=f"The alert's area names {region}, where {org.name} acts.",
+                        ),
+                    )
+                    break
+
+    matched = [a for a in data.agreements if _applies(a, data, source, facts, day, exercise)]
+    for agreement in matched:
+        for org in data.organisations.values():
+            bound = org.id in agreement.party_organisations or any(
+                data.within(own, party) for own in org.regions for party in agreement.party_regions
+            )
+            if bound and org.id != source.id:
+                reach(
+                    org.id,
+                    Reason(
+                        kind="agreement",
+                        agreement=agreement.id,
+                        detail=f"{agreement.name} binds {source.name} to {org.name} for "
+                        f"{'/'.join(sorted(agreement.categories & set(facts.categories)))} "
+                        f"alerts of severity {agreement.min_severity} or higher.",
+                    ),
+                    agreement.ack_deadline_minutes,
+                )
+    escalation_only = set()
+    for agreement in matched:
+        for contact_id in agreement.escalation_contacts:
+            contact = data.contacts.get(contact_id)
+            if contact is None or contact.organisation == source.id:
+                continue
+            if contact_id not in reasons:
+                escalation_only.add(contact_id)
+            reasons.setdefault(contact_id, []).append(
+                Reason(
+                    kind="escalation",
+                    agreement=agreement.id,
+                    detail=f"Escalation contact of {agreement.name} when an acknowledgement "
+                    "is late.",
+                )
+            )
+
+    recipients = [
+        _recipient(data, data.contacts[cid], facts, reasons[cid], cid in escalation_only, deadlines)
+        for cid in sorted(reasons, key=lambda cid: (data.contacts[cid].organisation, cid))
+    ]
+    return RoutingAnswer(
+        facts=facts,
+        recipients=recipients,
+        agreements=[
+            MatchedAgreement(
+                id=a.id,
+                name=a.name,
+                ack_deadline_minutes=a.ack_deadline_minutes,
+                escalation_contacts=list(a.escalation_contacts),
+            )
+            for a in sorted(matched, key=lambda a: a.id)
+        ],
+    )
+
+
+def _applies(
+    agreement: AgreementRow,
+    data: RoutingData,
+    source: OrganisationRow,
+    facts: RoutingFacts,
+    day: date,
+    exercise: bool,
+) -> bool:
+    in_force = agreement.valid_from <= day and (
+        agreement.valid_until is None or day <= agreement.valid_until
+    )
+    binds_source = source.id in agreement.party_organisations or any(
+        data.within(own, party) for own in source.regions for party in agreement.party_regions
+    )
+    return (
+        in_force
+        and binds_source
+        and bool(agreement.categories & set(facts.categories))
+        and facts.severity.rank >= agreement.min_severity.rank
+        and (agreement.applies_to_exercises or not exercise)
+    )
+
+
+_KIND_ORDER = {"area": 0, "agreement": 1, "escalation": 2}
+
+
+def _recipient(
+    data: RoutingData,
+    contact: ContactRow,
+    facts: RoutingFacts,
+    reasons: list[Reason],
+    escalation_only: bool,
+    deadlines: dict[str, list[int]],
+) -> Recipient:
+    organisation = data.organisations[contact.organisation]
+    language, available = _language(contact, organisation, facts.languages)
+    unique = {(r.kind, r.agreement or "", r.region or ""): r for r in reasons}
+    return Recipient(
+        contact_point=contact.id,
+        organisation=organisation.id,
+        organisation_name=organisation.name,
+        name=contact.name,
+        function=ContactFunction(contact.function),
+        email=contact.email,
+        channels=[Channel.CONSOLE, Channel.EMAIL] if contact.email else [Channel.CONSOLE],
+        language=language,
+        language_available=available,
+        reasons=[unique[key] for key in sorted(unique, key=lambda k: (_KIND_ORDER[k[0]], k))],
+        escalation_only=escalation_only,
+        ack_deadline_minutes=min(deadlines[contact.id]) if contact.id in deadlines else None,
+    )
+
+
+def _language(
+    contact: ContactRow, organisation: OrganisationRow, offered: list[str]
+) -> tuple[str | None, bool]:
+    """The alert language to show: the contact's first preference that the alert carries.
+
+    Falls back to the organisation's working languages, then English, then the alert's first
+    language; the second value says whether one of the contact's own languages was found.
+    """
+    by_primary = {tag.split("-")[0].lower(): tag for tag in reversed(offered)}
+    for wanted in contact.languages:
+        if wanted in by_primary:
+            return by_primary[wanted], True
+    if not offered:
+        preferred = (*contact.languages, *organisation.languages)
+        return (preferred[0] if preferred else None), True
+    for wanted in (*organisation.languages, "en"):
+        if wanted in by_primary:
+            return by_primary[wanted], False
+    return offered[0], False

@@ -1,0 +1,78 @@
+"""A real registry for tests: the app with its lifespan, a database, the test world loaded."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from services.localnet import postgres
+from services.registry.app import create_app
+from services.registry.seed import load_seed, read_seed
+from services.registry.settings import RegistrySettings
+
+WORLD = Path(__file__).parent / "registry" / "world.yaml"
+NO_KAFKA = "127.0.0.1:1"  # nothing listens there: the outbox keeps its events
+
+
+@dataclass
+class Registry:
+    """A running registry app and an HTTP client talking to it."""
+
+    app: FastAPI
+    http: httpx.AsyncClient
+
+    async def token(self, client_id: str, secret: str, scope: str | None = None) -> str:
+        """An access token for an API client (client credentials grant)."""
+        form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+        if scope:
+            form["scope"] = scope
+        response = await self.http.post("/v1/oauth/token", data=form)
+        assert response.status_code == 200, response.text
+        return str(response.json()["access_token"])
+
+    async def auth(self, client_id: str, secret: str) -> dict[str, str]:
+        """Authorization headers for an API client."""
+        return {"Authorization": f"Bearer {await self.token(client_id, secret)}"}
+
+
+@asynccontextmanager
+async def running_registry(
+    database_url: str, state: Path, *, kafka: str = NO_KAFKA, seed: Path | None = WORLD
+) -> AsyncIterator[Registry]:
+    """Start the registry app on `database_url`, load `seed`, and yield a client for it."""
+    settings = RegistrySettings(
+        database_url=database_url,
+        signing_key_file=state / "signing-key.pem",
+        kafka_bootstrap_servers=kafka,
+        log_format="json",
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        if seed is not None:
+            await load_seed(app.state.sessions, read_seed(seed))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://registry") as http:
+            yield Registry(app, http)
+
+
+@asynccontextmanager
+async def database_for(
+    kind: str, server: postgres.PostgresServer, folder: Path
+) -> AsyncIterator[str]:
+    """A new empty database URL of `kind` (sqlite or postgresql), dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{folder / 'registry.sqlite3'}"
+        return
+    name = f"test_{os.getpid()}_{uuid.uuid4().hex[:12]}"
+    url = await postgres.create_database(server.base_url, name)
+    try:
+        yield url
+    finally:
+        await postgres.drop_database(server.base_url, name)
