@@ -59,8 +59,8 @@ def _cap_token(value: str) -> str:
     if found := _RESTRICTED.search(value):
         raise PydanticCustomError(
             "restricted_character",
-            "must not contain spaces, commas, '<' or '&' (found '{char}').",
-            {"char": found.group()},
+            "must not contain spaces, commas, '<' or '&'; '{value}' contains '{char}'.",
+            {"value": value, "char": found.group()},
         )
     return _xml_text(value)
 

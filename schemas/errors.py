@@ -49,7 +49,7 @@ class CapValidationError(ValueError):
             for error in errors:
                 tag_problem = error["type"].startswith("union_tag")
                 error["loc"] = ("type",) if tag_problem else error["loc"][1:]
-        return cls([_problem(error) for error in errors])
+        return cls([problem_from_error(error) for error in errors])
 
     @property
     def field(self) -> str:
@@ -102,7 +102,8 @@ _CODES = {
 }
 
 
-def _problem(error: ErrorDetails) -> Problem:
+def problem_from_error(error: ErrorDetails) -> Problem:
+    """One pydantic error as a Problem: its CAP-style field path, a code and a sentence."""
     loc = error["loc"]
     name = _element_name(loc)
     kind = error["type"]

@@ -7,14 +7,15 @@ turned into the same `application/problem+json` body with a code, the field and 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from schemas.errors import CapValidationError, Problem, field_path
+from schemas.errors import CapValidationError, Problem, problem_from_error
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -117,20 +118,10 @@ def request_problem(errors: Sequence[Any]) -> ProblemError:
     """A 422 naming each invalid field of a request (body, query, path or header)."""
     problems = []
     for error in errors:
-        loc = list(error.get("loc", ()))
-        # FastAPI prefixes where the value came from; the field path is what follows.
+        loc = tuple(error.get("loc", ()))
+        # FastAPI says where the value came from first; the field path is what follows.
         if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
-            loc = loc[1:]
-        field = field_path(loc) if loc else "body"
-        message = str(error.get("msg", "is invalid"))
-        if "ctx" in error and "error" in error["ctx"]:
-            message = str(error["ctx"]["error"])
-        if not message.endswith("."):
-            message += "."
-        problems.append(
-            Problem(field=field, code=str(error.get("type", "invalid")), message=message)
-        )
+            loc = loc[1:] or loc[:1]  # a refusal of the whole body names "body"
+        problems.append(problem_from_error(cast(ErrorDetails, {**error, "loc": loc})))
     first = problems[0]
-    return ProblemError(
-        422, first.code, f"{first.field}: {first.message}", field=first.field, problems=problems
-    )
+    return ProblemError(422, first.code, first.message, field=first.field, problems=problems)

@@ -180,7 +180,10 @@ def _contact_row(record: BaseModel, row: m.ContactPoint | None) -> m.ContactPoin
     row.staffed_24_7 = record.staffed_24_7
     wanted = {str(c.category): sorted(set(c.event_codes)) for c in record.competences}
     row.competences = _reuse(
-        row.competences, list(wanted), lambda c: c.category, lambda cat: m.Competence(category=cat)
+        row.competences,
+        sorted(wanted),
+        lambda c: c.category,
+        lambda cat: m.Competence(category=cat),
     )
     for competence in row.competences:
         competence.event_codes = wanted[competence.category]
@@ -224,7 +227,7 @@ def _agreement_row(record: BaseModel, row: m.Agreement | None) -> m.Agreement:
     ]
     row.escalation_contacts = _reuse(
         row.escalation_contacts,
-        list(dict.fromkeys(record.escalation_contacts)),
+        sorted(set(record.escalation_contacts)),
         lambda e: e.contact_point_id,
         lambda cid: m.AgreementEscalation(contact_point_id=cid),
     )

@@ -56,10 +56,14 @@ async def load_seed(
     outcome: Counter[str] = Counter()
     async with sessions() as session, session.begin():
         regions = document.get("regions", [])
-        # Neighbours name each other: first every region without them, then with them.
+        # Neighbours name each other: new regions are first stored without them (parents
+        # first), then every region is brought to its full form below.
         by_level = sorted(regions, key=lambda r: int(r.get("level", 0)))
         for index, raw in enumerate(by_level):
-            await _upsert(session, KINDS["regions"], {**raw, "neighbours": []}, f"regions[{index}]")
+            if await session.get(KINDS["regions"].table, raw.get("code")) is None:
+                await _upsert(
+                    session, KINDS["regions"], {**raw, "neighbours": []}, f"regions[{index}]"
+                )
         for section, path in SECTIONS.items():
             for index, raw in enumerate(document.get(section, [])):
                 outcome[await _upsert(session, KINDS[path], raw, f"{section}[{index}]")] += 1

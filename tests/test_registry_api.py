@@ -1,0 +1,202 @@
+"""The registry's records API, on SQLite and PostgreSQL: validation, versions, integrity, paging."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from registry_support import Registry, database_for, running_registry
+
+from services.localnet import postgres
+
+ADMIN = ("admin", "admin-secret-123")
+READER = ("reader", "reader-secret-123")
+
+NEW_ORG = {
+    "id": "be-namur",
+    "name": "Namur governor's crisis unit",
+    "kind": "civil_protection",
+    "home_region": "BE3",
+    "acts_for": ["BE3"],
+    "cap_sender": "crisis@namur.example.org",
+    "languages": ["fr"],
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def registry(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_server: postgres.PostgresServer
+) -> AsyncIterator[Registry]:
+    async with (
+        database_for(request.param, postgres_server, tmp_path) as url,
+        running_registry(url, tmp_path) as registry,
+    ):
+        yield registry
+
+
+async def admin(registry: Registry) -> dict[str, str]:
+    return await registry.auth(*ADMIN)
+
+
+async def test_create_read_replace_delete_with_versions(registry: Registry) -> None:
+    headers = await admin(registry)
+
+    created = await registry.http.post("/v1/organisations", json=NEW_ORG, headers=headers)
+    assert created.status_code == 201, created.text
+    assert created.headers["ETag"] == '"1"'
+    assert created.headers["Location"] == "/v1/organisations/be-namur"
+
+    read = await registry.http.get("/v1/organisations/be-namur", headers=headers)
+    assert read.json() == {**NEW_ORG, "version": 1}
+
+    renamed = {**NEW_ORG, "name": "Province de Namur – cellule de crise"}
+    replaced = await registry.http.put(
+        "/v1/organisations/be-namur", json=renamed, headers=headers | {"If-Match": '"1"'}
+    )
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["version"] == 2
+    assert replaced.headers["ETag"] == '"2"'
+
+    deleted = await registry.http.delete(
+        "/v1/organisations/be-namur", headers=headers | {"If-Match": '"2"'}
+    )
+    assert deleted.status_code == 204
+    gone = await registry.http.get("/v1/organisations/be-namur", headers=headers)
+    assert gone.status_code == 404
+    assert gone.json()["code"] == "not_found"
+
+
+async def test_a_stale_update_gets_412_and_changes_nothing(registry: Registry) -> None:
+    headers = await admin(registry)
+    current = (await registry.http.get("/v1/regions/BE33", headers=headers)).json()
+    first = {k: v for k, v in current.items() if k != "version"} | {"basins": ["Meuse", "Ourthe"]}
+    second = {k: v for k, v in current.items() if k != "version"} | {"basins": ["Vesdre"]}
+
+    ok = await registry.http.put(
+        "/v1/regions/BE33", json=first, headers=headers | {"If-Match": '"1"'}
+    )
+    stale = await registry.http.put(
+        "/v1/regions/BE33", json=second, headers=headers | {"If-Match": '"1"'}
+    )
+    missing = await registry.http.put("/v1/regions/BE33", json=second, headers=headers)
+
+    assert ok.status_code == 200
+    assert stale.status_code == 412
+    assert stale.json()["code"] == "version_mismatch"
+    assert stale.json()["current_version"] == 2
+    assert missing.status_code == 428
+    stored = (await registry.http.get("/v1/regions/BE33", headers=headers)).json()
+    assert stored["basins"] == ["Meuse", "Ourthe"]
+
+
+async def test_deleting_a_referenced_organisation_lists_the_referrers(registry: Registry) -> None:
+    headers = await admin(registry)
+
+    refused = await registry.http.delete("/v1/organisations/be-aviq", headers=headers)
+
+    assert refused.status_code == 409
+    body = refused.json()
+    assert body["code"] == "still_referenced"
+    assert body["referenced_by"] == ["agreements/euregio-health", "contact_points/be-aviq-health"]
+    still = await registry.http.get("/v1/organisations/be-aviq", headers=headers)
+    assert still.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "change", "field", "value"),
+    [
+        ("organisations", {"home_region": "XX9"}, "home_region", "XX9"),
+        ("organisations", {"acts_for": ["BE3", "ZZ1"]}, "acts_for[1]", "ZZ1"),
+        ("organisations", {"languages": ["fr", "it"]}, "languages[1]", "it"),
+        ("organisations", {"kind": "army"}, "kind", "army"),
+        ("organisations", {"cap_sender": "two words"}, "cap_sender", "two words"),
+        ("organisations", {"id": "Not A Slug"}, "id", "Not A Slug"),
+    ],
+)
+async def test_unknown_values_get_422_naming_the_value(
+    registry: Registry, path: str, change: dict[str, Any], field: str, value: str
+) -> None:
+    headers = await admin(registry)
+
+    refused = await registry.http.post(f"/v1/{path}", json=NEW_ORG | change, headers=headers)
+
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    body = refused.json()
+    assert body["field"] == field
+    assert value in body["detail"] or value in str(body.get("errors"))
+    listing = await registry.http.get("/v1/organisations", headers=headers)
+    assert "be-namur" not in [o["id"] for o in listing.json()["items"]]
+
+
+async def test_unknown_category_in_a_contact_point_gets_422(registry: Registry) -> None:
+    headers = await admin(registry)
+    contact = {
+        "id": "be-aviq-second",
+        "organisation": "be-aviq",
+        "function": "liaison_officer",
+        "name": "AViQ liaison",
+        "competences": [{"category": "Weather"}],
+    }
+
+    refused = await registry.http.post("/v1/contact-points", json=contact, headers=headers)
+
+    assert refused.status_code == 422
+    assert refused.json()["field"] == "competences[0].category"
+    assert "Weather" in refused.json()["detail"]
+
+
+async def test_duplicates_are_refused_with_409(registry: Registry) -> None:
+    headers = await admin(registry)
+    await registry.http.post("/v1/organisations", json=NEW_ORG, headers=headers)
+
+    same_id = await registry.http.post("/v1/organisations", json=NEW_ORG, headers=headers)
+    same_sender = await registry.http.post(
+        "/v1/organisations", json=NEW_ORG | {"id": "be-namur-2"}, headers=headers
+    )
+
+    assert same_id.status_code == 409
+    assert same_id.json()["code"] == "already_exists"
+    assert same_sender.status_code == 409
+    assert same_sender.json()["code"] == "conflict"
+
+
+async def test_listing_filters_and_pages(registry: Registry) -> None:
+    headers = await registry.auth(*READER)
+
+    belgian = (await registry.http.get("/v1/regions?country=BE", headers=headers)).json()
+    page = (await registry.http.get("/v1/regions?limit=5&offset=5", headers=headers)).json()
+    meuse = (await registry.http.get("/v1/regions?basin=Meuse&level=2", headers=headers)).json()
+    health = (await registry.http.get("/v1/agreements?category=Health", headers=headers)).json()
+    bad = await registry.http.get("/v1/regions?colour=red", headers=headers)
+
+    assert [r["code"] for r in belgian["items"]] == ["BE", "BE3", "BE33", "BE336"]
+    assert (page["total"], page["limit"], page["offset"], len(page["items"])) == (15, 5, 5, 5)
+    assert [r["code"] for r in meuse["items"]] == ["BE33", "FRF3", "NL42"]
+    assert [a["id"] for a in health["items"]] == ["benelux-nrw", "euregio-health"]
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "colour"
+
+
+async def test_secrets_are_never_returned(registry: Registry) -> None:
+    headers = await admin(registry)
+
+    clients = await registry.http.get("/v1/api-clients", headers=headers)
+    users = await registry.http.get("/v1/console-users", headers=headers)
+
+    assert "secret" not in clients.text and "secret_hash" not in clients.text
+    assert "password" not in users.text
+
+
+async def test_reading_needs_a_token_and_writing_needs_admin(registry: Registry) -> None:
+    anonymous = await registry.http.get("/v1/regions")
+    reader = await registry.auth(*READER)
+    write = await registry.http.post("/v1/organisations", json=NEW_ORG, headers=reader)
+
+    assert anonymous.status_code == 401
+    assert anonymous.json()["code"] == "missing_token"
+    assert write.status_code == 403
+    assert write.json()["code"] == "insufficient_scope"
+    assert "registry:admin" in write.json()["detail"]
