@@ -87,6 +87,22 @@ class Record(BaseModel):
 class RegionIn(Record):
     """A NUTS-style region: a country (level 0) down to a district (level 3)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "BE33",
+                    "country": "BE",
+                    "level": 2,
+                    "parent": "BE3",
+                    "names": {"fr": "Liège", "nl": "Luik", "de": "Lüttich", "en": "Liège"},
+                    "basins": ["Meuse"],
+                    "neighbours": ["BE34", "BE35", "NL42", "DEA2"],
+                }
+            ]
+        }
+    )
+
     code: RegionCode
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
     level: int = Field(ge=0, le=3)
@@ -106,6 +122,22 @@ class Competence(Record):
 class OrganisationIn(Record):
     """An organisation of the network."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "be-liege-governor",
+                    "name": "Liège governor's crisis unit",
+                    "kind": "civil_protection",
+                    "home_region": "BE33",
+                    "acts_for": ["BE33"],
+                    "cap_sender": "crisis@liege.example.org",
+                    "languages": ["fr", "de"],
+                }
+            ]
+        }
+    )
+
     id: Slug
     name: str = Field(min_length=1, max_length=300)
     kind: OrganisationKind
@@ -117,6 +149,27 @@ class OrganisationIn(Record):
 
 class ContactPointIn(Record):
     """A desk or person of an organisation that receives alerts."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "be-liege-duty",
+                    "organisation": "be-liege-governor",
+                    "function": "duty_desk",
+                    "name": "Permanence 24/7 Liège",
+                    "email": "permanence@liege.example.org",
+                    "languages": ["fr", "de", "en"],
+                    "staffed_24_7": True,
+                    "competences": [
+                        {"category": "Geo"},
+                        {"category": "Met"},
+                        {"category": "Health", "event_codes": ["epidemic.indicator"]},
+                    ],
+                }
+            ]
+        }
+    )
 
     id: Slug
     organisation: Slug
@@ -137,6 +190,26 @@ class Parties(Record):
 
 class AgreementIn(Record):
     """A mutual-assistance agreement."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "meuse-flood-cooperation",
+                    "name": "Meuse flood cooperation",
+                    "reference": "IMC flood warning arrangement (fictitious)",
+                    "parties": {"organisations": [], "regions": ["BE33", "NL42", "FRF3"]},
+                    "categories": ["Geo", "Met", "Env"],
+                    "min_severity": "Moderate",
+                    "applies_to_exercises": True,
+                    "ack_deadline_minutes": 30,
+                    "escalation_contacts": ["be-nccn-duty"],
+                    "valid_from": "2002-12-03",
+                    "valid_until": None,
+                }
+            ]
+        }
+    )
 
     id: Slug
     name: str = Field(min_length=1, max_length=300)
@@ -165,6 +238,20 @@ Secret = Annotated[str, Field(min_length=12, max_length=200)]
 class ApiClientIn(Record):
     """A machine client; `secret` is write-only (omit it on update to keep the current one)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "client_id": "be-liege-system",
+                    "organisation": "be-liege-governor",
+                    "secret": "a-long-random-secret",
+                    "scopes": ["alerts:publish", "alerts:read"],
+                    "revoked": False,
+                }
+            ]
+        }
+    )
+
     client_id: Slug
     organisation: Slug
     secret: Secret | None = None
@@ -174,6 +261,21 @@ class ApiClientIn(Record):
 
 class ConsoleUserIn(Record):
     """A duty officer; `password` is write-only (omit it on update to keep the current one)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "officer.liege",
+                    "organisation": "be-liege-governor",
+                    "contact_point": "be-liege-duty",
+                    "display_name": "Julie Lambert",
+                    "password": "a-long-passphrase",
+                    "scopes": ["console"],
+                }
+            ]
+        }
+    )
 
     username: Slug
     organisation: Slug
@@ -253,6 +355,25 @@ class RoutingFacts(Record):
 
 class RoutingRequest(Record):
     """Ask who must receive an alert: give the CAP alert itself, or its routing facts."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "facts": {
+                        "sender": "crisis@liege.example.org",
+                        "status": "Actual",
+                        "categories": ["Geo"],
+                        "severity": "Severe",
+                        "event_codes": ["flood.riverine"],
+                        "regions": ["BE33"],
+                        "languages": ["fr-BE", "de-DE"],
+                        "sent": "2026-11-28T14:05:00+01:00",
+                    }
+                }
+            ]
+        }
+    )
 
     alert: Alert | None = None
     facts: RoutingFacts | None = None

@@ -18,6 +18,7 @@ from services.common.settings import ServiceSettings
 from services.localnet.cli import down, kafka_app, up
 from services.localnet.postgres_cli import postgres_app
 from services.notifier.settings import NotifierSettings
+from services.registry.cli import registry_app
 from services.registry.settings import RegistrySettings
 
 SCHEMA_DIR = Path(schemas.__file__).parent / "jsonschema"
@@ -37,6 +38,7 @@ app = typer.Typer(
 )
 app.add_typer(cap_app, name="cap")
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(registry_app, name="registry")
 app.add_typer(postgres_app, name="postgres")
 app.command()(up)
 app.command()(down)

@@ -105,3 +105,24 @@ def test_undecodable_envelope_names_the_field() -> None:
         decode_envelope(json.dumps(document))
 
     assert refused.value.field == "operation"
+
+
+def test_registry_examples_in_the_openapi_page_are_valid_records() -> None:
+    import schemas.registry as registry
+
+    documented = [
+        registry.RegionIn,
+        registry.OrganisationIn,
+        registry.ContactPointIn,
+        registry.AgreementIn,
+        registry.ApiClientIn,
+        registry.ConsoleUserIn,
+        registry.RoutingRequest,
+    ]
+    for model in documented:
+        extra = model.model_config.get("json_schema_extra")
+        assert isinstance(extra, dict), model.__name__
+        examples = extra["examples"]
+        assert isinstance(examples, list) and examples, model.__name__
+        for example in examples:
+            model.model_validate(example)

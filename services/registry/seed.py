@@ -59,14 +59,19 @@ async def load_seed(
         # Neighbours name each other: new regions are first stored without them (parents
         # first), then every region is brought to its full form below.
         by_level = sorted(regions, key=lambda r: int(r.get("level", 0)))
+        new_regions = set()
         for index, raw in enumerate(by_level):
             if await session.get(KINDS["regions"].table, raw.get("code")) is None:
                 await _upsert(
                     session, KINDS["regions"], {**raw, "neighbours": []}, f"regions[{index}]"
                 )
+                new_regions.add(raw.get("code"))
         for section, path in SECTIONS.items():
             for index, raw in enumerate(document.get(section, [])):
-                outcome[await _upsert(session, KINDS[path], raw, f"{section}[{index}]")] += 1
+                result = await _upsert(session, KINDS[path], raw, f"{section}[{index}]")
+                if section == "regions" and raw.get("code") in new_regions:
+                    result = "created"
+                outcome[result] += 1
     return outcome
 
 

@@ -1,0 +1,171 @@
+"""The registry's identity endpoints: client credentials, officer login, JWKS, revocation."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from registry_support import Registry, running_registry
+
+from schemas.identity import JWKS_PATH, JwkSet
+from services.common.auth import TokenVerifier
+
+SQLITE = "sqlite+aiosqlite:///{}"
+
+
+@pytest.fixture
+async def registry(tmp_path: Path) -> AsyncIterator[Registry]:
+    async with running_registry(SQLITE.format(tmp_path / "r.sqlite3"), tmp_path) as registry:
+        yield registry
+
+
+def claims_of(token: str) -> dict[str, object]:
+    payload = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+async def test_client_credentials_give_a_short_lived_token_the_jwks_verifies(
+    registry: Registry,
+) -> None:
+    token = await registry.token("liege-system", "liege-secret-123")
+    keys = JwkSet.model_validate((await registry.http.get(JWKS_PATH)).json())
+
+    claims = await TokenVerifier(keys, issuer="crossalert-registry").verify(token)
+
+    assert claims.sub == "liege-system"
+    assert claims.kind == "client"
+    assert claims.org == "be-liege"
+    assert claims.sender == "crisis@liege.example.org"
+    assert claims.scopes == {"alerts:publish"}
+    assert claims.regions == ("BE33",)
+    assert claims.exp - claims.iat == 300
+    assert keys.keys[0].alg == "EdDSA"
+
+
+async def test_duty_officer_logs_in_with_a_password(registry: Registry) -> None:
+    response = await registry.http.post(
+        "/v1/login", json={"username": "officer.eupen", "password": "eupen-password-1"}
+    )
+
+    assert response.status_code == 200
+    claims = claims_of(response.json()["access_token"])
+    assert (claims["kind"], claims["contact_point"], claims["name"]) == (
+        "user",
+        "be-eupen-desk",
+        "Anna Kessler",
+    )
+    assert claims["scope"] == "console"
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"grant_type": "client_credentials", "client_id": "liege-system", "client_secret": "wrong"},
+        {"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "x"},
+        {"grant_type": "password", "username": "officer.eupen", "password": "wrong-password"},
+    ],
+)
+async def test_wrong_credentials_get_401(registry: Registry, form: dict[str, str]) -> None:
+    response = await registry.http.post("/v1/oauth/token", data=form)
+
+    assert response.status_code == 401
+    assert response.json()["error"] in ("invalid_client", "invalid_grant")
+    assert "access_token" not in response.text
+
+
+async def test_a_scope_not_granted_is_refused(registry: Registry) -> None:
+    response = await registry.http.post(
+        "/v1/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "liege-system",
+            "client_secret": "liege-secret-123",
+            "scope": "alerts:publish registry:admin",
+        },
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_scope"
+
+
+async def test_revoking_a_client_takes_effect_at_its_next_token(registry: Registry) -> None:
+    admin = await registry.auth("admin", "admin-secret-123")
+    before = await registry.token("liege-system", "liege-secret-123")
+    current = (await registry.http.get("/v1/api-clients/liege-system", headers=admin)).json()
+
+    revoked = await registry.http.put(
+        "/v1/api-clients/liege-system",
+        json={k: v for k, v in current.items() if k != "version"} | {"revoked": True},
+        headers=admin | {"If-Match": f'"{current["version"]}"'},
+    )
+    after = await registry.http.post(
+        "/v1/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "liege-system",
+            "client_secret": "liege-secret-123",
+        },
+    )
+
+    assert revoked.status_code == 200
+    assert before
+    assert after.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("token", "code"),
+    [
+        # alg=none, claiming admin rights
+        ("eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0."
+         "eyJzdWIiOiJhZG1pbiIsInNjb3BlIjoicmVnaXN0cnk6cmVhZCJ9.", "invalid_token"),
+        ("not-a-token", "invalid_token"),
+    ],
+)  # fmt: skip
+async def test_forged_tokens_get_401(registry: Registry, token: str, code: str) -> None:
+    response = await registry.http.get("/v1/regions", headers={"Authorization": f"Bearer {token}"})
+
+    assert response.status_code == 401
+    assert response.json()["code"] == code
+
+
+async def test_a_token_of_another_registry_is_refused(registry: Registry, tmp_path: Path) -> None:
+    other_state = tmp_path / "other"
+    other_state.mkdir()
+    async with running_registry(SQLITE.format(other_state / "r.sqlite3"), other_state) as other:
+        foreign = await other.token("reader", "reader-secret-123")
+
+    response = await registry.http.get(
+        "/v1/regions", headers={"Authorization": f"Bearer {foreign}"}
+    )
+
+    assert response.status_code == 401
+
+
+async def test_the_openapi_page_documents_every_endpoint(registry: Registry) -> None:
+    spec = (await registry.http.get("/openapi.json")).json()
+
+    paths = spec["paths"]
+    for kind in ("regions", "organisations", "contact-points", "agreements", "api-clients",
+                 "console-users"):  # fmt: skip
+        assert set(paths[f"/v1/{kind}"]) == {"get", "post"}
+        assert set(paths[f"/v1/{kind}/{{key}}"]) == {"get", "put", "delete"}
+    for path in ("/v1/routing", "/v1/oauth/token", "/v1/login", JWKS_PATH, "/healthz", "/readyz"):
+        assert path in paths
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            assert operation.get("summary") or operation.get("description"), (method, path)
+    schemas = spec["components"]["schemas"]
+    for name in ("RegionIn", "OrganisationIn", "ContactPointIn", "AgreementIn", "RoutingRequest"):
+        assert schemas[name].get("examples"), f"{name} has no example"
+
+
+async def test_jwks_is_public_and_cacheable(registry: Registry) -> None:
+    response = await registry.http.get(JWKS_PATH)
+
+    assert response.status_code == 200
+    assert isinstance(response, httpx.Response)
+    assert [key["kty"] for key in response.json()["keys"]] == ["OKP"]
