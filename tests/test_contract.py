@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from pydantic import BaseModel
 
 from schemas import Status, parse_cap_json, parse_cap_xml
 from schemas.cap import Category
@@ -110,7 +111,7 @@ def test_undecodable_envelope_names_the_field() -> None:
 def test_registry_examples_in_the_openapi_page_are_valid_records() -> None:
     import schemas.registry as registry
 
-    documented = [
+    documented: list[type[BaseModel]] = [
         registry.RegionIn,
         registry.OrganisationIn,
         registry.ContactPointIn,
