@@ -96,3 +96,7 @@ def export_schemas(
 def main() -> None:
     """Entry point of the `crossalert` console script."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,11 +22,16 @@ from services.localnet.network import (
     read_network,
     write_network,
 )
+from services.localnet.service import LocalService, LocalServiceError, start_service
+from services.registry.cli import seed_database
+from services.registry.seed import DEFAULT_SEED, read_seed
 
 kafka_app = typer.Typer(
     help="The local Kafka broker: one KRaft node on 127.0.0.1:9092, state in .state/kafka.",
     no_args_is_help=True,
 )
+
+REGISTRY_PORT = 8100
 
 _console = Console()
 _errors = Console(stderr=True)
@@ -66,7 +72,7 @@ def kafka_status() -> None:
 
 
 def up(timeout: TimeoutOption = kafka.START_TIMEOUT_S) -> None:
-    """Start the local network and record it in .state/network.json."""
+    """Start the local network with demo data and record it in .state/network.json."""
     with _failures_reported():
         root = kafka.repo_root()
         state = kafka.start(kafka.LocalBroker.for_dev(root), timeout=timeout)
@@ -74,14 +80,70 @@ def up(timeout: TimeoutOption = kafka.START_TIMEOUT_S) -> None:
         # Declared topics exist before any service subscribes, with the contract's partitions.
         asyncio.run(create_topics(state.bootstrap, all_topic_names()))
         services = [RunningService(name="kafka", address=state.bootstrap, pid=state.pid)]
-        path = write_network(root, services)
+        registry = _registry(root, state.bootstrap)
+        asyncio.run(seed_database(registry.env["CROSSALERT_REGISTRY_DATABASE_URL"], DEFAULT_SEED))
+        services.append(_running(root, registry))
+        demo = demo_credentials(read_seed(DEFAULT_SEED))
+        path = write_network(root, services, demo=demo)
     table = Table(title="crossalert local network", title_justify="left")
     for column in ("service", "address", "pid"):
         table.add_column(column)
     for service in services:
         table.add_row(service.name, service.address, str(service.pid))
     _console.print(table)
-    _console.print(f"Recorded in {path.relative_to(root)}; `crossalert down` stops it all.")
+    _console.print(f"Registry API documentation: {registry.url}/docs")
+    logins = Table(title="demo duty officers (console)", title_justify="left")
+    for column in ("username", "password", "organisation"):
+        logins.add_column(column)
+    for user in demo["console_users"]:
+        logins.add_row(user["username"], user["password"], user["organisation"])
+    _console.print(logins)
+    _console.print(
+        "Demo API clients (OAuth2 client credentials at "
+        f"{registry.url}/v1/oauth/token): "
+        + ", ".join(f"{c['client_id']} / {c['secret']}" for c in demo["api_clients"][:4])
+        + f", and {max(0, len(demo['api_clients']) - 4)} more in {path}."
+    )
+    _console.print(f"Recorded in {path}; stop everything with `crossalert down`.")
+
+
+def demo_credentials(seed: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The seed's demo logins and client secrets, for the people trying the network."""
+    return {
+        "console_users": [
+            {k: user[k] for k in ("username", "password", "organisation")}
+            for user in seed.get("console_users", [])
+        ],
+        "api_clients": [
+            {k: client[k] for k in ("client_id", "secret", "organisation")}
+            for client in seed.get("api_clients", [])
+        ],
+    }
+
+
+def _registry(root: Path, bootstrap: str) -> LocalService:
+    state_dir = root / ".state"
+    database = state_dir / "registry.sqlite3"
+    return LocalService(
+        name="registry",
+        port=REGISTRY_PORT,
+        state_dir=state_dir,
+        env={
+            "CROSSALERT_REGISTRY_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+            "CROSSALERT_REGISTRY_SIGNING_KEY_FILE": str(state_dir / "registry-signing-key.pem"),
+            "CROSSALERT_REGISTRY_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "CROSSALERT_REGISTRY_HTTP_PORT": str(REGISTRY_PORT),
+            "CROSSALERT_REGISTRY_LOG_FORMAT": "json",
+        },
+    )
+
+
+def _running(root: Path, service: LocalService) -> RunningService:
+    """The service as recorded, started unless the last `up` left it running."""
+    for recorded in read_network(root):
+        if recorded.name == service.name and process.is_alive(recorded.pid, marker="serve"):
+            return recorded
+    return RunningService(name=service.name, address=service.url, pid=start_service(service))
 
 
 def down() -> None:
@@ -105,7 +167,7 @@ def down() -> None:
 def _failures_reported() -> Iterator[None]:
     try:
         yield
-    except kafka.LocalKafkaError as error:
+    except (kafka.LocalKafkaError, LocalServiceError) as error:
         _errors.print(Text.assemble(("error: ", "bold red"), str(error)))
         if error.detail:
             _errors.print(Text(error.detail, style="dim"))

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,13 +23,16 @@ def network_file(root: Path) -> Path:
     return root / ".state" / "network.json"
 
 
-def write_network(root: Path, services: list[RunningService]) -> Path:
-    """Record the running services, replacing any earlier record."""
+def write_network(
+    root: Path, services: list[RunningService], *, demo: dict[str, Any] | None = None
+) -> Path:
+    """Record the running services (and the demo credentials), replacing any earlier record."""
     path = network_file(root)
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "services": [asdict(service) for service in services],
+        "demo_credentials": demo or {},
     }
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path

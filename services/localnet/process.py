@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 # The shell starts the command in the background, prints its pid and exits at once, so the
@@ -15,11 +15,14 @@ from pathlib import Path
 _SPAWN_DETACHED = 'log=$1; shift; "$@" </dev/null >>"$log" 2>&1 & echo $!'
 
 
-def spawn_detached(command: Sequence[str], *, log_file: Path, cwd: Path) -> int:
+def spawn_detached(
+    command: Sequence[str], *, log_file: Path, cwd: Path, env: Mapping[str, str] | None = None
+) -> int:
     """Start `command` in a new session, output appended to `log_file`; return its pid."""
     launcher = subprocess.run(
         ["sh", "-c", _SPAWN_DETACHED, "sh", str(log_file), *command],
         cwd=cwd,
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         check=True,
