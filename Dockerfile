@@ -12,7 +12,8 @@ COPY pyproject.toml README.md ./
 COPY schemas ./schemas
 COPY services ./services
 RUN pip install . \
-    && useradd --system --uid 10001 --home-dir /data --create-home crossalert
+    && useradd --system --uid 10001 --home-dir /data --create-home crossalert \
+    && install -d -o crossalert -m 0700 /data/keys
 
 USER crossalert
 WORKDIR /data

@@ -12,6 +12,8 @@ from pydantic import BaseModel
 
 from schemas.cap import Alert
 from schemas.envelopes import ENVELOPE_TYPES
+from schemas.identity import TokenClaims
+from schemas.registry import RoutingAnswer, RoutingRequest
 
 SCHEMA_BASE_URI = "https://crossalert.example.org/schemas/"
 
@@ -27,12 +29,18 @@ def _document(model: type[BaseModel], file_name: str, title: str) -> dict[str, A
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
-    """File name -> JSON Schema, for the CAP alert and every Kafka envelope."""
+    """File name -> JSON Schema: the CAP alert, routing, token claims, every Kafka envelope."""
     documents = {
         "cap-alert.schema.json": _document(
             Alert, "cap-alert.schema.json", "OASIS CAP 1.2 alert (crossalert JSON form)"
         )
     }
+    for name, model, title in (
+        ("routing-request.schema.json", RoutingRequest, "crossalert registry routing request"),
+        ("routing-answer.schema.json", RoutingAnswer, "crossalert registry routing answer"),
+        ("token-claims.schema.json", TokenClaims, "crossalert access token claims"),
+    ):
+        documents[name] = _document(model, name, title)
     for envelope in ENVELOPE_TYPES:
         message_type = envelope.model_fields["type"].default
         name = f"envelope.{message_type}.schema.json"

@@ -118,3 +118,13 @@ def test_kafka_image_is_the_version_the_tests_run() -> None:
     pom = (ROOT / "kafka" / "pom.xml").read_text()
     [version] = re.findall(r"<kafka.version>([^<]+)</kafka.version>", pom)
     assert SERVICES["kafka"]["image"] == f"apache/kafka:{version}"
+
+
+def test_the_registry_signing_key_lives_on_a_volume(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_of("registry", monkeypatch)
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in compose_service_of("registry")["volumes"]}
+
+    key_folder = str(settings.signing_key_file.parent)
+    assert key_folder in mounts
+    assert mounts[key_folder] in COMPOSE["volumes"]
+    assert f"-d -o crossalert -m 0700 {key_folder}" in (ROOT / "Dockerfile").read_text()

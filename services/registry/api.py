@@ -3,6 +3,7 @@
 # No `from __future__ import annotations` here: the record routes are built in a loop and
 # FastAPI must see each route's real body and response types, not their names.
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -233,8 +234,9 @@ async def jwks(request: Request) -> JwkSet:
 
 async def _client_principal(db: AsyncSession, client_id: str, secret: str) -> Principal:
     client = await db.get(m.ApiClient, client_id)
-    # Verified even for an unknown client, so that timing does not tell which ids exist.
-    valid = verify_secret(client.secret_hash if client else None, secret)
+    # Verified even for an unknown client, so that timing does not tell which ids exist; in a
+    # thread, because argon2 spends tens of milliseconds of CPU by design.
+    valid = await asyncio.to_thread(verify_secret, client.secret_hash if client else None, secret)
     if client is None or not valid or client.revoked:
         raise _oauth_error(401, "invalid_client", "unknown client, wrong secret, or revoked.")
     return await _principal(db, "client", client.client_id, client.organisation_id, client.scopes)
@@ -242,7 +244,7 @@ async def _client_principal(db: AsyncSession, client_id: str, secret: str) -> Pr
 
 async def _user_principal(db: AsyncSession, username: str, password: str) -> Principal:
     user = await db.get(m.ConsoleUser, username)
-    valid = verify_secret(user.password_hash if user else None, password)
+    valid = await asyncio.to_thread(verify_secret, user.password_hash if user else None, password)
     if user is None or not valid or user.disabled:
         raise _oauth_error(401, "invalid_grant", "unknown user, wrong password, or disabled.")
     return await _principal(
