@@ -8,7 +8,6 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -243,7 +242,7 @@ def start(broker: LocalBroker, *, timeout: float = START_TIMEOUT_S) -> BrokerSta
         raise LocalKafkaError(
             f"the Kafka broker for {broker.bootstrap} exited right after start-up "
             f"(log: {broker.log_file})",
-            detail=_last_lines(_read(broker.log_file)),
+            detail=_last_lines(process.read_text(broker.log_file)),
         )
     return state
 
@@ -290,7 +289,7 @@ def borrowed(broker: LocalBroker, *, fresh: bool = False) -> Iterator[BrokerStat
 
 def _launch(broker: LocalBroker) -> int:
     for port in (broker.port, broker.controller_port):
-        if _accepts_connections(broker.host, port):
+        if process.accepts_connections(broker.host, port):
             raise LocalKafkaError(
                 f"{broker.host}:{port} is already taken by another process "
                 f"(not the broker of {broker.state_dir})"
@@ -313,13 +312,14 @@ def _wait_until_ready(broker: LocalBroker, pid: int, *, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     # A bare TCP probe first: aiokafka logs an error for every refused connection.
     while not (
-        _accepts_connections(broker.host, broker.port) and asyncio.run(_serves_requests(broker))
+        process.accepts_connections(broker.host, broker.port)
+        and asyncio.run(_serves_requests(broker))
     ):
         if not process.is_alive(pid, marker=str(broker.config_file)):
             raise LocalKafkaError(
                 f"the Kafka broker for {broker.bootstrap} exited during start-up "
                 f"(log: {broker.log_file})",
-                detail=_last_lines(_read(broker.log_file)),
+                detail=_last_lines(process.read_text(broker.log_file)),
             )
         if time.monotonic() > deadline:
             # A broker that cannot come up in time is stopped, not left half-started.
@@ -328,7 +328,7 @@ def _wait_until_ready(broker: LocalBroker, pid: int, *, timeout: float) -> None:
             raise LocalKafkaError(
                 f"the Kafka broker for {broker.bootstrap} did not answer within "
                 f"{timeout:.0f} s and was stopped (log: {broker.log_file})",
-                detail=_last_lines(_read(broker.log_file)),
+                detail=_last_lines(process.read_text(broker.log_file)),
             )
         time.sleep(0.25)
     log.info("kafka.ready", bootstrap=broker.bootstrap, pid=pid)
@@ -347,12 +347,6 @@ async def _serves_requests(broker: LocalBroker) -> bool:
     finally:
         await admin.close()
     return bool(cluster["brokers"])
-
-
-def _accepts_connections(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(1.0)
-        return probe.connect_ex((host, port)) == 0
 
 
 def _running_pid(broker: LocalBroker) -> int | None:
@@ -387,14 +381,7 @@ def _new_cluster_id() -> str:
             return cluster_id
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
-
-
-def _last_lines(text: str, count: int = 30) -> str:
+def _last_lines(text: str) -> str:
     # Java stack frames would crowd out the lines that say what went wrong.
     lines = [line for line in text.splitlines() if not line.lstrip().startswith("at ")]
-    return "\n".join(lines[-count:]).strip()
+    return process.last_lines("\n".join(lines))

@@ -9,7 +9,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -173,7 +172,7 @@ def stop(cluster: LocalPostgres, *, timeout: float = STOP_TIMEOUT_S) -> bool:
 def status(cluster: LocalPostgres) -> PostgresStatus:
     """Whether the server runs, its pid, its URL and the cluster's major version."""
     pid = _running_pid(cluster)
-    version = _read(cluster.data_dir / "PG_VERSION").strip() or None
+    version = process.read_text(cluster.data_dir / "PG_VERSION").strip() or None
     return PostgresStatus(running=pid is not None, pid=pid, url=cluster.base_url, version=version)
 
 
@@ -227,7 +226,7 @@ def _checked_name(name: str) -> str:
 
 def _launch(cluster: LocalPostgres, *, timeout: float) -> int:
     bindir = find_bindir(cluster.bindir)
-    if _accepts_connections(cluster.host, cluster.port):
+    if process.accepts_connections(cluster.host, cluster.port):
         raise LocalPostgresError(
             f"{cluster.host}:{cluster.port} is already taken by another process "
             f"(not the PostgreSQL server of {cluster.state_dir})"
@@ -271,7 +270,9 @@ def _launch(cluster: LocalPostgres, *, timeout: float) -> int:
         raise LocalPostgresError(
             f"the PostgreSQL server for {cluster.host}:{cluster.port} did not start "
             f"(pg_ctl exited {result.returncode}; log: {cluster.log_file})",
-            detail=_last_lines(_read(cluster.log_file) + result.stdout + result.stderr),
+            detail=process.last_lines(
+                process.read_text(cluster.log_file) + result.stdout + result.stderr
+            ),
         )
     log.info(
         "postgres.started",
@@ -333,7 +334,7 @@ def _initialize(cluster: LocalPostgres, bindir: Path) -> bool:
     if result.returncode != 0:
         raise LocalPostgresError(
             f"initdb could not create the cluster in {staging} (exited {result.returncode})",
-            detail=_last_lines(result.stdout + result.stderr),
+            detail=process.last_lines(result.stdout + result.stderr),
         )
     staging.rename(cluster.data_dir)
     log.info(
@@ -346,25 +347,27 @@ def _initialize(cluster: LocalPostgres, bindir: Path) -> bool:
 
 def _wait_until_ready(cluster: LocalPostgres, pid: int, *, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while not (_pid_file_says_ready(cluster) and _accepts_connections(cluster.host, cluster.port)):
+    while not (
+        _pid_file_says_ready(cluster) and process.accepts_connections(cluster.host, cluster.port)
+    ):
         if not process.is_alive(pid, marker=str(cluster.data_dir)):
             raise LocalPostgresError(
                 f"the PostgreSQL server for {cluster.host}:{cluster.port} exited "
                 f"(log: {cluster.log_file})",
-                detail=_last_lines(_read(cluster.log_file)),
+                detail=process.last_lines(process.read_text(cluster.log_file)),
             )
         if time.monotonic() > deadline:
             raise LocalPostgresError(
                 f"the PostgreSQL server for {cluster.host}:{cluster.port} (pid {pid}) did not "
                 f"accept connections within {timeout:.0f} s (log: {cluster.log_file})",
-                detail=_last_lines(_read(cluster.log_file)),
+                detail=process.last_lines(process.read_text(cluster.log_file)),
             )
         time.sleep(0.1)
 
 
 def _pid_file_says_ready(cluster: LocalPostgres) -> bool:
     # The eighth line of postmaster.pid is the server's state: starting, stopping, ready, standby.
-    lines = _read(cluster.data_dir / "postmaster.pid").splitlines()
+    lines = process.read_text(cluster.data_dir / "postmaster.pid").splitlines()
     return len(lines) >= 8 and lines[7].strip() == "ready"
 
 
@@ -387,7 +390,7 @@ def _shut_down(cluster: LocalPostgres, pid: int, *, timeout: float) -> None:
 
 def _running_pid(cluster: LocalPostgres) -> int | None:
     try:
-        pid = int(_read(cluster.data_dir / "postmaster.pid").split("\n", 1)[0])
+        pid = int(process.read_text(cluster.data_dir / "postmaster.pid").split("\n", 1)[0])
     except ValueError:
         return None
     # The pid file may outlive its process and the pid be reused: check it is this server.
@@ -446,20 +449,3 @@ def _debian_bindirs() -> list[Path]:
         return int(version) if version.isdigit() else -1
 
     return sorted(_DEBIAN_BINDIRS.glob("*/bin"), key=major, reverse=True)
-
-
-def _accepts_connections(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(1.0)
-        return probe.connect_ex((host, port)) == 0
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
-
-
-def _last_lines(text: str, count: int = 30) -> str:
-    return "\n".join(text.strip().splitlines()[-count:])

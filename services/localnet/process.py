@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -72,3 +73,23 @@ def _wait_gone(pid: int, *, timeout: float) -> bool:
             return True
         time.sleep(0.1)
     return not is_alive(pid)
+
+
+def accepts_connections(host: str, port: int) -> bool:
+    """Whether something listens on host:port (TCP)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex((host, port)) == 0
+
+
+def read_text(path: Path) -> str:
+    """A file's text, or "" when it cannot be read (a log not written yet)."""
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def last_lines(text: str, count: int = 30) -> str:
+    """The last `count` lines of `text`, for an error message."""
+    return "\n".join(text.strip().splitlines()[-count:])

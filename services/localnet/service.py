@@ -55,7 +55,8 @@ def start_service(service: LocalService, *, timeout: float = START_TIMEOUT_S) ->
     while time.monotonic() < deadline:
         if not process.is_alive(pid):
             raise LocalServiceError(
-                f"the {service.name} stopped during start-up", detail=_tail(service.log_file)
+                f"the {service.name} stopped during start-up",
+                detail=process.last_lines(process.read_text(service.log_file)),
             )
         try:
             if httpx.get(f"{service.url}/healthz", timeout=1).status_code == 200:
@@ -66,12 +67,5 @@ def start_service(service: LocalService, *, timeout: float = START_TIMEOUT_S) ->
     process.terminate(pid, timeout=10)
     raise LocalServiceError(
         f"the {service.name} did not answer on {service.url} within {timeout:g} s",
-        detail=_tail(service.log_file),
+        detail=process.last_lines(process.read_text(service.log_file)),
     )
-
-
-def _tail(log_file: Path, count: int = 30) -> str:
-    try:
-        return "\n".join(log_file.read_text(errors="replace").splitlines()[-count:])
-    except OSError:
-        return ""
