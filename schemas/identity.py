@@ -46,6 +46,10 @@ class Principal(BaseModel):
     regions: tuple[str, ...] = Field(
         default=(), description="Codes of the regions the organisation acts for."
     )
+    categories: tuple[str, ...] = Field(
+        default=(),
+        description="CAP categories the organisation holds a competence for (it may publish).",
+    )
     contact_point: str | None = Field(
         default=None, description="The contact point a duty officer watches for."
     )

@@ -42,6 +42,7 @@ async def test_client_credentials_give_a_short_lived_token_the_jwks_verifies(
     assert claims.sender == "crisis@liege.example.org"
     assert claims.scopes == {"alerts:publish"}
     assert claims.regions == ("BE33",)
+    assert claims.categories == ("Fire", "Geo", "Met", "Safety")
     assert claims.exp - claims.iat == 300
     assert keys.keys[0].alg == "EdDSA"
 

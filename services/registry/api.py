@@ -268,6 +268,13 @@ async def _principal(
         .where(m.OrganisationRegion.organisation_id == organisation_id)
         .order_by(m.OrganisationRegion.region_code)
     )
+    categories = await db.scalars(
+        select(m.Competence.category)
+        .join(m.ContactPoint, m.ContactPoint.id == m.Competence.contact_point_id)
+        .where(m.ContactPoint.organisation_id == organisation_id)
+        .distinct()
+        .order_by(m.Competence.category)
+    )
     return Principal(
         sub=subject,
         kind=kind,
@@ -275,6 +282,7 @@ async def _principal(
         sender=organisation.cap_sender,
         scope=" ".join(sorted(scopes)),
         regions=tuple(regions),
+        categories=tuple(categories),
         **extra,
     )
 
