@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.common.health import ReadinessCheck, health_router
 from services.common.logging import configure_logging
 from services.common.problems import install_problem_handlers
+from services.common.requests import log_each_request
 from services.common.settings import ServiceSettings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -33,5 +34,6 @@ def service_app(
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    log_each_request(app)
     app.include_router(health_router(checks, optional_checks))
     return app

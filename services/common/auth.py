@@ -70,6 +70,13 @@ class TokenVerifier:
         if self._client is not None and self._owns_client:
             await self._client.aclose()
 
+    async def ready(self) -> None:
+        """Return when keys are at hand (fetching them if never fetched); raise otherwise."""
+        if not self._keys:
+            await self._refresh()
+        if not self._keys:
+            raise RuntimeError("no signing keys of the registry known yet")
+
     async def verify(self, token: str) -> TokenClaims:
         """The claims of `token` once its algorithm, key, signature, times and issuer check out."""
         try:

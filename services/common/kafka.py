@@ -110,3 +110,38 @@ async def create_topics(
                 await admin.create_topics(missing)
     finally:
         await admin.close()
+
+
+class LazyProducer:
+    """A producer that connects when the broker can be reached, not at start-up.
+
+    A service starts and answers (503 for what needs Kafka) while the broker is down, and
+    publishes again as soon as it returns.
+    """
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self, *, within: float) -> AIOKafkaProducer:
+        """The started producer; BrokerUnavailable when it cannot connect within `within` s."""
+        if self._producer is not None:
+            return self._producer
+        async with self._lock:
+            if self._producer is None:
+                producer = create_producer(self._settings)
+                try:
+                    async with asyncio.timeout(within):
+                        await producer.start()
+                except (TimeoutError, KafkaError) as exc:
+                    await producer.stop()
+                    raise BrokerUnavailable("the Kafka broker cannot be reached") from exc
+                self._producer = producer
+        return self._producer
+
+    async def close(self) -> None:
+        """Stop the producer if it was started."""
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None

@@ -14,7 +14,7 @@ from services.common.app import service_app
 from services.common.auth import TokenVerifier
 from services.common.database import create_engine, session_factory
 from services.common.health import kafka_check
-from services.common.kafka import create_producer
+from services.common.kafka import LazyProducer
 from services.registry.api import jwks_router, router
 from services.registry.database import migrate
 from services.registry.identity import jwks, load_or_create_signing_key
@@ -38,9 +38,10 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         app.state.jwks = jwks([key])
         app.state.token_verifier = TokenVerifier(app.state.jwks, issuer=settings.issuer)
         app.state.routing_cache = RoutingCache()
+        producer = LazyProducer(settings)
         app.state.outbox = OutboxPublisher(
             app.state.sessions,
-            lambda: create_producer(settings),
+            producer,
             producer_name=settings.service_name,
             ack_timeout=settings.kafka_send_timeout_seconds,
         )
@@ -51,7 +52,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
             publisher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await publisher
-            await app.state.outbox.close()
+            await producer.close()
             await app.state.token_verifier.aclose()
             await engine.dispose()
 

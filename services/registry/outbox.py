@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.envelopes import RegistryChange, RegistryEntity
-from services.common.kafka import BrokerUnavailable, publish
+from services.common.kafka import BrokerUnavailable, LazyProducer, publish
 from services.registry import models as m
 
 log = structlog.get_logger(__name__)
@@ -28,14 +26,13 @@ class OutboxPublisher:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        new_producer: Callable[[], AIOKafkaProducer],
+        producer: LazyProducer,
         *,
         producer_name: str,
         ack_timeout: float,
     ) -> None:
         self._sessions = sessions
-        self._new_producer = new_producer
-        self._producer: AIOKafkaProducer | None = None
+        self._producer = producer
         self._producer_name = producer_name
         self._ack_timeout = ack_timeout
         self._wake = asyncio.Event()
@@ -44,35 +41,17 @@ class OutboxPublisher:
         """Tell the publisher that a write added events."""
         self._wake.set()
 
-    async def close(self) -> None:
-        """Stop the Kafka producer, if one was started."""
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
-
-    async def _connected(self) -> AIOKafkaProducer:
-        # The registry starts and serves without Kafka; the producer connects when it can.
-        while self._producer is None:
-            producer = self._new_producer()
-            try:
-                await producer.start()
-            except KafkaError as exc:
-                await producer.stop()
-                log.warning(
-                    "kafka unreachable; registry changes wait in the outbox", reason=str(exc)
-                )
-                await asyncio.sleep(RETRY_SECONDS)
-            else:
-                self._producer = producer
-        return self._producer
-
     async def run(self) -> None:
-        """Publish until cancelled; at-least-once, in outbox order."""
+        """Publish until cancelled; at-least-once, in outbox order.
+
+        The registry starts and serves without Kafka; its changes wait here until it returns.
+        """
         while True:
             try:
-                published = await self.publish_pending(await self._connected())
+                producer = await self._producer.get(within=self._ack_timeout)
+                published = await self.publish_pending(producer)
             except BrokerUnavailable as exc:
-                log.warning("registry changes not published yet; retrying", reason=str(exc))
+                log.warning("registry changes wait in the outbox", reason=str(exc))
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
             if published < BATCH:
