@@ -21,6 +21,9 @@ from schemas.cap_types import CapToken
 from schemas.envelopes import Channel
 from schemas.identity import Scope
 
+NUTS_GEOCODE_NAMES = ("NUTS", "NUTS0", "NUTS1", "NUTS2", "NUTS3")
+"""CAP geocode value names whose values are the network's region codes."""
+
 
 class Language(StrEnum):
     """The network's working languages."""

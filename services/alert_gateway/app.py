@@ -1,20 +1,68 @@
-"""The alert gateway application factory."""
+"""The alert gateway's application factory and the lifespan that owns its resources."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
 from fastapi import FastAPI
 
+from schemas.identity import JWKS_PATH
+from services.alert_gateway.api import router
+from services.alert_gateway.ratelimit import RateLimiter
 from services.alert_gateway.settings import GatewaySettings
 from services.common.app import service_app
+from services.common.auth import TokenVerifier
+from services.common.database import create_engine, session_factory
 from services.common.health import kafka_check
+from services.common.kafka import LazyProducer
+from services.common.migrations import migrate
+
+MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def create_app(settings: GatewaySettings | None = None) -> FastAPI:
-    """Build the alert gateway app; settings come from the environment unless given."""
+def create_app(
+    settings: GatewaySettings | None = None, *, registry_client: httpx.AsyncClient | None = None
+) -> FastAPI:
+    """Build the gateway app; settings come from the environment unless given.
+
+    `registry_client` lets tests reach an in-process registry for its JWKS.
+    """
     settings = settings or GatewaySettings()
-    return service_app(
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        await migrate(engine, MIGRATIONS)
+        app.state.sessions = session_factory(engine)
+        app.state.producer = LazyProducer(settings)
+        app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+        app.state.token_verifier = TokenVerifier(
+            settings.registry_url.rstrip("/") + JWKS_PATH,
+            issuer=settings.issuer,
+            client=registry_client,
+        )
+        try:
+            yield
+        finally:
+            await app.state.token_verifier.aclose()
+            await app.state.producer.close()
+            await engine.dispose()
+
+    async def signing_keys() -> None:
+        await app.state.token_verifier.ready()
+
+    app = service_app(
         settings,
         title="crossalert alert gateway",
         description="Crisis centres publish, update and cancel CAP 1.2 alerts here.",
-        checks={"kafka": kafka_check(settings.kafka_bootstrap_servers)},
+        checks={
+            "kafka": kafka_check(settings.kafka_bootstrap_servers),
+            "registry_keys": signing_keys,
+        },
+        lifespan=lifespan,
     )
+    app.include_router(router)
+    return app

@@ -25,6 +25,7 @@ from datetime import date
 from schemas.cap import Alert, Category, Severity, Status
 from schemas.envelopes import Channel
 from schemas.registry import (
+    NUTS_GEOCODE_NAMES,
     ContactFunction,
     MatchedAgreement,
     Reason,
@@ -33,8 +34,6 @@ from schemas.registry import (
     RoutingFacts,
 )
 from schemas.topics import EXERCISE_STATUSES
-
-NUTS_GEOCODE_NAMES = ("NUTS", "NUTS0", "NUTS1", "NUTS2", "NUTS3")
 
 
 @dataclass(frozen=True)

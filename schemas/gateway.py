@@ -1,0 +1,49 @@
+"""The alert gateway's answers to crisis centres."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from schemas.cap import Category, MsgType, Status
+from schemas.envelopes import AlertKey
+
+
+class Acceptance(BaseModel):
+    """The answer to an accepted alert: its key and where the broker wrote it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sender: str
+    identifier: str
+    published: bool = Field(description="False for a Draft: validated, never published.")
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    chain: AlertKey
+    received_at: AwareDatetime
+
+
+class AlertState(BaseModel):
+    """What the gateway knows of an alert: when and where it was accepted, its chain, its state."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sender: str
+    identifier: str
+    msg_type: MsgType
+    status: Status
+    sent: AwareDatetime
+    received_at: AwareDatetime
+    client_id: str
+    published: bool
+    topic: str | None
+    partition: int | None
+    offset: int | None
+    chain: AlertKey
+    chain_category: Category
+    references: list[AlertKey]
+    referenced_by: list[AlertKey]
+    expires: AwareDatetime | None
+    state: Literal["active", "updated", "cancelled", "expired"]

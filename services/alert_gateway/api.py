@@ -1,0 +1,82 @@
+"""The gateway's HTTP API: crisis centres publish, update and cancel alerts here."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Depends, Request, Response, status
+
+from schemas.gateway import Acceptance, AlertState
+from schemas.identity import Scope, TokenClaims
+from services.alert_gateway import service
+from services.alert_gateway.intake import read_alert
+from services.alert_gateway.settings import GatewaySettings
+from services.common.auth import requires
+from services.common.requests import read_bounded
+
+router = APIRouter(prefix="/v1", tags=["alerts"])
+
+PublisherDep = Annotated[TokenClaims, Depends(requires(Scope.ALERTS_PUBLISH))]
+ReaderDep = Annotated[TokenClaims, Depends(requires(Scope.ALERTS_READ))]
+
+_CAP_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "The JSON form of a CAP 1.2 alert: "
+                    "schemas/jsonschema/cap-alert.schema.json",
+                }
+            },
+            "application/cap+xml": {"schema": {"type": "string", "format": "CAP 1.2 XML"}},
+        },
+    }
+}
+
+
+@router.post(
+    "/alerts",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Acceptance,
+    openapi_extra=_CAP_BODY,
+    responses={
+        200: {"model": Acceptance, "description": "A Draft: validated, not published."},
+        409: {"description": "Identifier used for another message, or a cancelled chain."},
+        503: {"description": "The broker did not acknowledge in time; nothing was published."},
+    },
+)
+async def post_alert(request: Request, response: Response, claims: PublisherDep) -> Acceptance:
+    """Publish a CAP 1.2 alert (JSON or XML); 202 once the broker acknowledged the write."""
+    settings: GatewaySettings = request.app.state.settings
+    structlog.contextvars.bind_contextvars(client=claims.sub)
+    request.app.state.rate_limiter.take(claims.sub)
+    body = await read_bounded(request, settings.max_body_bytes)
+    alert = read_alert(body, request.headers.get("content-type", ""))
+    structlog.contextvars.bind_contextvars(alert=f"{alert.sender},{alert.identifier}")
+    service.authorise(alert, claims)
+    acceptance = await service.accept(
+        sessions=request.app.state.sessions,
+        producer=request.app.state.producer,
+        alert=alert,
+        claims=claims,
+        ack_timeout=settings.kafka_send_timeout_seconds,
+        producer_name=settings.service_name,
+    )
+    if not acceptance.published:
+        response.status_code = status.HTTP_200_OK
+    structlog.contextvars.bind_contextvars(
+        outcome="published" if acceptance.published else "validated",
+        topic=acceptance.topic,
+        offset=acceptance.offset,
+    )
+    return acceptance
+
+
+@router.get("/alerts/{sender}/{identifier}", response_model=AlertState)
+async def get_alert(request: Request, sender: str, identifier: str, _: ReaderDep) -> AlertState:
+    """When and where an alert was accepted, its chain and its state."""
+    async with request.app.state.sessions() as session:
+        return await service.state_of(session, sender, identifier)

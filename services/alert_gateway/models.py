@@ -1,0 +1,61 @@
+"""The gateway's memory of accepted alerts: identity, chain, Kafka position, references."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, ForeignKeyConstraint, Index, Integer, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    """Base of the gateway's tables."""
+
+
+class AcceptedAlert(Base):
+    """One CAP message accepted from a crisis centre (Alert, Update, Cancel, Ack, Error)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_chain", "chain_sender", "chain_identifier"),)
+
+    sender: Mapped[str] = mapped_column(String(200), primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(200), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    sent: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    msg_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    chain_sender: Mapped[str] = mapped_column(String(200), nullable=False)
+    chain_identifier: Mapped[str] = mapped_column(String(200), nullable=False)
+    chain_category: Mapped[str] = mapped_column(String(16), nullable=False)
+    client_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # Written before the broker is asked; filled in once it acknowledged the write.
+    published: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    topic: Mapped[str | None] = mapped_column(String(100))
+    partition: Mapped[int | None] = mapped_column(Integer)
+    offset: Mapped[int | None] = mapped_column(Integer)
+    references: Mapped[list[AlertReference]] = relationship(
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        foreign_keys="[AlertReference.sender, AlertReference.identifier]",
+    )
+
+
+class AlertReference(Base):
+    """An earlier message that an accepted message refers to."""
+
+    __tablename__ = "alert_references"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["sender", "identifier"],
+            ["alerts.sender", "alerts.identifier"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_references_target", "ref_sender", "ref_identifier"),
+    )
+
+    sender: Mapped[str] = mapped_column(String(200), primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(200), primary_key=True)
+    ref_sender: Mapped[str] = mapped_column(String(200), primary_key=True)
+    ref_identifier: Mapped[str] = mapped_column(String(200), primary_key=True)

@@ -1,0 +1,318 @@
+"""Accepting an alert: authorise it, place it in its chain, publish it durably, remember it.
+
+The promise to a crisis centre: an alert answered 202 is on the Kafka log (the broker
+acknowledged it, acks=all), in order with the rest of its incident; an alert refused was
+refused for a reason it can read and fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from schemas.cap import Alert, Category, MsgType, Status
+from schemas.envelopes import AlertKey, AlertPublished
+from schemas.gateway import Acceptance, AlertState
+from schemas.identity import TokenClaims
+from schemas.registry import NUTS_GEOCODE_NAMES
+from schemas.topics import EXERCISE_STATUSES
+from services.alert_gateway.models import AcceptedAlert, AlertReference
+from services.common.kafka import BrokerUnavailable, LazyProducer, publish
+from services.common.problems import ProblemError
+
+RETRY_AFTER_SECONDS = 5
+_SAME_SENDER = (MsgType.UPDATE, MsgType.CANCEL)
+
+
+def authorise(alert: Alert, claims: TokenClaims) -> None:
+    """Refuse (403, naming the field and the rule) what this client may not publish."""
+    if alert.sender != claims.sender:
+        raise ProblemError(
+            403,
+            "wrong_sender",
+            f"this client publishes as {claims.sender}, not as {alert.sender}.",
+            field="sender",
+        )
+    for i, info in enumerate(alert.info):
+        for j, category in enumerate(info.category):
+            if category not in claims.categories:
+                raise ProblemError(
+                    403,
+                    "not_competent",
+                    f"{claims.org} holds no competence for {category} alerts.",
+                    field=f"info[{i}].category[{j}]",
+                )
+        for j, area in enumerate(info.area):
+            for k, geocode in enumerate(area.geocode):
+                named = geocode.value_name.upper() in NUTS_GEOCODE_NAMES
+                # NUTS codes nest by prefix: BE336 lies in BE33, in BE3, in BE.
+                if named and not geocode.value.startswith(tuple(claims.regions)):
+                    raise ProblemError(
+                        403,
+                        "outside_regions",
+                        f"{claims.org} acts for {', '.join(claims.regions) or 'no region'}, "
+                        f"not for {geocode.value}.",
+                        field=f"info[{i}].area[{j}].geocode[{k}]",
+                    )
+
+
+def digest_of(alert: Alert) -> str:
+    """A fingerprint of the alert's content, the same for its XML and its JSON form."""
+    return hashlib.sha256(alert.model_dump_json(exclude_defaults=True).encode()).hexdigest()
+
+
+async def accept(
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    producer: LazyProducer,
+    alert: Alert,
+    claims: TokenClaims,
+    ack_timeout: float,
+    producer_name: str,
+) -> Acceptance:
+    """Publish an authorised alert once; answer again what was answered for an identical one."""
+    digest = digest_of(alert)
+    received_at = datetime.now(UTC)
+    async with sessions() as session, session.begin():
+        existing = await session.get(AcceptedAlert, (alert.sender, alert.identifier))
+        if existing is not None and existing.digest != digest:
+            raise ProblemError(
+                409,
+                "identifier_taken",
+                f"{alert.sender} already published a different message as {alert.identifier}; "
+                "a new message needs a new identifier.",
+                field="identifier",
+            )
+        if existing is not None and existing.published:
+            return acceptance_of(existing)
+        chain, category = await _place_in_chain(session, alert)
+        if alert.status is Status.DRAFT:
+            # Validated and answered, never published, and the identifier stays free.
+            return Acceptance(
+                sender=alert.sender,
+                identifier=alert.identifier,
+                published=False,
+                chain=chain,
+                received_at=received_at,
+            )
+        if existing is None:
+            session.add(_pending_row(alert, digest, chain, category, claims, received_at))
+            try:
+                await session.flush()
+            except IntegrityError:
+                raise ProblemError(
+                    409,
+                    "in_progress",
+                    f"{alert.sender},{alert.identifier} is being published by another request; "
+                    "repeat the request to read its answer.",
+                    headers={"Retry-After": "1"},
+                ) from None
+    envelope = AlertPublished(
+        producer=producer_name,
+        alert=alert,
+        chain=chain,
+        chain_category=category,
+        client_id=claims.sub,
+        received_at=received_at,
+    )
+    try:
+        connected = await producer.get(within=ack_timeout)
+        written = await publish(connected, envelope, ack_timeout=ack_timeout)
+    except BrokerUnavailable:
+        await _forget_pending(sessions, alert)
+        raise ProblemError(
+            503,
+            "broker_unavailable",
+            "the alert could not be written to the network's log now; nothing was published. "
+            "Send it again shortly.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from None
+    async with sessions() as session, session.begin():
+        row = await session.get(AcceptedAlert, (alert.sender, alert.identifier))
+        assert row is not None
+        row.published = True
+        row.topic, row.partition, row.offset = written.topic, written.partition, written.offset
+        return acceptance_of(row)
+
+
+def acceptance_of(row: AcceptedAlert) -> Acceptance:
+    """The answer given for an accepted alert (the same each time it is asked)."""
+    return Acceptance(
+        sender=row.sender,
+        identifier=row.identifier,
+        published=row.published,
+        topic=row.topic,
+        partition=row.partition,
+        offset=row.offset,
+        chain=AlertKey(sender=row.chain_sender, identifier=row.chain_identifier),
+        received_at=_aware(row.received_at),
+    )
+
+
+async def state_of(session: AsyncSession, sender: str, identifier: str) -> AlertState:
+    """What the gateway knows of an accepted alert; 404 when nothing."""
+    row = await session.get(AcceptedAlert, (sender, identifier))
+    if row is None or not row.published:
+        raise ProblemError(404, "not_found", f"no alert {sender},{identifier} was accepted.")
+    later = (
+        await session.scalars(
+            select(AcceptedAlert)
+            .join(
+                AlertReference,
+                (AlertReference.sender == AcceptedAlert.sender)
+                & (AlertReference.identifier == AcceptedAlert.identifier),
+            )
+            .where(
+                AlertReference.ref_sender == sender,
+                AlertReference.ref_identifier == identifier,
+                AcceptedAlert.published,
+            )
+            .order_by(AcceptedAlert.received_at)
+        )
+    ).all()
+    expires = _aware(row.expires) if row.expires else None
+    if await _chain_cancelled(session, row.chain_sender, row.chain_identifier):
+        state = "cancelled"
+    elif any(r.msg_type == MsgType.UPDATE for r in later):
+        state = "updated"
+    elif expires is not None and expires < datetime.now(UTC):
+        state = "expired"
+    else:
+        state = "active"
+    return AlertState(
+        sender=row.sender,
+        identifier=row.identifier,
+        msg_type=MsgType(row.msg_type),
+        status=Status(row.status),
+        sent=_aware(row.sent),
+        received_at=_aware(row.received_at),
+        client_id=row.client_id,
+        published=row.published,
+        topic=row.topic,
+        partition=row.partition,
+        offset=row.offset,
+        chain=AlertKey(sender=row.chain_sender, identifier=row.chain_identifier),
+        chain_category=Category(row.chain_category),
+        references=[
+            AlertKey(sender=r.ref_sender, identifier=r.ref_identifier) for r in row.references
+        ],
+        referenced_by=[AlertKey(sender=r.sender, identifier=r.identifier) for r in later],
+        expires=expires,
+        state=state,
+    )
+
+
+async def _place_in_chain(session: AsyncSession, alert: Alert) -> tuple[AlertKey, Category]:
+    """The chain an alert belongs to; 422/409 when its references do not allow it."""
+    if alert.msg_type is MsgType.ALERT:
+        first = alert.info[0].category[0] if alert.info else Category.OTHER
+        return AlertKey(sender=alert.sender, identifier=alert.identifier), first
+    chain: AcceptedAlert | None = None
+    for index, reference in enumerate(alert.references):
+        field = f"references[{index}]"
+        if alert.msg_type in _SAME_SENDER and reference.sender != alert.sender:
+            raise ProblemError(
+                422,
+                "foreign_reference",
+                f"an {alert.msg_type} may only refer to the sender's own alerts, not to "
+                f"{reference.sender}'s.",
+                field=field,
+            )
+        row = await session.get(AcceptedAlert, (reference.sender, reference.identifier))
+        if row is None or not row.published:
+            raise ProblemError(
+                422,
+                "unknown_reference",
+                f"no alert {reference.sender},{reference.identifier} was accepted here.",
+                field=field,
+            )
+        if _aware(row.sent) != reference.sent:
+            raise ProblemError(
+                422,
+                "reference_mismatch",
+                f"{reference.sender},{reference.identifier} was sent at {row.sent.isoformat()}, "
+                f"not {reference.sent.isoformat()}.",
+                field=field,
+            )
+        if await _chain_cancelled(session, row.chain_sender, row.chain_identifier):
+            raise ProblemError(
+                409,
+                "chain_cancelled",
+                f"{reference.sender},{reference.identifier} belongs to a cancelled incident.",
+                field=field,
+            )
+        if (Status(row.status) in EXERCISE_STATUSES) != (alert.status in EXERCISE_STATUSES):
+            raise ProblemError(
+                422,
+                "status_mismatch",
+                f"real and exercise messages never share a chain: "
+                f"{reference.identifier} is {row.status}, this message is {alert.status}.",
+                field="status",
+            )
+        chain = chain or row
+    assert chain is not None  # CAP validation guarantees a follow-up has references
+    return (
+        AlertKey(sender=chain.chain_sender, identifier=chain.chain_identifier),
+        Category(chain.chain_category),
+    )
+
+
+async def _chain_cancelled(session: AsyncSession, sender: str, identifier: str) -> bool:
+    cancelled = await session.scalar(
+        select(
+            exists().where(
+                AcceptedAlert.chain_sender == sender,
+                AcceptedAlert.chain_identifier == identifier,
+                AcceptedAlert.msg_type == MsgType.CANCEL.value,
+                AcceptedAlert.published,
+            )
+        )
+    )
+    return bool(cancelled)
+
+
+def _pending_row(
+    alert: Alert,
+    digest: str,
+    chain: AlertKey,
+    category: Category,
+    claims: TokenClaims,
+    received_at: datetime,
+) -> AcceptedAlert:
+    expiries = [info.expires for info in alert.info if info.expires is not None]
+    return AcceptedAlert(
+        sender=alert.sender,
+        identifier=alert.identifier,
+        digest=digest,
+        # Stored in UTC: SQLite keeps no offset, and every reader treats them as UTC.
+        sent=alert.sent.astimezone(UTC),
+        msg_type=alert.msg_type.value,
+        status=alert.status.value,
+        expires=max(expiries).astimezone(UTC) if expiries else None,
+        chain_sender=chain.sender,
+        chain_identifier=chain.identifier,
+        chain_category=category.value,
+        client_id=claims.sub,
+        received_at=received_at,
+        published=False,
+        references=[
+            AlertReference(ref_sender=r.sender, ref_identifier=r.identifier)
+            for r in dict.fromkeys(alert.references)
+        ],
+    )
+
+
+async def _forget_pending(sessions: async_sessionmaker[AsyncSession], alert: Alert) -> None:
+    async with sessions() as session, session.begin():
+        row = await session.get(AcceptedAlert, (alert.sender, alert.identifier))
+        if row is not None and not row.published:
+            await session.delete(row)
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite returns naive date-times for timezone-aware columns; they were stored in UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

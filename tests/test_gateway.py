@@ -1,0 +1,275 @@
+"""The alert gateway with a real broker and a real registry: what is accepted is on the log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gateway_support import (
+    LIEGE,
+    Gateway,
+    flood_alert,
+    follow_up,
+    identifiers_on,
+    record_at,
+    running_gateway,
+)
+from registry_support import Registry, running_registry
+
+from schemas import parse_cap_json, parse_cap_xml, to_cap_xml
+
+
+@pytest.fixture
+async def world(
+    tmp_path: Path, kafka_bootstrap: str
+) -> AsyncIterator[tuple[Registry, Gateway, dict[str, str]]]:
+    async with (
+        running_registry(f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}", tmp_path) as registry,
+        running_gateway(tmp_path, kafka_bootstrap, registry) as gateway,
+    ):
+        yield registry, gateway, await registry.auth("liege-system", "liege-secret-123")
+
+
+World = tuple[Registry, Gateway, dict[str, str]]
+
+
+async def post(world: World, alert: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+    _, gateway, auth = world
+    return await gateway.http.post(
+        "/v1/alerts", json=alert, headers=auth if headers is None else headers
+    )
+
+
+async def test_a_json_alert_is_on_the_log_when_answered(world: World, kafka_bootstrap: str) -> None:
+    alert = flood_alert()
+
+    answer = await post(world, alert)
+
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    assert (body["sender"], body["identifier"], body["published"]) == (
+        LIEGE,
+        alert["identifier"],
+        True,
+    )
+    assert body["topic"] == "alerts.geo"
+    envelope = await record_at(kafka_bootstrap, body["topic"], body["partition"], body["offset"])
+    assert envelope.alert == parse_cap_json(json.dumps(alert))
+    assert envelope.client_id == "liege-system"
+    assert (envelope.chain.sender, envelope.chain.identifier) == (LIEGE, alert["identifier"])
+
+
+async def test_a_cap_xml_alert_is_on_the_log_when_answered(
+    world: World, kafka_bootstrap: str
+) -> None:
+    _, gateway, auth = world
+    document = to_cap_xml(parse_cap_json(json.dumps(flood_alert())))
+
+    answer = await gateway.http.post(
+        "/v1/alerts",
+        content=document,
+        headers=auth | {"Content-Type": "application/cap+xml"},
+    )
+
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    envelope = await record_at(kafka_bootstrap, body["topic"], body["partition"], body["offset"])
+    assert envelope.alert == parse_cap_xml(document)
+
+
+async def test_the_same_alert_again_gets_the_same_answer_and_is_not_republished(
+    world: World, kafka_bootstrap: str
+) -> None:
+    alert = flood_alert()
+
+    first = await post(world, alert)
+    again = await post(world, alert)
+
+    assert again.status_code == 202
+    assert again.json() == first.json()
+    assert alert["identifier"] in await identifiers_on(kafka_bootstrap, "alerts.geo")
+
+
+async def test_another_alert_under_a_used_identifier_is_409(world: World) -> None:
+    alert = flood_alert()
+    await post(world, alert)
+
+    changed = await post(world, alert | {"note": "different content"})
+
+    assert changed.status_code == 409
+    assert changed.json()["code"] == "identifier_taken"
+    assert changed.json()["field"] == "identifier"
+
+
+async def test_an_update_and_cancel_chain_lands_in_order_on_one_partition(
+    world: World, kafka_bootstrap: str
+) -> None:
+    _, gateway, auth = world
+    original = flood_alert()
+    update = follow_up(original, "Update")
+    cancel = follow_up(update, "Cancel", info=[])
+
+    answers = [(await post(world, a)).json() for a in (original, update, cancel)]
+    late = await post(world, follow_up(update, "Update"))
+    state = await gateway.http.get(f"/v1/alerts/{LIEGE}/{original['identifier']}", headers=auth)
+
+    assert {a["topic"] for a in answers} == {"alerts.geo"}
+    assert len({a["partition"] for a in answers}) == 1
+    offsets = [a["offset"] for a in answers]
+    assert offsets == sorted(offsets)
+    assert {a["chain"]["identifier"] for a in answers} == {original["identifier"]}
+    for answer in answers:
+        envelope = await record_at(
+            kafka_bootstrap, answer["topic"], answer["partition"], answer["offset"]
+        )
+        assert envelope.chain.identifier == original["identifier"]
+    assert late.status_code == 409
+    assert late.json()["code"] == "chain_cancelled"
+    assert state.json()["state"] == "cancelled"
+    assert [k["identifier"] for k in state.json()["referenced_by"]] == [update["identifier"]]
+
+
+async def test_exercise_traffic_never_reaches_a_real_topic(
+    world: World, kafka_bootstrap: str
+) -> None:
+    exercise = flood_alert(status="Exercise", note="EXERCISE Meuse 2026")
+    test = flood_alert(status="Test")
+
+    answers = [(await post(world, a)).json() for a in (exercise, test)]
+
+    assert [a["topic"] for a in answers] == ["exercise.alerts.geo", "exercise.alerts.geo"]
+    real = await identifiers_on(kafka_bootstrap, "alerts.geo")
+    assert exercise["identifier"] not in real
+    assert test["identifier"] not in real
+    assert exercise["identifier"] in await identifiers_on(kafka_bootstrap, "exercise.alerts.geo")
+
+
+async def test_a_draft_is_validated_and_answered_but_not_published(world: World) -> None:
+    _, gateway, auth = world
+    draft = flood_alert(status="Draft")
+
+    answer = await post(world, draft)
+    state = await gateway.http.get(f"/v1/alerts/{LIEGE}/{draft['identifier']}", headers=auth)
+
+    assert answer.status_code == 200
+    assert answer.json()["published"] is False
+    assert answer.json()["topic"] is None
+    assert state.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "field"),
+    [
+        ({"sender": "ncc@be.example.org"}, "wrong_sender", "sender"),
+        (
+            {"info": [flood_alert()["info"][0] | {"category": ["Geo", "Health"]}]},
+            "not_competent",
+            "info[0].category[1]",
+        ),
+        (
+            {
+                "info": [
+                    flood_alert()["info"][0]
+                    | {
+                        "area": [
+                            {
+                                "areaDesc": "Maastricht",
+                                "geocode": [{"valueName": "NUTS2", "value": "NL42"}],
+                            }
+                        ]
+                    }
+                ]
+            },
+            "outside_regions",
+            "info[0].area[0].geocode[0]",
+        ),
+    ],
+)
+async def test_each_authorisation_rule_refuses_naming_itself(
+    world: World, change: dict[str, Any], code: str, field: str
+) -> None:
+    refused = await post(world, flood_alert(**change))
+
+    assert refused.status_code == 403
+    assert (refused.json()["code"], refused.json()["field"]) == (code, field)
+
+
+async def test_no_token_or_a_token_without_the_publish_scope_is_refused(world: World) -> None:
+    registry, _, _ = world
+    reader = await registry.auth("reader", "reader-secret-123")
+
+    anonymous = await post(world, flood_alert(), headers={})
+    not_publisher = await post(world, flood_alert(), headers=reader)
+
+    assert anonymous.status_code == 401
+    assert not_publisher.status_code == 403
+    assert not_publisher.json()["code"] == "insufficient_scope"
+
+
+async def test_follow_ups_must_reference_the_senders_own_accepted_alerts(
+    world: World,
+) -> None:
+    registry, _, _ = world
+    limburg = await registry.auth("limburg-system", "limburg-secret-123")
+    theirs = flood_alert(
+        sender="meldkamer@vrzl.example.org",
+        info=[
+            flood_alert()["info"][0]
+            | {"area": [{"areaDesc": "Maas", "geocode": [{"valueName": "NUTS2", "value": "NL42"}]}]}
+        ],
+    )
+    assert (await post(world, theirs, headers=limburg)).status_code == 202
+
+    unknown = await post(world, follow_up(flood_alert(), "Update"))
+    foreign = await post(world, follow_up(theirs, "Update"))
+
+    assert (unknown.status_code, unknown.json()["field"]) == (422, "references[0]")
+    assert unknown.json()["code"] == "unknown_reference"
+    assert (foreign.status_code, foreign.json()["code"]) == (422, "foreign_reference")
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "code"),
+    [
+        (b'<!DOCTYPE a [<!ENTITY x "y">]><alert/>', "application/cap+xml", 400,
+         "doctype_forbidden"),
+        (b"<alert", "application/xml", 400, "malformed_xml"),
+        (b"{", "application/json", 400, "json_invalid"),
+        (b"{}", "text/plain", 415, "unsupported_media_type"),
+        (b'{"identifier": "x"}', "application/json", 422, "missing"),
+        (b"x" * (1024 * 1024 + 1), "application/json", 413, "too_large"),
+    ],
+)  # fmt: skip
+async def test_bad_input_gets_a_problem_and_changes_nothing(
+    world: World, content: bytes, content_type: str, status: int, code: str
+) -> None:
+    _, gateway, auth = world
+
+    refused = await gateway.http.post(
+        "/v1/alerts", content=content, headers=auth | {"Content-Type": content_type}
+    )
+
+    assert refused.status_code == status
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["code"] == code
+    assert refused.json()["detail"]
+
+
+async def test_a_client_over_its_rate_gets_429_with_retry_after(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    async with (
+        running_registry(f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}", tmp_path) as registry,
+        running_gateway(tmp_path, kafka_bootstrap, registry, rate_limit_per_minute=2) as gateway,
+    ):
+        auth = await registry.auth("liege-system", "liege-secret-123")
+        answers = [
+            await gateway.http.post("/v1/alerts", json=flood_alert(), headers=auth)
+            for _ in range(3)
+        ]
+
+    assert [a.status_code for a in answers] == [202, 202, 429]
+    assert int(answers[2].headers["Retry-After"]) >= 1
