@@ -1,2 +1,3 @@
--- The registry and the notifier each own one database on the same server.
+-- The registry, the alert gateway and the notifier each own one database on the same server.
+CREATE DATABASE alert_gateway OWNER crossalert;
 CREATE DATABASE notifier OWNER crossalert;

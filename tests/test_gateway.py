@@ -273,3 +273,36 @@ async def test_a_client_over_its_rate_gets_429_with_retry_after(
 
     assert [a.status_code for a in answers] == [202, 202, 429]
     assert int(answers[2].headers["Retry-After"]) >= 1
+
+
+async def test_every_request_writes_one_line_with_key_client_outcome_and_time(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    async with (
+        running_registry(f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}", tmp_path) as registry,
+        running_gateway(tmp_path, kafka_bootstrap, registry) as gateway,
+    ):
+        auth = await registry.auth("liege-system", "liege-secret-123")
+        alert = flood_alert()
+        await gateway.http.post("/v1/alerts", json=alert, headers=auth)
+        await gateway.http.post(
+            "/v1/alerts", json=alert | {"sender": "x@example.org"}, headers=auth
+        )
+
+    lines = [
+        json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    requests = [
+        line for line in lines if line.get("event") == "request" and line["path"] == "/v1/alerts"
+    ]
+    published, refused = requests
+    assert published["status"] == 202
+    assert published["client"] == "liege-system"
+    assert published["alert"] == f"{LIEGE},{alert['identifier']}"
+    assert published["outcome"] == "published"
+    assert published["duration_ms"] > 0
+    assert (refused["status"], refused["outcome"], refused["problem"]) == (
+        403,
+        "refused",
+        "wrong_sender",
+    )

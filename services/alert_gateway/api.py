@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import structlog
 from fastapi import APIRouter, Depends, Request, Response, status
 
 from schemas.gateway import Acceptance, AlertState
@@ -13,7 +12,7 @@ from services.alert_gateway import service
 from services.alert_gateway.intake import read_alert
 from services.alert_gateway.settings import GatewaySettings
 from services.common.auth import requires
-from services.common.requests import read_bounded
+from services.common.requests import note, read_bounded
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 
@@ -51,11 +50,11 @@ _CAP_BODY = {
 async def post_alert(request: Request, response: Response, claims: PublisherDep) -> Acceptance:
     """Publish a CAP 1.2 alert (JSON or XML); 202 once the broker acknowledged the write."""
     settings: GatewaySettings = request.app.state.settings
-    structlog.contextvars.bind_contextvars(client=claims.sub)
+    note(request, client=claims.sub)
     request.app.state.rate_limiter.take(claims.sub)
     body = await read_bounded(request, settings.max_body_bytes)
     alert = read_alert(body, request.headers.get("content-type", ""))
-    structlog.contextvars.bind_contextvars(alert=f"{alert.sender},{alert.identifier}")
+    note(request, alert=f"{alert.sender},{alert.identifier}")
     service.authorise(alert, claims)
     acceptance = await service.accept(
         sessions=request.app.state.sessions,
@@ -67,7 +66,8 @@ async def post_alert(request: Request, response: Response, claims: PublisherDep)
     )
     if not acceptance.published:
         response.status_code = status.HTTP_200_OK
-    structlog.contextvars.bind_contextvars(
+    note(
+        request,
         outcome="published" if acceptance.published else "validated",
         topic=acceptance.topic,
         offset=acceptance.offset,

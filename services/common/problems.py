@@ -96,8 +96,11 @@ _TITLES = {
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every refusal of `app` an application/problem+json body."""
 
-    async def on_problem(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
+        fields = getattr(request.state, "log_fields", None)
+        if fields is not None:
+            fields.update(outcome="refused", problem=exc.code, field=exc.field)
         return exc.response()
 
     async def on_validation(_request: Request, exc: Exception) -> JSONResponse:

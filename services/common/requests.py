@@ -33,10 +33,20 @@ def _too_large(limit: int) -> ProblemError:
     )
 
 
+def note(request: Request, **fields: object) -> None:
+    """Add fields (the alert key, the client, the outcome) to the request's log line.
+
+    They are bound as context variables too, so every line logged while handling the
+    request carries them.
+    """
+    request.state.log_fields.update(fields)
+    structlog.contextvars.bind_contextvars(**fields)
+
+
 def log_each_request(app: FastAPI) -> None:
     """Write one structured line per request: method, path, status, duration and context.
 
-    Handlers add to the line by binding context variables (the alert key, the client).
+    Handlers add to the line with `note`.
     """
 
     @app.middleware("http")
@@ -45,6 +55,10 @@ def log_each_request(app: FastAPI) -> None:
     ) -> Response:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=str(uuid.uuid4()))
+        # Shared through the request's scope: the handler runs in another task, whose
+        # context variables this middleware cannot see.
+        fields: dict[str, object] = {}
+        request.state.log_fields = fields
         started = time.perf_counter()
         status = 500
         try:
@@ -58,4 +72,5 @@ def log_each_request(app: FastAPI) -> None:
                 path=request.url.path,
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                **fields,
             )

@@ -32,6 +32,7 @@ kafka_app = typer.Typer(
 )
 
 REGISTRY_PORT = 8100
+GATEWAY_PORT = 8200
 
 _console = Console()
 _errors = Console(stderr=True)
@@ -83,6 +84,8 @@ def up(timeout: TimeoutOption = kafka.START_TIMEOUT_S) -> None:
         registry = _registry(root, state.bootstrap)
         asyncio.run(seed_database(registry.env["CROSSALERT_REGISTRY_DATABASE_URL"], DEFAULT_SEED))
         services.append(_running(root, registry))
+        gateway = _gateway(root, state.bootstrap, registry.url)
+        services.append(_running(root, gateway))
         demo = demo_credentials(read_seed(DEFAULT_SEED))
         path = write_network(root, services, demo=demo)
     table = Table(title="crossalert local network", title_justify="left")
@@ -92,6 +95,7 @@ def up(timeout: TimeoutOption = kafka.START_TIMEOUT_S) -> None:
         table.add_row(service.name, service.address, str(service.pid))
     _console.print(table)
     _console.print(f"Registry API documentation: {registry.url}/docs")
+    _console.print(f"Alert gateway: {gateway.url}/docs — publish with `crossalert send FILE`")
     logins = Table(title="demo duty officers (console)", title_justify="left")
     for column in ("username", "password", "organisation"):
         logins.add_column(column)
@@ -134,6 +138,23 @@ def _registry(root: Path, bootstrap: str) -> LocalService:
             "CROSSALERT_REGISTRY_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "CROSSALERT_REGISTRY_HTTP_PORT": str(REGISTRY_PORT),
             "CROSSALERT_REGISTRY_LOG_FORMAT": "json",
+        },
+    )
+
+
+def _gateway(root: Path, bootstrap: str, registry_url: str) -> LocalService:
+    state_dir = root / ".state"
+    database = state_dir / "alert_gateway.sqlite3"
+    return LocalService(
+        name="alert_gateway",
+        port=GATEWAY_PORT,
+        state_dir=state_dir,
+        env={
+            "CROSSALERT_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+            "CROSSALERT_GATEWAY_REGISTRY_URL": registry_url,
+            "CROSSALERT_GATEWAY_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "CROSSALERT_GATEWAY_HTTP_PORT": str(GATEWAY_PORT),
+            "CROSSALERT_GATEWAY_LOG_FORMAT": "json",
         },
     )
 
