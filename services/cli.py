@@ -12,6 +12,7 @@ import uvicorn
 
 import schemas
 from schemas.jsonschema import json_schemas
+from services.alert_gateway.send_cli import send
 from services.alert_gateway.settings import GatewaySettings
 from services.cap_cli import cap_app
 from services.common.settings import ServiceSettings
@@ -42,6 +43,7 @@ app.add_typer(registry_app, name="registry")
 app.add_typer(postgres_app, name="postgres")
 app.command()(up)
 app.command()(down)
+app.command("send")(send)
 
 
 class Service(StrEnum):
