@@ -28,6 +28,11 @@ class Format(StrEnum):
     XML = "xml"
 
 
+def is_json(document: bytes) -> bool:
+    """Whether a CAP document is the JSON form (else XML), told by its first character."""
+    return document.lstrip()[:1] in (b"{", b"[")
+
+
 def read_alert(path: Path) -> Alert:
     """Read a CAP alert from a file, XML or JSON, told apart by its first character."""
     try:
@@ -37,7 +42,7 @@ def read_alert(path: Path) -> Alert:
         raise CapValidationError.single(
             "document", "unreadable", f"cannot read the file: {exc.strerror}."
         ) from None
-    if data.lstrip()[:1] in (b"{", b"["):
+    if is_json(data):
         return parse_cap_json(data)
     return parse_cap_xml(data)
 

@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import CapValidationError
 from schemas.identity import Scope
-from services.cap_cli import read_alert
+from services.cap_cli import is_json, read_alert
 
 TOKEN_PATH = "/v1/oauth/token"  # noqa: S105  (a path, not a secret)
 ALERTS_PATH = "/v1/alerts"
@@ -45,7 +45,7 @@ class Refused(Exception):
 
 def media_type_of(data: bytes) -> str:
     """The Content-Type of a CAP document, by the rule `cap_cli.read_alert` reads it with."""
-    return "application/json" if data.lstrip()[:1] in (b"{", b"[") else "application/cap+xml"
+    return "application/json" if is_json(data) else "application/cap+xml"
 
 
 def problem_line(response: httpx.Response) -> str:

@@ -1,0 +1,252 @@
+"""Accepting alerts: HTTP clients posting to a real gateway until the broker acknowledged each
+(202), beside raw aiokafka `send_and_wait` of the same envelopes to the same broker with the
+same concurrency, in the same run.
+
+    .venv/bin/python -m bench.gateway_publish [--rounds 5] [--alerts 400] [--concurrency 8]
+
+The registry and the gateway run as their own processes (`crossalert serve`, uvicorn, SQLite),
+state and logs in .state/bench-gateway; the clients use the seed's nl-vrln-system. Runs its own
+broker (ports 29192/29193, state in .state/bench-gateway-kafka) unless
+CROSSALERT_BENCH_KAFKA=host:port names one. Both sides write idempotently with acks=all.
+Rounds alternate which side goes first, so that machine noise hits both alike; every alert
+(identifier) is new to the gateway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from bench.report import Figure, median, percentile, report
+from schemas import Alert, parse_cap_xml, to_cap_json
+from schemas.cap import Category
+from schemas.envelopes import AlertKey, AlertPublished, encode_envelope
+from schemas.topics import route
+from services.common.kafka import create_topics
+from services.localnet import kafka, process
+from services.localnet.service import LocalService, start_service
+from services.registry.cli import seed_database
+from services.registry.seed import DEFAULT_SEED
+
+EXAMPLE = Path(__file__).parent.parent / "schemas" / "examples" / "alert.meuse-flood-warning.xml"
+CLIENT_ID, CLIENT_SECRET = "nl-vrln-system", "demo-secret-nl-vrln"  # from the default seed
+STOP_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Item:
+    """One alert as both sides send it: the gateway's request body, the baseline's record."""
+
+    body: bytes
+    key: bytes
+    envelope: bytes
+
+
+def alerts(prefix: str, count: int) -> list[Alert]:
+    """`count` distinct alerts nl-vrln-system may publish (the example, its areas in NL42)."""
+    # The example's German info block names DEA1E; the client acts for NL421 and NL422.
+    document = EXAMPLE.read_bytes().replace(b"<value>DEA1E</value>", b"<value>NL422</value>")
+    alert = parse_cap_xml(document)
+    return [alert.model_copy(update={"identifier": f"{prefix}-{n}"}) for n in range(count)]
+
+
+def item_of(alert: Alert) -> Item:
+    """The JSON body posted to the gateway, and the envelope the gateway would write for it."""
+    envelope = AlertPublished(
+        producer="alert_gateway",
+        alert=alert,
+        chain=AlertKey(sender=alert.sender, identifier=alert.identifier),
+        chain_category=Category.GEO,
+        client_id=CLIENT_ID,
+        received_at=datetime.now(UTC),
+    )
+    topic, key = route(envelope)
+    assert topic == "alerts.geo"
+    return Item(to_cap_json(alert).encode(), key, encode_envelope(envelope))
+
+
+Send = Callable[[int, Item], Awaitable[None]]
+
+
+async def drive(send: Send, items: Sequence[Item], concurrency: int) -> tuple[float, list[float]]:
+    """Items per second with `concurrency` senders (sender i calls send(i, item)); latencies."""
+    pending = iter(items)
+    latencies: list[float] = []
+
+    async def sender(index: int) -> None:
+        for item in pending:
+            started = time.perf_counter()
+            await send(index, item)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(sender(i) for i in range(concurrency)))
+    return len(items) / (time.perf_counter() - started), latencies
+
+
+async def token(registry_url: str) -> str:
+    """A publishing token for the bench's client (client credentials grant)."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        answer = await http.post(
+            f"{registry_url}/v1/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+                "scope": "alerts:publish",
+            },
+        )
+    answer.raise_for_status()
+    return str(answer.json()["access_token"])
+
+
+async def measure(
+    bootstrap: str, registry_url: str, gateway_url: str, args: argparse.Namespace
+) -> list[Figure]:
+    """Run the interleaved rounds and return the figures."""
+    await create_topics(bootstrap, ["alerts.geo"])
+    run = uuid.uuid4().hex[:8]
+    async with AsyncExitStack() as stack:
+        raw = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+        await raw.start()
+        stack.push_async_callback(raw.stop)
+        # One connection per client, as crisis centres posting side by side would hold.
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(
+                    base_url=gateway_url, timeout=30, limits=httpx.Limits(max_connections=1)
+                )
+            )
+            for _ in range(args.concurrency)
+        ]
+        headers = {"Content-Type": "application/json"}
+
+        async def send_raw(_: int, item: Item) -> None:
+            await raw.send_and_wait("alerts.geo", item.envelope, key=item.key)
+
+        async def send_gateway(index: int, item: Item) -> None:
+            answer = await clients[index].post("/v1/alerts", content=item.body, headers=headers)
+            if answer.status_code != 202:
+                raise RuntimeError(f"the gateway answered {answer.status_code}: {answer.text}")
+
+        rates: dict[str, list[float]] = {"raw": [], "gateway": []}
+        latencies: dict[str, list[float]] = {"raw": [], "gateway": []}
+        sides = {"raw": send_raw, "gateway": send_gateway}
+        for round_number in range(-1, args.rounds):  # round -1 warms up: connections, caches
+            warm_up = round_number < 0
+            count = 50 if warm_up else args.alerts
+            items = [item_of(a) for a in alerts(f"BENCH-{run}-{round_number}", count)]
+            headers["Authorization"] = f"Bearer {await token(registry_url)}"  # 5-minute tokens
+            order = ["raw", "gateway"] if round_number % 2 == 0 else ["gateway", "raw"]
+            for side in order:
+                rate, latency = await drive(sides[side], items, args.concurrency)
+                if not warm_up:
+                    rates[side].append(rate)
+                    latencies[side] += latency
+
+    baseline = "aiokafka send_and_wait"
+    senders = f"{args.concurrency} clients"
+    gw, bl = latencies["gateway"], latencies["raw"]
+    return [
+        Figure(f"accepted/s, {senders}", "alert/s", median(rates["gateway"]), baseline,
+               median(rates["raw"])),
+        Figure(f"p50 accept latency, {senders}", "ms", percentile(gw, 50), baseline,
+               percentile(bl, 50)),
+        Figure(f"p99 accept latency, {senders}", "ms", percentile(gw, 99), baseline,
+               percentile(bl, 99)),
+    ]  # fmt: skip
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def services(root: Path, bootstrap: str) -> tuple[LocalService, LocalService]:
+    """The registry and the gateway, on free ports, state in .state/bench-gateway."""
+    state = root / ".state" / "bench-gateway"
+    registry = LocalService(
+        name="registry",
+        port=free_port(),
+        state_dir=state,
+        env={
+            "CROSSALERT_REGISTRY_DATABASE_URL": f"sqlite+aiosqlite:///{state / 'registry.sqlite3'}",
+            "CROSSALERT_REGISTRY_SIGNING_KEY_FILE": str(state / "signing-key.pem"),
+            "CROSSALERT_REGISTRY_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "CROSSALERT_REGISTRY_LOG_FORMAT": "json",
+        },
+    )
+    registry.env["CROSSALERT_REGISTRY_HTTP_PORT"] = str(registry.port)
+    gateway = LocalService(
+        name="alert_gateway",
+        port=free_port(),
+        state_dir=state,
+        env={
+            "CROSSALERT_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{state / 'gateway.sqlite3'}",
+            "CROSSALERT_GATEWAY_REGISTRY_URL": registry.url,
+            "CROSSALERT_GATEWAY_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "CROSSALERT_GATEWAY_LOG_FORMAT": "json",
+            "CROSSALERT_GATEWAY_RATE_LIMIT_PER_MINUTE": str(10**9),  # measure, do not throttle
+        },
+    )
+    gateway.env["CROSSALERT_GATEWAY_HTTP_PORT"] = str(gateway.port)
+    return registry, gateway
+
+
+def main() -> None:
+    """Start (or use) a broker, start the registry and the gateway, measure, report."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--alerts", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+
+    root = kafka.repo_root()
+    with ExitStack() as stack:
+        bootstrap = os.environ.get("CROSSALERT_BENCH_KAFKA")
+        if not bootstrap:
+            state = root / ".state" / "bench-gateway-kafka"
+            broker = kafka.LocalBroker(root, state, 29192, 29193)
+            bootstrap = kafka.start(broker).bootstrap
+            stack.callback(kafka.stop, broker)
+        registry, gateway = services(root, bootstrap)
+        shutil.rmtree(registry.state_dir, ignore_errors=True)  # a fresh gateway database
+        registry.state_dir.mkdir(parents=True)
+        asyncio.run(seed_database(registry.env["CROSSALERT_REGISTRY_DATABASE_URL"], DEFAULT_SEED))
+        for service in (registry, gateway):
+            pid = start_service(service)
+            stack.callback(process.terminate, pid, timeout=STOP_TIMEOUT_S, marker="serve")
+        figures = asyncio.run(measure(bootstrap, registry.url, gateway.url, args))
+    item = item_of(alerts("BENCH", 1)[0])
+    report(
+        "gateway_publish",
+        figures,
+        settings={
+            "rounds": args.rounds,
+            "alerts": args.alerts,
+            "concurrency": args.concurrency,
+            "body_bytes": len(item.body),
+            "envelope_bytes": len(item.envelope),
+            "gateway": "1 process, uvicorn, SQLite",
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
