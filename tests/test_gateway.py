@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -306,3 +307,22 @@ async def test_every_request_writes_one_line_with_key_client_outcome_and_time(
         "refused",
         "wrong_sender",
     )
+
+
+async def test_the_gateway_keeps_accepting_while_the_registry_is_down(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        registry = await stack.enter_async_context(
+            running_registry(f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}", tmp_path)
+        )
+        auth = await registry.auth("liege-system", "liege-secret-123")
+        async with running_gateway(tmp_path, kafka_bootstrap, registry) as gateway:
+            first = await gateway.http.post("/v1/alerts", json=flood_alert(), headers=auth)
+            # The registry stops: its app and the client the gateway fetched keys with close.
+            await stack.aclose()
+            with pytest.raises(RuntimeError):
+                await registry.http.get("/.well-known/jwks.json")
+            second = await gateway.http.post("/v1/alerts", json=flood_alert(), headers=auth)
+
+    assert (first.status_code, second.status_code) == (202, 202)
