@@ -12,6 +12,7 @@ from services.alert_gateway import service
 from services.alert_gateway.intake import read_alert
 from services.alert_gateway.settings import GatewaySettings
 from services.common.auth import requires
+from services.common.problems import problem_responses
 from services.common.requests import note, read_bounded
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
@@ -43,8 +44,7 @@ _CAP_BODY = {
     openapi_extra=_CAP_BODY,
     responses={
         200: {"model": Acceptance, "description": "A Draft: validated, not published."},
-        409: {"description": "Identifier used for another message, or a cancelled chain."},
-        503: {"description": "The broker did not acknowledge in time; nothing was published."},
+        **problem_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
     },
 )
 async def post_alert(request: Request, response: Response, claims: PublisherDep) -> Acceptance:
@@ -75,7 +75,11 @@ async def post_alert(request: Request, response: Response, claims: PublisherDep)
     return acceptance
 
 
-@router.get("/alerts/{sender}/{identifier}", response_model=AlertState)
+@router.get(
+    "/alerts/{sender}/{identifier}",
+    response_model=AlertState,
+    responses=problem_responses(401, 403, 404),
+)
 async def get_alert(request: Request, sender: str, identifier: str, _: ReaderDep) -> AlertState:
     """When and where an alert was accepted, its chain and its state."""
     async with request.app.state.sessions() as session:

@@ -12,12 +12,39 @@ from typing import Any, cast
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas.errors import CapValidationError, Problem, problem_from_error
 
 PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemBody(BaseModel):
+    """The body of every refusal (RFC 9457), as documented in the OpenAPI pages."""
+
+    type: str
+    title: str
+    status: int
+    code: str = Field(description="Machine-readable reason, e.g. invalid_polygon.")
+    detail: str = Field(description="A sentence a person understands.")
+    field: str | None = Field(
+        default=None, description="The offending field, e.g. info[0].urgency."
+    )
+    errors: list[Problem] | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries documenting refusals with these statuses."""
+    return {
+        status: {
+            "model": ProblemBody,
+            "description": _TITLES.get(status, "Refused"),
+            "content": {PROBLEM_JSON: {}},
+        }
+        for status in statuses
+    }
 
 
 class ProblemError(Exception):
