@@ -116,6 +116,9 @@ async def test_an_update_and_cancel_chain_lands_in_order_on_one_partition(
     answers = [(await post(world, a)).json() for a in (original, update, cancel)]
     late = await post(world, follow_up(update, "Update"))
     state = await gateway.http.get(f"/v1/alerts/{LIEGE}/{original['identifier']}", headers=auth)
+    update_state = await gateway.http.get(
+        f"/v1/alerts/{LIEGE}/{update['identifier']}", headers=auth
+    )
 
     assert {a["topic"] for a in answers} == {"alerts.geo"}
     assert len({a["partition"] for a in answers}) == 1
@@ -131,6 +134,8 @@ async def test_an_update_and_cancel_chain_lands_in_order_on_one_partition(
     assert late.json()["code"] == "chain_cancelled"
     assert state.json()["state"] == "cancelled"
     assert [k["identifier"] for k in state.json()["referenced_by"]] == [update["identifier"]]
+    assert [k["identifier"] for k in update_state.json()["references"]] == [original["identifier"]]
+    assert [k["identifier"] for k in update_state.json()["referenced_by"]] == [cancel["identifier"]]
 
 
 async def test_exercise_traffic_never_reaches_a_real_topic(

@@ -35,9 +35,11 @@ class AcceptedAlert(Base):
     topic: Mapped[str | None] = mapped_column(String(100))
     partition: Mapped[int | None] = mapped_column(Integer)
     offset: Mapped[int | None] = mapped_column(Integer)
+    # Written with the alert, read only by the state view: loading them on every look-up of an
+    # alert would cost a query per look-up on the publishing path.
     references: Mapped[list[AlertReference]] = relationship(
         cascade="all, delete-orphan",
-        lazy="selectin",
+        lazy="raise",
         foreign_keys="[AlertReference.sender, AlertReference.identifier]",
     )
 

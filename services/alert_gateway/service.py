@@ -174,6 +174,13 @@ async def state_of(session: AsyncSession, sender: str, identifier: str) -> Alert
             .order_by(AcceptedAlert.received_at)
         )
     ).all()
+    references = (
+        await session.scalars(
+            select(AlertReference).where(
+                AlertReference.sender == sender, AlertReference.identifier == identifier
+            )
+        )
+    ).all()
     expires = _aware(row.expires) if row.expires else None
     if await _chain_cancelled(session, row.chain_sender, row.chain_identifier):
         state = "cancelled"
@@ -198,7 +205,7 @@ async def state_of(session: AsyncSession, sender: str, identifier: str) -> Alert
         chain=AlertKey(sender=row.chain_sender, identifier=row.chain_identifier),
         chain_category=Category(row.chain_category),
         references=[
-            AlertKey(sender=r.ref_sender, identifier=r.ref_identifier) for r in row.references
+            AlertKey(sender=r.ref_sender, identifier=r.ref_identifier) for r in references
         ],
         referenced_by=[AlertKey(sender=r.sender, identifier=r.identifier) for r in later],
         expires=expires,
