@@ -204,9 +204,7 @@ async def state_of(session: AsyncSession, sender: str, identifier: str) -> Alert
         offset=row.offset,
         chain=AlertKey(sender=row.chain_sender, identifier=row.chain_identifier),
         chain_category=Category(row.chain_category),
-        references=[
-            AlertKey(sender=r.ref_sender, identifier=r.ref_identifier) for r in references
-        ],
+        references=[AlertKey(sender=r.ref_sender, identifier=r.ref_identifier) for r in references],
         referenced_by=[AlertKey(sender=r.sender, identifier=r.identifier) for r in later],
         expires=expires,
         state=state,
