@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from schemas.topics import all_topic_names
 from services.common.kafka import create_topics
 from services.localnet import kafka, process
+from services.localnet.errors import failures_reported
 from services.localnet.network import (
     RunningService,
     forget_network,
     read_network,
     write_network,
 )
-from services.localnet.service import LocalService, LocalServiceError, start_service
+from services.localnet.service import LocalService, start_service
 from services.registry.cli import seed_database
 from services.registry.seed import DEFAULT_SEED, read_seed
 
@@ -35,7 +33,6 @@ REGISTRY_PORT = 8100
 GATEWAY_PORT = 8200
 
 _console = Console()
-_errors = Console(stderr=True)
 
 TimeoutOption = Annotated[
     float, typer.Option(help="Seconds to wait for the broker to serve requests.")
@@ -45,7 +42,7 @@ TimeoutOption = Annotated[
 @kafka_app.command("start")
 def kafka_start(timeout: TimeoutOption = kafka.START_TIMEOUT_S) -> None:
     """Start the development broker unless it runs already."""
-    with _failures_reported():
+    with failures_reported():
         broker = kafka.LocalBroker.for_dev(kafka.repo_root())
         was_running = kafka.status(broker).running
         state = kafka.start(broker, timeout=timeout)
@@ -56,7 +53,7 @@ def kafka_start(timeout: TimeoutOption = kafka.START_TIMEOUT_S) -> None:
 @kafka_app.command("stop")
 def kafka_stop() -> None:
     """Stop the development broker if it runs."""
-    with _failures_reported():
+    with failures_reported():
         broker = kafka.LocalBroker.for_dev(kafka.repo_root())
         stopped = kafka.stop(broker)
     _console.print(f"Kafka on {broker.bootstrap} {'stopped' if stopped else 'was not running'}")
@@ -65,7 +62,7 @@ def kafka_stop() -> None:
 @kafka_app.command("status")
 def kafka_status() -> None:
     """Say whether the development broker runs, with its pid, address and version."""
-    with _failures_reported():
+    with failures_reported():
         state = kafka.status(kafka.LocalBroker.for_dev(kafka.repo_root()))
     running = f"running (pid {state.pid})" if state.running else "stopped"
     version = state.version or "not fetched yet"
@@ -74,7 +71,7 @@ def kafka_status() -> None:
 
 def up(timeout: TimeoutOption = kafka.START_TIMEOUT_S) -> None:
     """Start the local network with demo data and record it in .state/network.json."""
-    with _failures_reported():
+    with failures_reported():
         root = kafka.repo_root()
         state = kafka.start(kafka.LocalBroker.for_dev(root), timeout=timeout)
         assert state.pid is not None  # start() raises unless the broker runs
@@ -169,7 +166,7 @@ def _running(root: Path, service: LocalService) -> RunningService:
 
 def down() -> None:
     """Stop everything the local network runs and forget its record."""
-    with _failures_reported():
+    with failures_reported():
         root = kafka.repo_root()
         broker = kafka.LocalBroker.for_dev(root)
         for service in reversed(read_network(root)):
@@ -182,14 +179,3 @@ def down() -> None:
         _console.print("Stopped the local network.")
     else:
         _console.print("The local network was not running.")
-
-
-@contextmanager
-def _failures_reported() -> Iterator[None]:
-    try:
-        yield
-    except (kafka.LocalKafkaError, LocalServiceError) as error:
-        _errors.print(Text.assemble(("error: ", "bold red"), str(error)))
-        if error.detail:
-            _errors.print(Text(error.detail, style="dim"))
-        raise typer.Exit(1) from None

@@ -19,6 +19,7 @@ from pathlib import Path
 import structlog
 
 from services.localnet import process
+from services.localnet.errors import LocalNetworkError
 from services.localnet.sharing import exclusive, leased
 
 log = structlog.get_logger()
@@ -35,12 +36,8 @@ _BROKER_MAIN = "kafka.Kafka"
 _STORAGE_TOOL_MAIN = "kafka.tools.StorageTool"
 
 
-class LocalKafkaError(RuntimeError):
-    """The local broker could not be set up, started or stopped; `detail` holds log lines."""
-
-    def __init__(self, message: str, *, detail: str = "") -> None:
-        super().__init__(message)
-        self.detail = detail
+class LocalKafkaError(LocalNetworkError):
+    """The local broker could not be set up, started or stopped."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from services.localnet import process
+from services.localnet.errors import LocalNetworkError
 from services.localnet.sharing import exclusive, leased
 
 log = structlog.get_logger()
@@ -46,12 +47,8 @@ _MAX_SOCKET_PATH = 107
 _TEST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
-class LocalPostgresError(RuntimeError):
-    """The local cluster could not be set up, started or stopped; `detail` holds log lines."""
-
-    def __init__(self, message: str, *, detail: str = "") -> None:
-        super().__init__(message)
-        self.detail = detail
+class LocalPostgresError(LocalNetworkError):
+    """The local cluster could not be set up, started or stopped."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.text import Text
 
 from services.localnet import kafka, postgres
+from services.localnet.errors import failures_reported
 
 postgres_app = typer.Typer(
     help="The local PostgreSQL cluster: 127.0.0.1:5433, state in .state/postgres.",
@@ -19,7 +17,6 @@ postgres_app = typer.Typer(
 
 # Soft wrap: a URL cut at the terminal's width could not be copied whole.
 _console = Console(soft_wrap=True)
-_errors = Console(stderr=True)
 
 TimeoutOption = Annotated[
     float, typer.Option(help="Seconds to wait for the server to accept connections.")
@@ -29,7 +26,7 @@ TimeoutOption = Annotated[
 @postgres_app.command("start")
 def postgres_start(timeout: TimeoutOption = postgres.START_TIMEOUT_S) -> None:
     """Start the development cluster (created on first use) unless it runs already."""
-    with _failures_reported():
+    with failures_reported():
         cluster = postgres.LocalPostgres.for_dev(kafka.repo_root())
         was_running = postgres.status(cluster).running
         state = postgres.start(cluster, timeout=timeout)
@@ -40,7 +37,7 @@ def postgres_start(timeout: TimeoutOption = postgres.START_TIMEOUT_S) -> None:
 @postgres_app.command("stop")
 def postgres_stop() -> None:
     """Stop the development cluster if it runs."""
-    with _failures_reported():
+    with failures_reported():
         cluster = postgres.LocalPostgres.for_dev(kafka.repo_root())
         stopped = postgres.stop(cluster)
     verb = "stopped" if stopped else "was not running"
@@ -50,21 +47,10 @@ def postgres_stop() -> None:
 @postgres_app.command("status")
 def postgres_status() -> None:
     """Say whether the development cluster runs, with its pid, URL and version."""
-    with _failures_reported():
+    with failures_reported():
         state = postgres.status(postgres.LocalPostgres.for_dev(kafka.repo_root()))
     if state.version is None:
         _console.print(f"PostgreSQL at {state.url}: not created yet (`crossalert postgres start`)")
         return
     running = f"running (pid {state.pid})" if state.running else "stopped"
     _console.print(f"PostgreSQL {state.version} at {state.url}: {running}")
-
-
-@contextmanager
-def _failures_reported() -> Iterator[None]:
-    try:
-        yield
-    except (postgres.LocalPostgresError, kafka.LocalKafkaError) as error:
-        _errors.print(Text.assemble(("error: ", "bold red"), str(error)))
-        if error.detail:
-            _errors.print(Text(error.detail, style="dim"))
-        raise typer.Exit(1) from None

@@ -10,16 +10,13 @@ from pathlib import Path
 import httpx
 
 from services.localnet import process
+from services.localnet.errors import LocalNetworkError
 
 START_TIMEOUT_S = 60.0
 
 
-class LocalServiceError(RuntimeError):
-    """A service of the local network did not start; `detail` holds its log's tail."""
-
-    def __init__(self, message: str, *, detail: str = "") -> None:
-        super().__init__(message)
-        self.detail = detail
+class LocalServiceError(LocalNetworkError):
+    """A service of the local network did not start."""
 
 
 @dataclass(frozen=True)

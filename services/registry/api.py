@@ -29,7 +29,9 @@ async def session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session whose transaction commits when the request succeeds."""
     async with request.app.state.sessions() as current, current.begin():
         yield current
-    request.app.state.outbox.wake()
+    # Only writes add outbox events; waking the publisher after reads would cost it a query.
+    if current.info.get(store.CHANGED):
+        request.app.state.outbox.wake()
 
 
 SessionDep = Annotated[AsyncSession, Depends(session)]
@@ -193,13 +195,7 @@ async def token(
                 400, "invalid_scope", f"not granted: {' '.join(sorted(wanted - principal.scopes))}."
             )
         principal = principal.model_copy(update={"scope": " ".join(sorted(wanted))})
-    settings: RegistrySettings = request.app.state.settings
-    return issue_token(
-        request.app.state.signing_key,
-        principal,
-        issuer=settings.issuer,
-        ttl_seconds=settings.token_ttl_seconds,
-    )
+    return _issue(request, principal)
 
 
 class Login(BaseModel):
@@ -213,13 +209,7 @@ class Login(BaseModel):
 async def login(request: Request, body: Login, db: SessionDep) -> TokenResponse:
     """Password login for duty officers: a short-lived token for the console."""
     principal = await _user_principal(db, body.username, body.password)
-    settings: RegistrySettings = request.app.state.settings
-    return issue_token(
-        request.app.state.signing_key,
-        principal,
-        issuer=settings.issuer,
-        ttl_seconds=settings.token_ttl_seconds,
-    )
+    return _issue(request, principal)
 
 
 jwks_router = APIRouter()
@@ -230,6 +220,16 @@ async def jwks(request: Request) -> JwkSet:
     """The public keys that verify the registry's tokens (for offline verification)."""
     keys: JwkSet = request.app.state.jwks
     return keys
+
+
+def _issue(request: Request, principal: Principal) -> TokenResponse:
+    settings: RegistrySettings = request.app.state.settings
+    return issue_token(
+        request.app.state.signing_key,
+        principal,
+        issuer=settings.issuer,
+        ttl_seconds=settings.token_ttl_seconds,
+    )
 
 
 async def _client_principal(db: AsyncSession, client_id: str, secret: str) -> Principal:

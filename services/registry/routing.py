@@ -94,10 +94,17 @@ class RoutingData:
     contacts: dict[str, ContactRow]
     agreements: tuple[AgreementRow, ...]
     by_sender: dict[str, str] = field(init=False)
+    contacts_of: dict[str, tuple[ContactRow, ...]] = field(init=False)
 
     def __post_init__(self) -> None:
+        # Indexes built once per load, not once per resolution.
         senders = {org.cap_sender: org.id for org in self.organisations.values()}
         object.__setattr__(self, "by_sender", senders)
+        by_organisation: dict[str, list[ContactRow]] = {}
+        for contact in self.contacts.values():
+            by_organisation.setdefault(contact.organisation, []).append(contact)
+        contacts = {org: tuple(rows) for org, rows in by_organisation.items()}
+        object.__setattr__(self, "contacts_of", contacts)
 
     def ancestors_or_self(self, code: str) -> set[str]:
         """The region and every region containing it."""
@@ -168,8 +175,8 @@ def resolve(data: RoutingData, facts: RoutingFacts, *, today: date) -> RoutingAn
         )
 
     def reach(organisation_id: str, reason: Reason, deadline: int | None = None) -> None:
-        for contact in data.contacts.values():
-            if contact.organisation == organisation_id and competent(contact):
+        for contact in data.contacts_of.get(organisation_id, ()):
+            if competent(contact):
                 reasons.setdefault(contact.id, []).append(reason)
                 if deadline is not None:
                     deadlines.setdefault(contact.id, []).append(deadline)

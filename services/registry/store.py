@@ -152,9 +152,14 @@ def _first_line(exc: IntegrityError) -> str:
     return str(exc.orig).splitlines()[0] if exc.orig else "constraint violated"
 
 
+CHANGED = "registry_changed"
+"""Set in `session.info` when the session wrote outbox events."""
+
+
 async def _changed(
     session: AsyncSession, kind: Kind, key: str, operation: str, version: int
 ) -> None:
+    session.info[CHANGED] = True
     session.add(
         m.OutboxEvent(
             entity=kind.entity.value,
