@@ -356,6 +356,31 @@ class RoutingFacts(Record):
     sent: AwareDatetime | None = Field(default=None, description="Defaults to now.")
 
 
+def routing_facts(alert: Alert) -> RoutingFacts:
+    """The routing facts of a CAP alert: categories, highest severity, NUTS geocodes, languages."""
+    infos = alert.info
+    categories = sorted({c for info in infos for c in info.category}, key=str)
+    severity = max((info.severity for info in infos), key=lambda s: s.rank, default=None)
+    return RoutingFacts(
+        sender=alert.sender,
+        status=alert.status,
+        categories=categories or [Category.OTHER],
+        severity=severity or Severity.UNKNOWN,
+        event_codes=sorted({code.value for info in infos for code in info.event_code}),
+        regions=sorted(
+            {
+                geocode.value
+                for info in infos
+                for area in info.area
+                for geocode in area.geocode
+                if geocode.value_name.upper() in NUTS_GEOCODE_NAMES
+            }
+        ),
+        languages=list(dict.fromkeys(info.language for info in infos)),
+        sent=alert.sent,
+    )
+
+
 class RoutingRequest(Record):
     """Ask who must receive an alert: give the CAP alert itself, or its routing facts."""
 

@@ -14,14 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.identity import JWKS_PATH, JwkSet, Principal, Scope, TokenClaims, TokenResponse
-from schemas.registry import Page, RoutingAnswer, RoutingRequest
+from schemas.registry import Page, RoutingAnswer, RoutingRequest, routing_facts
 from services.common.auth import requires
 from services.common.problems import ProblemError
 from services.registry import models as m
 from services.registry import store
 from services.registry.identity import issue_token, verify_secret
 from services.registry.records import KINDS, Kind
-from services.registry.routing import UnknownSender, facts_of, resolve
+from services.registry.routing import UnknownSender, resolve
 from services.registry.settings import RegistrySettings
 
 
@@ -146,7 +146,7 @@ async def route_alert(
     request: Request, body: RoutingRequest, db: SessionDep, _: RouterDep
 ) -> RoutingAnswer:
     """Every contact point that must receive an alert, with channels, language and why."""
-    facts = body.facts if body.facts is not None else facts_of(body.alert)  # type: ignore[arg-type]
+    facts = body.facts if body.facts is not None else routing_facts(body.alert)  # type: ignore[arg-type]
     data = await request.app.state.routing_cache.get(db)
     unknown = [code for code in facts.regions if code not in data.parents]
     if body.facts is not None and unknown:

@@ -22,10 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from schemas.cap import Alert, Category, Severity, Status
+from schemas.cap import Severity, Status
 from schemas.envelopes import Channel
 from schemas.registry import (
-    NUTS_GEOCODE_NAMES,
     ContactFunction,
     MatchedAgreement,
     Reason,
@@ -126,31 +125,6 @@ class RoutingData:
 
 class UnknownSender(ValueError):
     """The alert's sender is no organisation of the registry."""
-
-
-def facts_of(alert: Alert) -> RoutingFacts:
-    """The routing facts of a CAP alert: categories, highest severity, NUTS geocodes, languages."""
-    infos = alert.info
-    categories = sorted({c for info in infos for c in info.category}, key=str)
-    severity = max((info.severity for info in infos), key=lambda s: s.rank, default=None)
-    return RoutingFacts(
-        sender=alert.sender,
-        status=alert.status,
-        categories=categories or [Category.OTHER],
-        severity=severity or Severity.UNKNOWN,
-        event_codes=sorted({code.value for info in infos for code in info.event_code}),
-        regions=sorted(
-            {
-                geocode.value
-                for info in infos
-                for area in info.area
-                for geocode in area.geocode
-                if geocode.value_name.upper() in NUTS_GEOCODE_NAMES
-            }
-        ),
-        languages=list(dict.fromkeys(info.language for info in infos)),
-        sent=alert.sent,
-    )
 
 
 def resolve(data: RoutingData, facts: RoutingFacts, *, today: date) -> RoutingAnswer:
