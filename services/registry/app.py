@@ -15,10 +15,11 @@ from services.common.auth import TokenVerifier
 from services.common.database import create_engine, session_factory
 from services.common.health import kafka_check
 from services.common.kafka import LazyProducer
+from services.common.outbox import OutboxPublisher
+from services.registry import models as m
 from services.registry.api import jwks_router, router
 from services.registry.database import migrate
 from services.registry.identity import jwks, load_or_create_signing_key
-from services.registry.outbox import OutboxPublisher
 from services.registry.settings import RegistrySettings
 from services.registry.snapshot import RoutingCache
 
@@ -42,6 +43,8 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         app.state.outbox = OutboxPublisher(
             app.state.sessions,
             producer,
+            model=m.OutboxEvent,
+            to_envelope=m.OutboxEvent.envelope,
             producer_name=settings.service_name,
             ack_timeout=settings.kafka_send_timeout_seconds,
         )

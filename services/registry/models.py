@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
+from schemas.envelopes import RegistryChange, RegistryEntity
+
 
 class Base(DeclarativeBase):
     """Base of the registry's tables."""
@@ -254,6 +256,16 @@ class OutboxEvent(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+    def envelope(self, producer: str) -> RegistryChange:
+        """The change event this row stands for."""
+        return RegistryChange(
+            producer=producer,
+            entity=RegistryEntity(self.entity),
+            entity_id=self.entity_id,
+            operation=self.operation,
+            version=self.version,
+        )
 
 
 class Generation(Base):

@@ -1,38 +1,64 @@
-"""Publishes the registry's outbox to Kafka as registry change envelopes, in write order."""
+"""The transactional outbox: events written with the data, published to Kafka afterwards, in order.
+
+Writing an event in the same transaction as the change it reports means a crash between the
+commit and the publish loses nothing: the publisher sends whatever is still unpublished when it
+runs again (at-least-once; consumers de-duplicate by identity).
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
-from schemas.envelopes import RegistryChange, RegistryEntity
+from schemas.envelopes import Envelope
 from services.common.kafka import BrokerUnavailable, LazyProducer, publish
-from services.registry import models as m
 
 log = structlog.get_logger(__name__)
 
 BATCH = 100
 RETRY_SECONDS = 2.0
+POLL_SECONDS = 1.0
 
 
-class OutboxPublisher:
-    """Drains unpublished outbox events to Kafka; woken by writes, retries while Kafka is down."""
+class OutboxRow(Protocol):
+    """What the publisher needs of a service's outbox table."""
+
+    id: Any
+    published_at: Any
+
+
+Row = TypeVar("Row", bound=OutboxRow)
+
+
+class OutboxPublisher(Generic[Row]):
+    """Drains unpublished outbox rows to Kafka; woken by writes, retries while Kafka is down.
+
+    Several processes of a service may drain one outbox; a row may then go out twice, never
+    out of order within a process.
+    """
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
         producer: LazyProducer,
         *,
+        model: type[Row],
+        to_envelope: Callable[[Row, str], Envelope],
         producer_name: str,
         ack_timeout: float,
     ) -> None:
         self._sessions = sessions
         self._producer = producer
+        self._model = model
+        self._to_envelope = to_envelope
         self._producer_name = producer_name
         self._ack_timeout = ack_timeout
         self._wake = asyncio.Event()
@@ -44,21 +70,21 @@ class OutboxPublisher:
     async def run(self) -> None:
         """Publish until cancelled; at-least-once, in outbox order.
 
-        The registry starts and serves without Kafka; its changes wait here until it returns.
+        A service starts and serves without Kafka; its events wait here until it returns.
         """
         while True:
             try:
                 producer = await self._producer.get(within=self._ack_timeout)
                 published = await self.publish_pending(producer)
             except BrokerUnavailable as exc:
-                log.warning("registry changes wait in the outbox", reason=str(exc))
+                log.warning("events wait in the outbox", reason=str(exc))
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
             if published < BATCH:
                 self._wake.clear()
-                # Polling as well as waking: another registry process may have written.
+                # Polling as well as waking: another process of the service may have written.
                 try:
-                    async with asyncio.timeout(1.0):
+                    async with asyncio.timeout(POLL_SECONDS):
                         await self._wake.wait()
                 except TimeoutError:
                     pass
@@ -67,29 +93,28 @@ class OutboxPublisher:
         """Publish one batch of unpublished events; return how many were published."""
         failure: BrokerUnavailable | None = None
         published = 0
+        id_column: InstrumentedAttribute[Any] = self._model.id
+        published_column: InstrumentedAttribute[Any] = self._model.published_at
         async with self._sessions() as session, session.begin():
-            events = (
+            rows = (
                 await session.scalars(
-                    select(m.OutboxEvent)
-                    .where(m.OutboxEvent.published_at.is_(None))
-                    .order_by(m.OutboxEvent.id)
+                    select(self._model)
+                    .where(published_column.is_(None))
+                    .order_by(id_column)
                     .limit(BATCH)
                 )
             ).all()
-            for event in events:
-                change = RegistryChange(
-                    producer=self._producer_name,
-                    entity=RegistryEntity(event.entity),
-                    entity_id=event.entity_id,
-                    operation=event.operation,
-                    version=event.version,
-                )
+            for row in rows:
                 try:
-                    await publish(producer, change, ack_timeout=self._ack_timeout)
+                    await publish(
+                        producer,
+                        self._to_envelope(row, self._producer_name),
+                        ack_timeout=self._ack_timeout,
+                    )
                 except BrokerUnavailable as exc:
                     failure = exc
                     break
-                event.published_at = datetime.now(UTC)
+                row.published_at = datetime.now(UTC)
                 published += 1
         # The events published before a failure stay marked: the transaction commits them.
         if failure is not None:
