@@ -7,7 +7,8 @@ The conversation, one JSON object per WebSocket text message:
 2. The notifier answers `Welcome`; then either every feed item after `resume_after`, or, on a
    first connection (or when the gap is too long to replay, after a `Reset`), one item per
    alert currently active for the console's contact point; then `Synced`.
-3. New `FeedItem`s follow as they happen, in increasing `seq` order.
+3. New `FeedItem`s follow as they happen, in increasing `seq` order, and a `Heartbeat` whenever
+   nothing else was sent for `HEARTBEAT_SECONDS`.
 
 `seq` orders everything a contact point is shown; a console keeps the highest it has seen and
 resumes from it, so nothing is missed and nothing is shown twice. A `FeedItem` always carries
@@ -26,6 +27,7 @@ from schemas.envelopes import AlertKey
 from schemas.registry import Reason
 
 FEED_PATH = "/v1/feed"
+HEARTBEAT_SECONDS = 10
 
 
 class CloseCode(IntEnum):
@@ -153,7 +155,17 @@ class Synced(FeedModel):
     cursor: int = Field(ge=0)
 
 
-ServerMessage = Annotated[Welcome | Reset | FeedItem | Synced, Field(discriminator="type")]
+class Heartbeat(FeedModel):
+    """Sent when nothing else was for a while: a console without one for long shows it is stale."""
+
+    type: Literal["heartbeat"] = "heartbeat"
+    at: AwareDatetime
+    cursor: int = Field(ge=0, description="The highest seq sent on this connection.")
+
+
+ServerMessage = Annotated[
+    Welcome | Reset | FeedItem | Synced | Heartbeat, Field(discriminator="type")
+]
 SERVER_MESSAGE = TypeAdapter[ServerMessage](ServerMessage)
 """Reads any message the notifier sends to a console."""
 
