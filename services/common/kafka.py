@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -52,16 +52,19 @@ async def publish(producer: AIOKafkaProducer, envelope: Envelope, *, ack_timeout
 
 
 def create_consumer(
-    settings: ServiceSettings, *topics: str, group_id: str | None
+    settings: ServiceSettings,
+    *topics: str,
+    group_id: str | None,
+    start: Literal["earliest", "latest"] = "earliest",
 ) -> AIOKafkaConsumer:
-    """A consumer that starts from the earliest record and commits only when told to."""
+    """A consumer that commits only when told to; with no committed offset, starts at `start`."""
     return AIOKafkaConsumer(
         *topics,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id=settings.service_name,
         group_id=group_id,
         enable_auto_commit=False,
-        auto_offset_reset="earliest",
+        auto_offset_reset=start,
     )
 
 
@@ -145,3 +148,48 @@ class LazyProducer:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+
+
+async def keep_consuming(
+    make: Callable[[], AIOKafkaConsumer],
+    handler: Handler,
+    *,
+    commit: bool,
+    started: Callable[[bool], None] | None = None,
+    start_timeout: float = 10.0,
+    retry_seconds: float = 2.0,
+) -> None:
+    """Consume until cancelled; start again whenever the broker or the handler fails.
+
+    A new consumer of a group resumes from the last committed offset, so the record whose
+    handler failed is handled again: nothing is skipped. `started(True)` is called once the
+    consumer knows where it reads from in every partition it was given, `started(False)` when
+    it stops.
+    """
+    while True:
+        consumer = make()
+        try:
+            async with asyncio.timeout(start_timeout):
+                await consumer.start()
+                if started is not None:
+                    await _positioned(consumer)
+                    started(True)
+            await consume(consumer, handler, commit=commit)
+        except Exception:
+            log.exception(
+                "consumer stopped; starting again", topics=sorted(consumer.subscription())
+            )
+        finally:
+            if started is not None:
+                started(False)
+            await consumer.stop()
+        await asyncio.sleep(retry_seconds)
+
+
+async def _positioned(consumer: AIOKafkaConsumer) -> None:
+    """Wait for the group's assignment and resolve each partition's position."""
+    # The group coordinator joins in the background once started; no record is fetched here.
+    while not consumer.assignment():  # noqa: ASYNC110  (aiokafka offers no event to await)
+        await asyncio.sleep(0.05)
+    for partition in consumer.assignment():
+        await consumer.position(partition)

@@ -1,21 +1,193 @@
-"""The notifier application factory."""
+"""The notifier's application factory and the lifespan that owns its resources."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
+import httpx
+import structlog
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from schemas.envelopes import AlertPublished, Envelope, RegistryChange
+from schemas.identity import JWKS_PATH
+from schemas.topics import ALERT_TOPICS, REGISTRY_CHANGES
 from services.common.app import service_app
+from services.common.auth import TokenVerifier
+from services.common.database import create_engine, session_factory
 from services.common.health import kafka_check
+from services.common.kafka import LazyProducer, create_consumer, create_topics, keep_consuming
+from services.common.migrations import migrate
+from services.common.outbox import OutboxPublisher
+from services.notifier.api import router
+from services.notifier.escalation import Escalator
+from services.notifier.hub import Hub
+from services.notifier.intake import record_alert
+from services.notifier.mailer import Mailer
+from services.notifier.models import OutboxEvent
+from services.notifier.routing import RegistryUnavailable, Router
 from services.notifier.settings import NotifierSettings
 
+log = structlog.get_logger(__name__)
 
-def create_app(settings: NotifierSettings | None = None) -> FastAPI:
-    """Build the notifier app; settings come from the environment unless given."""
+MIGRATIONS = Path(__file__).with_name("migrations")
+ALERT_TOPIC_NAMES = [
+    spec.name_for(exercise=exercise) for spec in ALERT_TOPICS.values() for exercise in (False, True)
+]
+REGISTRY_RETRY_SECONDS = (0.5, 1, 2, 5)
+
+
+def create_app(
+    settings: NotifierSettings | None = None, *, registry_client: httpx.AsyncClient | None = None
+) -> FastAPI:
+    """Build the notifier app; settings come from the environment unless given.
+
+    `registry_client` lets tests reach an in-process registry (tokens, routing, login).
+    """
     settings = settings or NotifierSettings()
-    return service_app(
+    instance = f"{settings.service_name}@{socket.gethostname()}:{os.getpid()}"
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        await migrate(engine, MIGRATIONS)
+        sessions = session_factory(engine)
+        registry_http = registry_client or httpx.AsyncClient(
+            base_url=settings.registry_url, timeout=settings.registry_timeout_seconds
+        )
+        producer = LazyProducer(settings)
+        outbox = OutboxPublisher(
+            sessions, producer, model=OutboxEvent, to_envelope=OutboxEvent.envelope,
+            producer_name=instance, ack_timeout=settings.kafka_send_timeout_seconds,
+        )  # fmt: skip
+        router_ = Router(
+            settings.registry_url, client_id=settings.registry_client_id,
+            client_secret=settings.registry_client_secret.get_secret_value(),
+            timeout_seconds=settings.registry_timeout_seconds, client=registry_http,
+        )  # fmt: skip
+        hub = Hub(sessions, poll_seconds=settings.feed_poll_seconds, producer=instance)
+        mailer = Mailer(sessions, settings, producer=instance)
+
+        def written() -> None:
+            hub.wake()
+            outbox.wake()
+            mailer.wake()
+
+        async def on_alert(envelope: Envelope) -> None:
+            if not isinstance(envelope, AlertPublished):
+                return
+            for attempt in range(1_000_000):
+                try:
+                    await record_alert(
+                        envelope, sessions=sessions, router=router_, producer=instance
+                    )
+                    break
+                except RegistryUnavailable as exc:
+                    # Only routing facts never seen before need the registry; wait for it
+                    # rather than skip the alert (the offset stays uncommitted meanwhile).
+                    delay = REGISTRY_RETRY_SECONDS[min(attempt, len(REGISTRY_RETRY_SECONDS) - 1)]
+                    log.warning("registry unreachable; alert waits", reason=str(exc), retry=delay)
+                    await asyncio.sleep(delay)
+            written()
+
+        async def on_change(envelope: Envelope) -> None:
+            if isinstance(envelope, RegistryChange):
+                router_.invalidate()
+
+        async def consume_alerts() -> None:
+            with contextlib.suppress(Exception):
+                await create_topics(settings.kafka_bootstrap_servers, ALERT_TOPIC_NAMES)
+            await keep_consuming(
+                lambda: create_consumer(
+                    settings,
+                    *ALERT_TOPIC_NAMES,
+                    group_id=settings.consumer_group,
+                    start=settings.consumer_start,
+                ),
+                on_alert,
+                commit=True,
+                started=consuming,
+            )
+
+        def consuming(ready: bool) -> None:
+            app.state.consuming = ready
+
+        async def follow_registry() -> None:
+            await keep_consuming(
+                lambda: create_consumer(settings, REGISTRY_CHANGES.name, group_id=None),
+                on_change,
+                commit=False,
+            )
+
+        escalator = Escalator(
+            sessions, poll_seconds=settings.escalation_poll_seconds, producer=instance,
+            wake=written,
+        )  # fmt: skip
+        app.state.engine = engine
+        app.state.consuming = False
+        app.state.sessions = sessions
+        app.state.instance = instance
+        app.state.registry_http = registry_http
+        app.state.outbox = outbox
+        app.state.hub = hub
+        app.state.token_verifier = TokenVerifier(
+            settings.registry_url.rstrip("/") + JWKS_PATH, issuer=settings.issuer,
+            client=registry_client,
+        )  # fmt: skip
+        jobs: dict[str, Coroutine[Any, Any, None]] = {
+            "outbox": outbox.run(),
+            "hub": hub.run(),
+            "mailer": mailer.run(),
+            "escalator": escalator.run(),
+            "alerts": consume_alerts(),
+            "registry-changes": follow_registry(),
+        }
+        tasks = [asyncio.create_task(job, name=f"notifier-{name}") for name, job in jobs.items()]
+        try:
+            yield
+        finally:
+            hub.close_all()
+            for task in reversed(tasks):
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await app.state.token_verifier.aclose()
+            if registry_client is None:
+                await registry_http.aclose()
+            await producer.close()
+            await engine.dispose()
+
+    async def database_check() -> None:
+        async with app.state.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def signing_keys() -> None:
+        await app.state.token_verifier.ready()
+
+    async def alerts_consumer() -> None:
+        if not app.state.consuming:
+            raise RuntimeError("not yet reading the alert topics (joining the consumer group)")
+
+    app = service_app(
         settings,
         title="crossalert notifier",
-        description="Routes alerts to duty officers' consoles and mailboxes and tracks "
-        "acknowledgements.",
-        checks={"kafka": kafka_check(settings.kafka_bootstrap_servers)},
+        description="Routes alerts to duty officers' consoles and mailboxes, tracks delivery and "
+        "acknowledgement, escalates what nobody acknowledges.",
+        checks={
+            "database": database_check,
+            "kafka": kafka_check(settings.kafka_bootstrap_servers),
+            "registry_keys": signing_keys,
+            "alerts_consumer": alerts_consumer,
+        },
+        lifespan=lifespan,
     )
+    app.include_router(router)
+    return app

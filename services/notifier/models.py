@@ -51,9 +51,6 @@ class ReceivedAlert(Base):
     state: Mapped[str] = mapped_column(String(16), nullable=False)
     cap_json: Mapped[str] = mapped_column(Text, nullable=False)
     routing_json: Mapped[str] = mapped_column(Text, nullable=False)
-    topic: Mapped[str] = mapped_column(String(200), nullable=False)
-    partition: Mapped[int] = mapped_column(Integer, nullable=False)
-    offset: Mapped[int] = mapped_column(Integer, nullable=False)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
 

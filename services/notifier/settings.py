@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
 
 
 class NotifierSettings(ServiceSettings):
-    """Where the notifier listens, keeps its deliveries and sends its mail."""
+    """Where the notifier listens, whom it asks, where it keeps deliveries and sends mail."""
 
     model_config = SettingsConfigDict(env_prefix="CROSSALERT_NOTIFIER_")
 
@@ -18,10 +20,44 @@ class NotifierSettings(ServiceSettings):
     registry_url: str = Field(
         default="http://127.0.0.1:8100", description="Base URL of the registry."
     )
+    registry_client_id: str = Field(
+        default="svc-notifier", description="The notifier's API client at the registry."
+    )
+    registry_client_secret: SecretStr = Field(
+        default=SecretStr(""), description="Its secret (routing:read); required to route."
+    )
+    registry_timeout_seconds: float = Field(default=3.0, gt=0)
+    issuer: str = Field(default="crossalert-registry", description="Issuer of trusted tokens.")
     database_url: str = Field(
         default="sqlite+aiosqlite:///.state/notifier.sqlite3",
         description="SQLAlchemy async URL: SQLite by default, postgresql+asyncpg:// in production.",
     )
+    consumer_group: str = Field(
+        default="notifier", description="Kafka group in which notifier processes split alerts."
+    )
+    consumer_start: Literal["earliest", "latest"] = Field(
+        default="earliest",
+        description="Where a consumer group with no committed offset starts: the whole log "
+        "(never miss an alert), or only what is published from now on.",
+    )
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=8025, ge=1, le=65535)
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
     mail_from: str = "crossalert@example.org"
+    mail_poll_seconds: float = Field(default=1.0, gt=0)
+    mail_retry_seconds: float = Field(
+        default=5.0, gt=0, description="First back-off after a temporary failure; it doubles."
+    )
+    mail_retry_max_seconds: float = Field(default=900.0, gt=0)
+    mail_max_attempts: int = Field(default=12, ge=1)
+    feed_poll_seconds: float = Field(
+        default=0.25, gt=0, description="How often consoles get what other processes wrote."
+    )
+    escalation_poll_seconds: float = Field(default=1.0, gt=0)
+    console_queue_size: int = Field(
+        default=1000, ge=1, description="Feed messages queued per console before it is dropped."
+    )
+    console_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (besides the notifier's own) whose pages may open the feed.",
+    )

@@ -1,0 +1,115 @@
+"""The notifier's API: the consoles' live feed, acknowledgements, delivery reports, login."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import httpx
+from fastapi import APIRouter, Depends, Request, Response, WebSocket, status
+from pydantic import BaseModel
+
+from schemas.console import FEED_PATH, Acknowledgement, AcknowledgeRequest
+from schemas.deliveries import DeliveryReport
+from schemas.envelopes import AlertKey
+from schemas.identity import Scope, TokenClaims, TokenResponse
+from services.common.auth import ClaimsDep, requires
+from services.common.problems import ProblemError, problem_responses
+from services.common.requests import note
+from services.notifier import acks
+from services.notifier.report import delivery_report
+from services.notifier.socket import serve_console
+
+router = APIRouter(prefix="/v1", tags=["notifier"])
+
+OfficerDep = Annotated[TokenClaims, Depends(requires(Scope.CONSOLE))]
+
+
+class Login(BaseModel):
+    """A duty officer's credentials."""
+
+    username: str
+    password: str
+
+
+@router.post("/login", response_model=TokenResponse, responses=problem_responses(401, 503))
+async def login(request: Request, body: Login) -> Response:
+    """Log a duty officer in at the registry (same origin for the console's page)."""
+    registry: httpx.AsyncClient = request.app.state.registry_http
+    try:
+        answer = await registry.post("/v1/login", json=body.model_dump())
+    except httpx.HTTPError:
+        raise ProblemError(
+            503,
+            "registry_unreachable",
+            "The registry cannot be reached to check the credentials; try again shortly.",
+            headers={"Retry-After": "5"},
+        ) from None
+    # The registry's answer (token, or its problem) is passed on as it is.
+    return Response(
+        answer.content,
+        status_code=answer.status_code,
+        media_type=answer.headers.get("content-type"),
+    )
+
+
+@router.post(
+    "/alerts/{sender}/{identifier}/acknowledgements",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Acknowledgement,
+    responses={
+        200: {"model": Acknowledgement, "description": "Already acknowledged: the first one."},
+        **problem_responses(401, 403, 404),
+    },
+)
+async def acknowledge(
+    request: Request,
+    response: Response,
+    sender: str,
+    identifier: str,
+    body: AcknowledgeRequest,
+    claims: OfficerDep,
+) -> Acknowledgement:
+    """Acknowledge an alert for the officer's contact point, with an optional note."""
+    key = AlertKey(sender=sender, identifier=identifier)
+    note(request, user=claims.sub, alert=str(key))
+    acknowledgement, created = await acks.acknowledge(
+        sessions=request.app.state.sessions,
+        key=key,
+        claims=claims,
+        note=body.note,
+        producer=request.app.state.instance,
+    )
+    if created:
+        request.app.state.outbox.wake()
+        request.app.state.hub.wake()
+    else:
+        response.status_code = status.HTTP_200_OK
+    return acknowledgement
+
+
+@router.get(
+    "/alerts/{sender}/{identifier}/deliveries",
+    response_model=DeliveryReport,
+    responses=problem_responses(401, 403, 404),
+)
+async def deliveries(
+    request: Request, sender: str, identifier: str, claims: ClaimsDep
+) -> DeliveryReport:
+    """Each recipient of an alert: channel, status, times, acknowledgement, escalations."""
+    async with request.app.state.sessions() as session:
+        return await delivery_report(
+            session, AlertKey(sender=sender, identifier=identifier), claims
+        )
+
+
+@router.websocket(FEED_PATH.removeprefix("/v1"))
+async def feed(websocket: WebSocket) -> None:
+    """The live feed of a duty officer's console (protocol: schemas/console.py)."""
+    state = websocket.app.state
+    await serve_console(
+        websocket,
+        hub=state.hub,
+        verifier=state.token_verifier,
+        settings=state.settings,
+        instance=state.instance,
+    )

@@ -1,0 +1,310 @@
+"""Recording an alert read from the log: who receives it, over which channels, and why.
+
+This is the work done once per alert, by whichever notifier process owns the alert's partition
+in the shared consumer group. Its promise: when the handler returns, every delivery of the
+alert is in the database (the consumer then commits the offset), so a crash at any point means
+the alert is handled again, and handling it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from schemas.cap import Alert, MsgType
+from schemas.console import AlertState, ItemKind
+from schemas.envelopes import (
+    AlertKey,
+    AlertPublished,
+    Channel,
+    DeliveryReceipt,
+    DeliveryStatus,
+    Envelope,
+    encode_envelope,
+)
+from schemas.registry import Reason, Recipient, RoutingAnswer, routing_facts
+from schemas.topics import EXERCISE_STATUSES
+from services.notifier.feed import lock_feed
+from services.notifier.models import Delivery, FeedEntry, OutboxEvent, ReceivedAlert
+from services.notifier.routing import RegistryRefused, Router
+
+log = structlog.get_logger(__name__)
+
+DELIVERED_TYPES = (MsgType.ALERT, MsgType.UPDATE, MsgType.CANCEL)
+"""Acks and Errors from crisis centres are for the sender's systems, not for duty officers."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One contact point an alert goes to, with how to reach it and why."""
+
+    contact_point: str
+    contact_point_name: str
+    organisation: str
+    organisation_name: str
+    email: str | None
+    language: str | None
+    language_available: bool
+    reasons: list[Reason]
+    ack_deadline_minutes: int | None
+    escalate_to: list[str]
+    escalation: bool = False
+
+    @classmethod
+    def of(cls, recipient: Recipient, answer: RoutingAnswer, *, escalation: bool) -> Target:
+        """The target for a recipient of a routing answer."""
+        agreements = {r.agreement for r in recipient.reasons if r.agreement}
+        escalate_to = sorted(
+            {
+                contact
+                for agreement in answer.agreements
+                if agreement.id in agreements and agreement.ack_deadline_minutes is not None
+                for contact in agreement.escalation_contacts
+                if contact != recipient.contact_point
+            }
+        )
+        return cls(
+            contact_point=recipient.contact_point,
+            contact_point_name=recipient.name,
+            organisation=recipient.organisation,
+            organisation_name=recipient.organisation_name,
+            email=recipient.email if Channel.EMAIL in recipient.channels else None,
+            language=recipient.language,
+            language_available=recipient.language_available,
+            reasons=recipient.reasons,
+            ack_deadline_minutes=None if escalation else recipient.ack_deadline_minutes,
+            escalate_to=[] if escalation else escalate_to,
+            escalation=escalation,
+        )
+
+    @classmethod
+    def of_delivery(cls, delivery: Delivery) -> Target:
+        """The target an earlier message of the same incident reached (updates follow it)."""
+        return cls(
+            contact_point=delivery.contact_point,
+            contact_point_name=delivery.contact_point_name,
+            organisation=delivery.organisation,
+            organisation_name=delivery.organisation_name,
+            email=delivery.email,
+            language=delivery.language,
+            language_available=delivery.language_available,
+            reasons=[Reason.model_validate(r) for r in json.loads(delivery.reasons_json)],
+            ack_deadline_minutes=None,
+            escalate_to=[],
+            escalation=delivery.escalation,
+        )
+
+
+def is_exercise(alert: Alert) -> bool:
+    """Exercise and test traffic, never real."""
+    return alert.status in EXERCISE_STATUSES
+
+
+async def record_alert(
+    envelope: AlertPublished,
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    router: Router,
+    producer: str,
+) -> int:
+    """Record every delivery of a published alert (once); return how many contact points."""
+    alert = envelope.alert
+    if alert.msg_type not in DELIVERED_TYPES:
+        log.info("not for duty officers; recorded nowhere", msg_type=alert.msg_type)
+        return 0
+    async with sessions() as session:
+        if await session.get(ReceivedAlert, (alert.sender, alert.identifier)) is not None:
+            log.info("alert already recorded")
+            return 0
+    try:
+        answer = await router.route(routing_facts(alert))
+    except RegistryRefused as exc:
+        # Retrying cannot help; the alert is recorded with no recipient, and said so loudly.
+        log.error("registry refused to route the alert", reason=str(exc))
+        answer = None
+    now = datetime.now(UTC)
+    async with sessions() as session, session.begin():
+        await lock_feed(session)
+        if await session.get(ReceivedAlert, (alert.sender, alert.identifier)) is not None:
+            return 0
+        targets = await _targets(session, alert, answer)
+        session.add(_received(envelope, answer, now))
+        await session.flush()
+        await _supersede(session, alert)
+        for target in targets:
+            session.add_all(deliveries_for(alert, target, now))
+            session.add(FeedEntry(
+                contact_point=target.contact_point, alert_sender=alert.sender,
+                alert_identifier=alert.identifier, kind=ItemKind.ALERT, created_at=now,
+            ))  # fmt: skip
+            add_outbox(session, receipt(alert, target.contact_point, Channel.CONSOLE,
+                                        DeliveryStatus.SENT, now, producer))  # fmt: skip
+    log.info("alert recorded", recipients=len(targets), msg_type=alert.msg_type)
+    return len(targets)
+
+
+async def _targets(
+    session: AsyncSession, alert: Alert, answer: RoutingAnswer | None
+) -> list[Target]:
+    targets: dict[str, Target] = {}
+    if answer is not None:
+        for recipient in answer.recipients:
+            if not recipient.escalation_only:
+                targets[recipient.contact_point] = Target.of(recipient, answer, escalation=False)
+    if alert.msg_type in (MsgType.UPDATE, MsgType.CANCEL):
+        # Whoever was shown an earlier message of the incident must see it replaced or closed,
+        # even where the update changed the area or severity that brought it to them.
+        chain = await _chain_of(session, alert)
+        if chain is not None:
+            earlier = await session.scalars(
+                select(Delivery)
+                .join(
+                    ReceivedAlert,
+                    (ReceivedAlert.sender == Delivery.alert_sender)
+                    & (ReceivedAlert.identifier == Delivery.alert_identifier),
+                )
+                .where(
+                    ReceivedAlert.chain_sender == chain.sender,
+                    ReceivedAlert.chain_identifier == chain.identifier,
+                    Delivery.channel == Channel.CONSOLE,
+                )
+                .order_by(Delivery.id)
+            )
+            for delivery in earlier:
+                targets.setdefault(delivery.contact_point, Target.of_delivery(delivery))
+    return sorted(targets.values(), key=lambda t: (t.organisation, t.contact_point))
+
+
+async def _chain_of(session: AsyncSession, alert: Alert) -> AlertKey | None:
+    for ref in alert.references:
+        earlier = await session.get(ReceivedAlert, (ref.sender, ref.identifier))
+        if earlier is not None:
+            return earlier.chain
+    return None
+
+
+def _received(
+    envelope: AlertPublished, answer: RoutingAnswer | None, now: datetime
+) -> ReceivedAlert:
+    alert = envelope.alert
+    expiries = [info.expires for info in alert.info]
+    closing = alert.msg_type is MsgType.CANCEL
+    return ReceivedAlert(
+        sender=alert.sender,
+        identifier=alert.identifier,
+        chain_sender=envelope.chain.sender,
+        chain_identifier=envelope.chain.identifier,
+        msg_type=alert.msg_type,
+        status=alert.status,
+        exercise=is_exercise(alert),
+        sent=alert.sent,
+        # No expiry in one language means the alert does not expire.
+        expires=max(expiries) if expiries and None not in expiries else None,  # type: ignore[type-var]
+        headline=next((info.headline for info in alert.info if info.headline), None),
+        state=AlertState.CANCELLED if closing else AlertState.ACTIVE,
+        cap_json=alert.model_dump_json(by_alias=True, exclude_none=True),
+        routing_json=answer.model_dump_json() if answer else "null",
+        received_at=envelope.received_at,
+        recorded_at=now,
+    )
+
+
+async def _supersede(session: AsyncSession, alert: Alert) -> None:
+    """An Update replaces the incident's active messages; a Cancel closes all of them."""
+    if alert.msg_type not in (MsgType.UPDATE, MsgType.CANCEL):
+        return
+    chain = await _chain_of(session, alert)
+    if chain is None:
+        return
+    cancel = alert.msg_type is MsgType.CANCEL
+    await session.execute(
+        update(ReceivedAlert)
+        .where(
+            ReceivedAlert.chain_sender == chain.sender,
+            ReceivedAlert.chain_identifier == chain.identifier,
+            ReceivedAlert.identifier != alert.identifier,
+            ReceivedAlert.state != AlertState.CANCELLED
+            if cancel
+            else ReceivedAlert.state == AlertState.ACTIVE,
+        )
+        .values(state=AlertState.CANCELLED if cancel else AlertState.REPLACED)
+    )
+
+
+def deliveries_for(alert: Alert, target: Target, now: datetime) -> list[Delivery]:
+    """The console delivery (shown at once) and the e-mail delivery (to send) of a target."""
+    deadline = (
+        alert.sent + timedelta(minutes=target.ack_deadline_minutes)
+        if target.ack_deadline_minutes is not None and alert.msg_type is not MsgType.CANCEL
+        else None
+    )
+    common = {
+        "alert_sender": alert.sender,
+        "alert_identifier": alert.identifier,
+        "contact_point": target.contact_point,
+        "contact_point_name": target.contact_point_name,
+        "organisation": target.organisation,
+        "organisation_name": target.organisation_name,
+        "email": target.email,
+        "language": target.language,
+        "language_available": target.language_available,
+        "escalation": target.escalation,
+        "reasons_json": json.dumps([r.model_dump(mode="json") for r in target.reasons]),
+        "created_at": now,
+        "ack_deadline": deadline,
+        "escalate_to_json": json.dumps(target.escalate_to),
+        "attempts": 0,
+    }
+    rows = [Delivery(channel=Channel.CONSOLE, status=DeliveryStatus.SENT, sent_at=now, **common)]
+    if target.email:
+        rows.append(
+            Delivery(
+                channel=Channel.EMAIL, status=DeliveryStatus.PENDING, next_attempt_at=now, **common
+            )
+        )
+    return rows
+
+
+def receipt(
+    alert: Alert | AlertKey,
+    contact_point: str,
+    channel: Channel,
+    status: DeliveryStatus,
+    at: datetime,
+    producer: str,
+    *,
+    exercise: bool | None = None,
+    detail: str | None = None,
+) -> DeliveryReceipt:
+    """A delivery receipt for the log."""
+    if isinstance(alert, Alert):
+        key, exercise = (
+            AlertKey(sender=alert.sender, identifier=alert.identifier),
+            is_exercise(alert),
+        )
+    else:
+        key = alert
+    return DeliveryReceipt(
+        producer=producer,
+        alert=key,
+        contact_point_id=contact_point,
+        channel=channel,
+        status=status,
+        at=at,
+        detail=detail,
+        exercise=bool(exercise),
+    )
+
+
+def add_outbox(session: AsyncSession, envelope: Envelope) -> None:
+    """Publish `envelope` once this transaction commits."""
+    session.add(
+        OutboxEvent(
+            envelope_json=encode_envelope(envelope).decode(), created_at=envelope.produced_at
+        )
+    )

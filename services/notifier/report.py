@@ -1,0 +1,94 @@
+"""The delivery report of one alert, for its sender and its recipients."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.cap import MsgType
+from schemas.deliveries import ChainEntry, DeliveryReport, DeliveryView
+from schemas.envelopes import AlertKey, Channel, DeliveryStatus
+from schemas.identity import TokenClaims
+from schemas.registry import Reason
+from services.common.problems import ProblemError
+from services.notifier.feed import escalations_of, state_of
+from services.notifier.models import Delivery, ReceivedAlert
+
+
+async def delivery_report(
+    session: AsyncSession, key: AlertKey, claims: TokenClaims
+) -> DeliveryReport:
+    """Every delivery of `key`; 404 when unknown, 403 unless the reader sent or received it."""
+    alert = await session.get(ReceivedAlert, (key.sender, key.identifier))
+    if alert is None:
+        raise ProblemError(404, "unknown_alert", f"No alert {key} has reached this network.")
+    deliveries = list(
+        await session.scalars(
+            select(Delivery)
+            .where(Delivery.alert_sender == key.sender, Delivery.alert_identifier == key.identifier)
+            .order_by(Delivery.organisation, Delivery.contact_point, Delivery.channel)
+        )
+    )
+    if claims.sender != alert.sender and claims.org not in {d.organisation for d in deliveries}:
+        raise ProblemError(
+            403,
+            "not_sender_or_recipient",
+            f"{claims.org} neither sent {key} nor received it, so it may not see its deliveries.",
+        )
+    now = datetime.now(UTC)
+    chain = await session.scalars(
+        select(ReceivedAlert)
+        .where(
+            ReceivedAlert.chain_sender == alert.chain_sender,
+            ReceivedAlert.chain_identifier == alert.chain_identifier,
+        )
+        .order_by(ReceivedAlert.sent, ReceivedAlert.recorded_at)
+    )
+    escalations = await escalations_of(session, {(key.sender, key.identifier)})
+    return DeliveryReport(
+        alert=key,
+        chain=alert.chain,
+        exercise=alert.exercise,
+        state=state_of(alert, now),
+        received_at=alert.received_at,
+        deliveries=[_view(d) for d in deliveries],
+        escalations=escalations.get((key.sender, key.identifier), []),
+        history=[
+            ChainEntry(
+                key=entry.key,
+                msg_type=MsgType(entry.msg_type),
+                sent=entry.sent,
+                headline=entry.headline,
+                state=state_of(entry, now),
+            )
+            for entry in chain
+        ],
+    )
+
+
+def _view(delivery: Delivery) -> DeliveryView:
+    return DeliveryView(
+        contact_point=delivery.contact_point,
+        contact_point_name=delivery.contact_point_name,
+        organisation=delivery.organisation,
+        organisation_name=delivery.organisation_name,
+        channel=Channel(delivery.channel),
+        status=DeliveryStatus(delivery.status),
+        language=delivery.language,
+        language_available=delivery.language_available,
+        escalation=delivery.escalation,
+        reasons=[Reason.model_validate(r) for r in json.loads(delivery.reasons_json)],
+        created_at=delivery.created_at,
+        sent_at=delivery.sent_at,
+        delivered_at=delivery.delivered_at,
+        failed_at=delivery.failed_at,
+        attempts=delivery.attempts,
+        detail=delivery.detail,
+        ack_deadline=delivery.ack_deadline,
+        acknowledged_at=delivery.acknowledged_at,
+        acknowledged_by=delivery.acknowledged_by,
+        acknowledgement_note=delivery.ack_note,
+    )

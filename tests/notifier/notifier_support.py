@@ -1,0 +1,194 @@
+"""A real notifier for tests: served over real HTTP and WebSocket, and consoles that talk to it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+import websockets
+from fastapi import FastAPI
+from registry_support import Registry
+
+from schemas.console import SERVER_MESSAGE, FeedItem, ServerMessage
+from services.notifier.app import create_app
+from services.notifier.settings import NotifierSettings
+
+PASSWORDS = {
+    "officer.eupen": "eupen-password-1",
+    "officer.liege": "liege-password-1",
+    "officer.liege.2": "liege-password-2",
+    "officer.limburg": "limburg-password-1",
+    "officer.nccn": "nccn-password-1",
+    "officer.nrw": "nrw-password-1",
+    "officer.lu": "lu-password-1",
+    "officer.metz": "metz-password-1",
+    "officer.aachen": "aachen-password-1",
+}
+"""The duty officers of tests/registry/world.yaml."""
+
+
+@asynccontextmanager
+async def serving(app: FastAPI, port: int) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on 127.0.0.1:`port` in this event loop; yield its base URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, lifespan="on", ws="websockets"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("uvicorn stopped during start-up")
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@dataclass
+class Notifier:
+    """A running notifier: its app, base URL and an HTTP client."""
+
+    app: FastAPI
+    url: str
+    http: httpx.AsyncClient
+
+    @property
+    def ws_url(self) -> str:
+        """The live feed's WebSocket URL."""
+        return self.url.replace("http://", "ws://") + "/v1/feed"
+
+
+@asynccontextmanager
+async def running_notifier(
+    state: Path, kafka: str, registry: Registry, port: int, **settings: Any
+) -> AsyncIterator[Notifier]:
+    """Start the notifier on a SQLite file in `state` (unless given), asking `registry`."""
+    settings.setdefault(
+        "database_url",
+        f"sqlite+aiosqlite:///{state / f'notifier-{uuid.uuid4().hex[:6]}.sqlite3'}",
+    )
+    # The test broker holds every earlier test's alerts: a new notifier reads only new ones.
+    settings.setdefault("consumer_group", f"notifier-{uuid.uuid4().hex[:8]}")
+    settings.setdefault("consumer_start", "latest")
+    app = create_app(
+        NotifierSettings(
+            kafka_bootstrap_servers=kafka,
+            registry_url="http://registry",
+            registry_client_id="notifier",
+            registry_client_secret="notifier-secret-123",
+            log_format="json",
+            mail_retry_seconds=0.2,
+            **settings,
+        ),
+        registry_client=registry.http,
+    )
+    async with serving(app, port) as url, httpx.AsyncClient(base_url=url) as http:
+        await ready(http)
+        yield Notifier(app, url, http)
+
+
+async def ready(http: httpx.AsyncClient, timeout: float = 60) -> None:
+    """Wait until the notifier reads the alert topics (and so misses none posted from now)."""
+    async with asyncio.timeout(timeout):
+        while (await http.get("/readyz")).status_code != 200:
+            await asyncio.sleep(0.1)
+
+
+async def login(http: httpx.AsyncClient, username: str) -> str:
+    """A duty officer's access token, through the notifier's login."""
+    response = await http.post(
+        "/v1/login", json={"username": username, "password": PASSWORDS[username]}
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+@dataclass
+class Console:
+    """A duty officer's console as a program: it keeps what the feed sent, in order."""
+
+    url: str
+    token: str
+    messages: list[ServerMessage] = field(default_factory=list)
+    closed: tuple[int, str] | None = None
+    _socket: Any = None
+    _reader: asyncio.Task[None] | None = None
+
+    @property
+    def items(self) -> list[FeedItem]:
+        """Every feed item received, over every connection."""
+        return [m for m in self.messages if isinstance(m, FeedItem)]
+
+    @property
+    def cursor(self) -> int | None:
+        """The highest seq seen."""
+        return max((item.seq for item in self.items), default=None)
+
+    def shown(self) -> dict[tuple[str, str], FeedItem]:
+        """What the console would show: the latest view of each alert message."""
+        return {(i.key.sender, i.key.identifier): i for i in self.items}
+
+    async def connect(self, *, resume: bool = False, origin: str | None = None) -> None:
+        """Open the feed; after a reconnect, resume from the highest seq seen."""
+        headers = {"Origin": origin} if origin else None
+        self._socket = await websockets.connect(self.url, additional_headers=headers)
+        hello = {"type": "hello", "token": self.token}
+        if resume and self.cursor is not None:
+            hello["resume_after"] = self.cursor  # type: ignore[assignment]
+        await self._socket.send(json.dumps(hello))
+        self.closed = None
+        self._reader = asyncio.create_task(self._read(self._socket))
+
+    async def _read(self, ws: Any) -> None:
+        try:
+            async for raw in ws:
+                self.messages.append(SERVER_MESSAGE.validate_json(raw))
+        except websockets.ConnectionClosed:
+            pass
+        self.closed = (ws.close_code, ws.close_reason)
+
+    async def disconnect(self) -> None:
+        """Close the WebSocket from the console's side."""
+        if self._socket is not None:
+            await self._socket.close()
+        if self._reader is not None:
+            await self._reader
+
+    async def wait_for(
+        self, check: Callable[[Console], bool], timeout: float = 20, what: str = "condition"
+    ) -> None:
+        """Wait until `check(self)` holds."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while not check(self):
+                    await asyncio.sleep(0.05)
+        assert check(self), f"{what} not met in {timeout} s; got {self.summary()}"
+
+    def summary(self) -> list[str]:
+        """The messages received, briefly."""
+        return [
+            f"{m.seq}:{m.kind}:{m.key.identifier}:{m.state}" if isinstance(m, FeedItem) else m.type
+            for m in self.messages
+        ]
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

@@ -1,0 +1,83 @@
+"""A real SMTP server for tests: keeps what it accepts and can refuse the first transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+HOST = "127.0.0.1"
+ACCEPTED = "250 2.0.0 OK"
+_REFUSALS = {451: "4.3.0 Try again later", 550: "5.1.1 Mailbox unavailable"}
+_WHOLE_REPLY = re.compile(r"\d{3}[ -]")
+
+
+@dataclass
+class SmtpServer:
+    """What a running test SMTP server has seen so far."""
+
+    port: int
+    messages: list[EmailMessage] = field(default_factory=list)
+    refused: int = 0
+
+    async def wait_for(
+        self,
+        count: int,
+        timeout: float,
+    ) -> list[EmailMessage]:
+        """The messages, once at least `count` have arrived; AssertionError after `timeout` s."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.messages) < count:
+            if loop.time() >= deadline:
+                subjects = [str(message["Subject"]) for message in self.messages]
+                raise AssertionError(
+                    f"expected {count} message(s) on port {self.port} within {timeout:g} s; "
+                    f"got {len(subjects)}: {subjects} (refused {self.refused})"
+                )
+            await asyncio.sleep(0.05)
+        return list(self.messages)
+
+
+class _Handler:
+    def __init__(self, server: SmtpServer, refuse_first: int, refusal: str) -> None:
+        self.server = server
+        self.refuse_first = refuse_first
+        self.refusal = refusal
+        self.parser = BytesParser(EmailMessage, policy=policy.default)
+
+    async def handle_DATA(self, smtp: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.server.refused < self.refuse_first:
+            self.server.refused += 1
+            return self.refusal
+        self.server.messages.append(self.parser.parsebytes(envelope.original_content or b""))
+        return ACCEPTED
+
+
+@asynccontextmanager
+async def running_smtp(
+    port: int, *, refuse_first: int = 0, refuse_code: int = 451, refuse_with: str | None = None
+) -> AsyncIterator[SmtpServer]:
+    """Run an SMTP server on 127.0.0.1:`port` that refuses the first `refuse_first` DATA.
+
+    A refusal is `refuse_code` followed by `refuse_with` (by default an enhanced status and
+    text fitting 451 or 550); a `refuse_with` that starts with a reply code is sent as it is.
+    """
+    text = refuse_with if refuse_with is not None else _REFUSALS.get(refuse_code, "Refused")
+    refusal = text if _WHOLE_REPLY.match(text) else f"{refuse_code} {text}"
+    server = SmtpServer(port)
+    controller = Controller(_Handler(server, refuse_first, refusal), hostname=HOST, port=port)
+    # The server runs on a thread of its own, so a test that blocks its loop still gets answers.
+    await asyncio.to_thread(controller.start)
+    try:
+        yield server
+    finally:
+        await asyncio.to_thread(controller.stop)
