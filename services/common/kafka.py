@@ -171,9 +171,10 @@ async def keep_consuming(
         try:
             async with asyncio.timeout(start_timeout):
                 await consumer.start()
-                if started is not None:
-                    await _positioned(consumer)
-                    started(True)
+                if commit or started is not None:
+                    await _positioned(consumer, commit=commit)
+            if started is not None:
+                started(True)
             await consume(consumer, handler, commit=commit)
         except Exception:
             log.exception(
@@ -186,10 +187,16 @@ async def keep_consuming(
         await asyncio.sleep(retry_seconds)
 
 
-async def _positioned(consumer: AIOKafkaConsumer) -> None:
-    """Wait for the group's assignment and resolve each partition's position."""
+async def _positioned(consumer: AIOKafkaConsumer, *, commit: bool) -> None:
+    """Wait for the assignment, resolve each partition's position, and make it the group's.
+
+    A group with no committed offset starts where `auto_offset_reset` says; committing that
+    start at once means a restart resumes from it, rather than from a later "latest".
+    """
     # The group coordinator joins in the background once started; no record is fetched here.
     while not consumer.assignment():  # noqa: ASYNC110  (aiokafka offers no event to await)
         await asyncio.sleep(0.05)
     for partition in consumer.assignment():
-        await consumer.position(partition)
+        position = await consumer.position(partition)
+        if commit and await consumer.committed(partition) is None:
+            await consumer.commit({partition: position})

@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from schemas.envelopes import AlertPublished, Envelope, RegistryChange
 from schemas.identity import JWKS_PATH
-from schemas.topics import ALERT_TOPICS, REGISTRY_CHANGES
+from schemas.topics import ALERT_TOPICS, REGISTRY_CHANGES, all_topic_names
 from services.common.app import service_app
 from services.common.auth import TokenVerifier
 from services.common.database import create_engine, session_factory
@@ -103,7 +103,9 @@ def create_app(
 
         async def consume_alerts() -> None:
             with contextlib.suppress(Exception):
-                await create_topics(settings.kafka_bootstrap_servers, ALERT_TOPIC_NAMES)
+                # Usually there already (`crossalert up`, deployment); without them a consumer
+                # would wait for topics nobody creates.
+                await create_topics(settings.kafka_bootstrap_servers, all_topic_names())
             await keep_consuming(
                 lambda: create_consumer(
                     settings,

@@ -136,7 +136,11 @@ class Hub:
 
     async def _push(self, session: AsyncSession, contact_point: str) -> None:
         while True:
-            live = [c for c in self._by_contact_point.get(contact_point, ()) if c.live]
+            live = [
+                c
+                for c in self._by_contact_point.get(contact_point, ())
+                if c.live and c.close_reason is None
+            ]
             if not live:
                 return
             after = min(c.cursor for c in live)
@@ -144,11 +148,12 @@ class Hub:
                 session, contact_point, after, limit=BATCH, now=datetime.now(UTC)
             )
             for item in items:
-                self._offer(live, item)
+                self.offer(live, item)
             if len(items) < BATCH:
                 return
 
-    def _offer(self, connections: list[Connection], item: FeedItem) -> None:
+    def offer(self, connections: list[Connection], item: FeedItem) -> None:
+        """Queue an item for consoles that lack it; drop a console whose queue is full."""
         message = item.model_dump_json(by_alias=True, exclude_none=True)
         for connection in connections:
             if item.seq <= connection.cursor or connection.close_reason is not None:
@@ -168,7 +173,7 @@ class Hub:
         """Make a console live after its initial items; nothing written meanwhile is missed."""
         self._by_contact_point[connection.contact_point].add(connection)
         for item in items:
-            self._offer([connection], item)
+            self.offer([connection], item)
         connection.cursor = max(connection.cursor, cursor)
         # Under the lock, no round of catch_up runs between this last look and going live.
         async with self._lock:
@@ -182,7 +187,7 @@ class Hub:
                         now=datetime.now(UTC),
                     )
                     for item in rest:
-                        self._offer([connection], item)
+                        self.offer([connection], item)
                     if len(rest) < BATCH or connection.close_reason is not None:
                         break
             connection.live = True

@@ -76,7 +76,8 @@ class Mailer:
             candidates = await session.scalars(
                 select(Delivery.id).where(claimable).order_by(Delivery.next_attempt_at).limit(BATCH)
             )
-            until = now + timedelta(seconds=self._settings.smtp_timeout_seconds * 3)
+            # Long enough for one attempt; a process killed mid-attempt delays the mail this long.
+            until = now + timedelta(seconds=self._settings.smtp_timeout_seconds * 2)
             for delivery_id in list(candidates):
                 # Whoever updates the row first owns the attempt; others see no row changed.
                 result = await session.execute(

@@ -38,13 +38,20 @@ PASSWORDS = {
 
 
 @asynccontextmanager
-async def serving(app: FastAPI, port: int) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on 127.0.0.1:`port` in this event loop; yield its base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_config=None, lifespan="on", ws="websockets"
-        )
+async def serving(app: FastAPI, port: int, *, lifespan: bool = True) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on 127.0.0.1:`port` in this event loop; yield its base URL.
+
+    `lifespan=False` serves an app whose lifespan already runs (e.g. a registry under test).
+    """
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan="on" if lifespan else "off",
+        ws="websockets-sansio",
     )
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -74,9 +81,19 @@ class Notifier:
 
 @asynccontextmanager
 async def running_notifier(
-    state: Path, kafka: str, registry: Registry, port: int, **settings: Any
+    state: Path,
+    kafka: str,
+    registry: Registry,
+    port: int,
+    *,
+    use_registry_client: bool = True,
+    **settings: Any,
 ) -> AsyncIterator[Notifier]:
-    """Start the notifier on a SQLite file in `state` (unless given), asking `registry`."""
+    """Start the notifier on a SQLite file in `state` (unless given), asking `registry`.
+
+    It reaches the registry in-process, or, with `use_registry_client=False`, over HTTP at the
+    `registry_url` setting (so that the registry can be stopped under it).
+    """
     settings.setdefault(
         "database_url",
         f"sqlite+aiosqlite:///{state / f'notifier-{uuid.uuid4().hex[:6]}.sqlite3'}",
@@ -84,17 +101,17 @@ async def running_notifier(
     # The test broker holds every earlier test's alerts: a new notifier reads only new ones.
     settings.setdefault("consumer_group", f"notifier-{uuid.uuid4().hex[:8]}")
     settings.setdefault("consumer_start", "latest")
+    settings.setdefault("registry_url", "http://registry")
     app = create_app(
         NotifierSettings(
             kafka_bootstrap_servers=kafka,
-            registry_url="http://registry",
             registry_client_id="notifier",
             registry_client_secret="notifier-secret-123",
             log_format="json",
             mail_retry_seconds=0.2,
             **settings,
         ),
-        registry_client=registry.http,
+        registry_client=registry.http if use_registry_client else None,
     )
     async with serving(app, port) as url, httpx.AsyncClient(base_url=url) as http:
         await ready(http)

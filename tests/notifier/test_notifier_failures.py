@@ -1,0 +1,242 @@
+"""The notifier under failure: killed in the middle of a burst, the registry gone, a slow console.
+
+Real broker, registry (served over HTTP), gateway, SMTP server; the notifier as its own process
+(`crossalert serve notifier`) where it is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from gateway_support import running_gateway
+from notifier_support import Console, free_port, login, ready, running_notifier, serving
+from registry_support import running_registry
+from smtp_support import running_smtp
+from test_notifier_flow import EMAILS, FLOOD_RECIPIENTS, OFFICERS, ids, meuse_alert, quiet
+
+from schemas.cap import parse_cap_json
+from schemas.console import AlertState, CloseCode, FeedItem, ItemKind
+from schemas.envelopes import AlertKey
+from services.notifier.hub import Connection, Hub
+
+BURST = 40
+EXAMPLE = Path(__file__).parents[2] / "schemas" / "examples" / "alert.meuse-flood-warning.json"
+
+
+@contextmanager
+def notifier_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`crossalert serve notifier` as a child process, killed at the end if still running."""
+    with log.open("ab") as output:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", "notifier"],
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+
+
+async def test_kill_9_in_the_middle_of_a_burst_then_restart_loses_nothing_and_repeats_nothing(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    registry_port, notifier_port = free_port(), free_port()
+    async with (
+        running_registry(f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}", tmp_path) as registry,
+        serving(registry.app, registry_port, lifespan=False) as registry_url,
+        running_gateway(tmp_path, kafka_bootstrap, registry) as gateway,
+        running_smtp(free_port()) as smtp,
+    ):
+        prefix = "CROSSALERT_NOTIFIER_"
+        env = {
+            f"{prefix}HTTP_PORT": str(notifier_port),
+            f"{prefix}KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            f"{prefix}REGISTRY_URL": registry_url,
+            f"{prefix}REGISTRY_CLIENT_ID": "notifier",
+            f"{prefix}REGISTRY_CLIENT_SECRET": "notifier-secret-123",
+            f"{prefix}DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'notifier.sqlite3'}",
+            f"{prefix}CONSUMER_GROUP": f"notifier-{uuid.uuid4().hex[:8]}",
+            f"{prefix}CONSUMER_START": "latest",
+            f"{prefix}SMTP_PORT": str(smtp.port),
+            f"{prefix}MAIL_RETRY_SECONDS": "0.2",
+            f"{prefix}LOG_FORMAT": "json",
+        }
+        url = f"http://127.0.0.1:{notifier_port}"
+        publisher = await registry.auth("liege-system", "liege-secret-123")
+        alerts = [meuse_alert() for _ in range(BURST)]
+        async with httpx.AsyncClient(base_url=url) as http:
+            with notifier_process(env, tmp_path / "notifier-1.log") as first:
+                await _until_ready(http)
+                consoles = {}
+                for cp in FLOOD_RECIPIENTS:
+                    consoles[cp] = Console(
+                        url.replace("http", "ws") + "/v1/feed", await login(http, OFFICERS[cp])
+                    )
+                    await consoles[cp].connect()
+                for alert in alerts[: BURST // 3]:
+                    posted = await gateway.http.post("/v1/alerts", json=alert, headers=publisher)
+                    assert posted.status_code == 202, posted.text
+                first.send_signal(signal.SIGKILL)
+                first.wait()
+            seen_at_kill = {cp: len(ids(c)) for cp, c in consoles.items()}
+            for alert in alerts[BURST // 3 :]:
+                posted = await gateway.http.post("/v1/alerts", json=alert, headers=publisher)
+                assert posted.status_code == 202, posted.text
+
+            with notifier_process(env, tmp_path / "notifier-2.log"):
+                await _until_ready(http)
+                for console in consoles.values():
+                    await console.wait_for(lambda c: c.closed is not None)
+                    await console.connect(resume=True)
+                expected = sorted(a["identifier"] for a in alerts)
+                for cp, console in consoles.items():
+                    await console.wait_for(
+                        lambda c: set(ids(c)) >= set(expected), timeout=60, what=cp
+                    )
+                wanted = {(EMAILS[cp], a["identifier"]) for cp in FLOOD_RECIPIENTS for a in alerts}
+                # A mail claimed by the killed process waits for its claim to lapse.
+                async with asyncio.timeout(90):
+                    while not wanted <= {(m["To"], m["X-CAP-Identifier"]) for m in smtp.messages}:
+                        await asyncio.sleep(0.2)
+                await quiet(2)
+
+        assert all(count < BURST for count in seen_at_kill.values()), seen_at_kill
+        for cp, console in consoles.items():
+            shown = [identifier for identifier in ids(console) if identifier in expected]
+            assert sorted(shown) == expected, cp  # every alert, none twice
+            seqs = [item.seq for item in console.items]
+            assert seqs == sorted(set(seqs)), cp
+        sent = Counter(
+            (str(m["To"]), str(m["X-CAP-Identifier"]))
+            for m in smtp.messages
+            if m["X-CAP-Identifier"] in expected
+        )
+        assert set(sent) == {
+            (EMAILS[cp], a["identifier"]) for cp in FLOOD_RECIPIENTS for a in alerts
+        }
+        assert max(sent.values()) == 1, [pair for pair, n in sent.items() if n > 1]
+
+
+async def _until_ready(http: httpx.AsyncClient) -> None:
+    async with asyncio.timeout(60):
+        while True:
+            try:
+                await ready(http)
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.2)
+
+
+@asynccontextmanager
+async def _stoppable(app: Any, port: int) -> AsyncIterator[str]:
+    async with serving(app, port, lifespan=False) as url:
+        yield url
+
+
+async def test_the_registry_down_while_alerts_flow(tmp_path: Path, kafka_bootstrap: str) -> None:
+    registry_port = free_port()
+    async with (
+        running_registry(f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}", tmp_path) as registry,
+        running_gateway(tmp_path, kafka_bootstrap, registry) as gateway,
+        running_smtp(free_port()) as smtp,
+    ):
+        publisher = await registry.auth("liege-system", "liege-secret-123")
+
+        async def post(alert: dict[str, Any]) -> None:
+            answer = await gateway.http.post("/v1/alerts", json=alert, headers=publisher)
+            assert answer.status_code == 202, answer.text
+
+        registry_up = serving(registry.app, registry_port, lifespan=False)
+        registry_url = await registry_up.__aenter__()
+        async with running_notifier(
+            tmp_path, kafka_bootstrap, registry, free_port(), smtp_port=smtp.port,
+            registry_url=registry_url, use_registry_client=False,
+        ) as notifier:  # fmt: skip
+            eupen = Console(notifier.ws_url, await login(notifier.http, "officer.eupen"))
+            await eupen.connect()
+            known = meuse_alert()
+            await post(known)
+            await eupen.wait_for(lambda c: known["identifier"] in ids(c))
+
+            await registry_up.__aexit__(None, None, None)
+            same_facts = meuse_alert()
+            new_facts = meuse_alert()
+            new_facts["info"][0]["severity"] = "Extreme"
+            await post(same_facts)
+            await post(new_facts)
+
+            # Facts routed before are delivered from the last known answer.
+            await eupen.wait_for(lambda c: same_facts["identifier"] in ids(c))
+            await quiet(2)
+            assert new_facts["identifier"] not in ids(eupen)
+
+            async with serving(registry.app, registry_port, lifespan=False):
+                # New facts wait for the registry and are delivered once it is back.
+                await eupen.wait_for(lambda c: new_facts["identifier"] in ids(c), timeout=30)
+            assert ids(eupen) == [
+                known["identifier"],
+                same_facts["identifier"],
+                new_facts["identifier"],
+            ]
+
+
+class _Socket:
+    """What a console's WebSocket was sent, and how it was closed."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.closed_with: tuple[int, str] | None = None
+
+    async def send_text(self, message: str) -> None:
+        self.sent.append(message)
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed_with = (code, reason)
+
+
+def _item(seq: int) -> FeedItem:
+    alert = parse_cap_json(EXAMPLE.read_bytes())
+    key = AlertKey(sender=alert.sender, identifier=alert.identifier)
+    return FeedItem(
+        seq=seq, kind=ItemKind.ALERT, key=key, chain=key, alert=alert, exercise=False,
+        state=AlertState.ACTIVE, language="fr-BE", language_available=True, reasons=[],
+    )  # fmt: skip
+
+
+async def test_a_console_that_falls_behind_is_dropped_and_the_others_are_not() -> None:
+    # Offering reads no database: the hub needs no sessions here.
+    hub = Hub(None, poll_seconds=1, producer="test")  # type: ignore[arg-type]
+    slow_socket, fast_socket = _Socket(), _Socket()
+    # The slow console's queue holds three items and nothing drains it; the fast one's is wide.
+    slow = Connection(slow_socket, contact_point="be-eupen-desk", queue_size=3)  # type: ignore[arg-type]
+    fast = Connection(fast_socket, contact_point="be-eupen-desk", queue_size=100)  # type: ignore[arg-type]
+
+    for seq in range(1, 6):
+        hub.offer([slow, fast], _item(seq))
+
+    assert slow.close_reason is not None and slow.close_reason[0] == CloseCode.TOO_SLOW
+    assert fast.close_reason is None and fast.cursor == 5
+    await slow.send_queued(heartbeat_seconds=60)
+    assert slow_socket.sent == []  # what it could not take is not sent late: it resumes instead
+    assert slow_socket.closed_with is not None and slow_socket.closed_with[0] == 4408
+    sending = asyncio.create_task(fast.send_queued(heartbeat_seconds=60))
+    async with asyncio.timeout(5):
+        while len(fast_socket.sent) < 5:
+            await asyncio.sleep(0.01)
+    sending.cancel()
+    assert [FeedItem.model_validate_json(m).seq for m in fast_socket.sent] == [1, 2, 3, 4, 5]
