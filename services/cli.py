@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from enum import StrEnum
 from pathlib import Path
@@ -16,6 +18,7 @@ from services.alert_gateway.send_cli import send
 from services.alert_gateway.settings import GatewaySettings
 from services.cap_cli import cap_app
 from services.common.settings import ServiceSettings
+from services.localnet import mailsink
 from services.localnet.cli import down, kafka_app, up
 from services.localnet.postgres_cli import postgres_app
 from services.notifier.settings import NotifierSettings
@@ -70,6 +73,18 @@ def serve(service: Annotated[Service, typer.Argument(help="The service to run.")
 def render_schema(schema: dict[str, object]) -> str:
     """The committed text form of a JSON Schema document."""
     return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+@app.command("mail-sink")
+def mail_sink(
+    folder: Annotated[Path, typer.Option(help="Where each mail is kept as an .eml file.")] = Path(
+        ".state/mail"
+    ),
+    port: Annotated[int, typer.Option(help="SMTP port on 127.0.0.1.")] = mailsink.DEV_PORT,
+) -> None:
+    """Run the local SMTP sink in the foreground: every mail it receives becomes a file."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(mailsink.serve_mail_sink(folder, mailsink.LOOPBACK, port))
 
 
 @app.command("export-schemas")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ from rich.table import Table
 
 from schemas.topics import all_topic_names
 from services.common.kafka import create_topics
-from services.localnet import kafka, process
+from services.localnet import kafka, mailsink, process
 from services.localnet.errors import failures_reported
 from services.localnet.network import (
     RunningService,
@@ -31,6 +32,8 @@ kafka_app = typer.Typer(
 
 REGISTRY_PORT = 8100
 GATEWAY_PORT = 8200
+NOTIFIER_PORT = 8300
+MAIL_FOLDER = Path(".state") / "mail"
 
 _console = Console()
 
@@ -83,6 +86,9 @@ def up(timeout: TimeoutOption = kafka.START_TIMEOUT_S) -> None:
         services.append(_running(root, registry))
         gateway = _gateway(root, state.bootstrap, registry.url)
         services.append(_running(root, gateway))
+        services.append(_mail_sink(root))
+        notifier = _notifier(root, state.bootstrap, registry.url)
+        services.append(_running(root, notifier))
         demo = demo_credentials(read_seed(DEFAULT_SEED))
         path = write_network(root, services, demo=demo)
     table = Table(title="crossalert local network", title_justify="left")
@@ -93,6 +99,8 @@ def up(timeout: TimeoutOption = kafka.START_TIMEOUT_S) -> None:
     _console.print(table)
     _console.print(f"Registry API documentation: {registry.url}/docs")
     _console.print(f"Alert gateway: {gateway.url}/docs — publish with `crossalert send FILE`")
+    _console.print(f"Duty-officer console: {notifier.url}/console")
+    _console.print(f"Mails sent by the notifier: {root / MAIL_FOLDER}/*.eml")
     logins = Table(title="demo duty officers (console)", title_justify="left")
     for column in ("username", "password", "organisation"):
         logins.add_column(column)
@@ -153,6 +161,44 @@ def _gateway(root: Path, bootstrap: str, registry_url: str) -> LocalService:
             "CROSSALERT_GATEWAY_HTTP_PORT": str(GATEWAY_PORT),
             "CROSSALERT_GATEWAY_LOG_FORMAT": "json",
         },
+    )
+
+
+def _notifier(root: Path, bootstrap: str, registry_url: str) -> LocalService:
+    state_dir = root / ".state"
+    database = state_dir / "notifier.sqlite3"
+    return LocalService(
+        name="notifier",
+        port=NOTIFIER_PORT,
+        state_dir=state_dir,
+        env={
+            "CROSSALERT_NOTIFIER_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+            "CROSSALERT_NOTIFIER_REGISTRY_URL": registry_url,
+            # The seed's demo client for the notifier (routing:read).
+            "CROSSALERT_NOTIFIER_REGISTRY_CLIENT_ID": "svc-notifier",
+            "CROSSALERT_NOTIFIER_REGISTRY_CLIENT_SECRET": "demo-secret-svc-notifier",
+            "CROSSALERT_NOTIFIER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "CROSSALERT_NOTIFIER_HTTP_PORT": str(NOTIFIER_PORT),
+            "CROSSALERT_NOTIFIER_SMTP_PORT": str(mailsink.DEV_PORT),
+            "CROSSALERT_NOTIFIER_LOG_FORMAT": "json",
+        },
+    )
+
+
+def _mail_sink(root: Path) -> RunningService:
+    """The local SMTP sink, started unless the last `up` left it running."""
+    name = "mail-sink"
+    for recorded in read_network(root):
+        if recorded.name == name and process.is_alive(recorded.pid, marker=name):
+            return recorded
+    pid = process.spawn_detached(
+        [sys.executable, "-m", "services.cli", name, "--folder", str(root / MAIL_FOLDER)],
+        log_file=root / ".state" / f"{name}.log",
+        cwd=root,
+    )
+    mailsink.wait_until_listening(mailsink.LOOPBACK, mailsink.DEV_PORT, pid=pid)
+    return RunningService(
+        name=name, address=f"smtp://{mailsink.LOOPBACK}:{mailsink.DEV_PORT}", pid=pid
     )
 
 

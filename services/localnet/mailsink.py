@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import re
+import socket
 import tempfile
+import time
 from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesHeaderParser
@@ -17,6 +20,7 @@ import structlog
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from services.localnet import process
 from services.localnet.errors import LocalNetworkError
 
 log = structlog.get_logger()
@@ -129,3 +133,15 @@ async def serve_mail_sink(folder: Path, host: str = LOOPBACK, port: int = DEV_PO
 
 def _safe(address: str) -> str:
     return _UNSAFE_IN_FILENAME.sub("_", address).strip("._")[:100] or "unknown"
+
+
+def wait_until_listening(host: str, port: int, *, pid: int, timeout: float = 20.0) -> None:
+    """Return once the sink started as `pid` accepts connections; MailSinkError otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.is_alive(pid):
+            raise MailSinkError(f"the mail sink stopped during start-up (port {port} taken?)")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+            return
+        time.sleep(0.2)
+    raise MailSinkError(f"the mail sink did not listen on {host}:{port} within {timeout:g} s")
