@@ -11,6 +11,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas.cap import Alert
+from schemas.console import FeedItem, Hello
+from schemas.deliveries import DeliveryReport
 from schemas.envelopes import ENVELOPE_TYPES
 from schemas.identity import TokenClaims
 from schemas.registry import RoutingAnswer, RoutingRequest
@@ -29,7 +31,8 @@ def _document(model: type[BaseModel], file_name: str, title: str) -> dict[str, A
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
-    """File name -> JSON Schema: the CAP alert, routing, token claims, every Kafka envelope."""
+    """File name -> JSON Schema: CAP alert, routing, token claims, console feed, delivery report,
+    every Kafka envelope."""
     documents = {
         "cap-alert.schema.json": _document(
             Alert, "cap-alert.schema.json", "OASIS CAP 1.2 alert (crossalert JSON form)"
@@ -39,6 +42,9 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         ("routing-request.schema.json", RoutingRequest, "crossalert registry routing request"),
         ("routing-answer.schema.json", RoutingAnswer, "crossalert registry routing answer"),
         ("token-claims.schema.json", TokenClaims, "crossalert access token claims"),
+        ("console-hello.schema.json", Hello, "crossalert console feed: the console's hello"),
+        ("console-feed-item.schema.json", FeedItem, "crossalert console feed: one item"),
+        ("delivery-report.schema.json", DeliveryReport, "crossalert notifier delivery report"),
     ):
         documents[name] = _document(model, name, title)
     for envelope in ENVELOPE_TYPES:

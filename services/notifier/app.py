@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import uuid
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -52,7 +53,10 @@ def create_app(
     `registry_client` lets tests reach an in-process registry (tokens, routing, login).
     """
     settings = settings or NotifierSettings()
-    instance = f"{settings.service_name}@{socket.gethostname()}:{os.getpid()}"
+    # Unique even for two apps in one process (tests), so receipts tell who recorded what.
+    instance = (
+        f"{settings.service_name}@{socket.gethostname()}:{os.getpid()}/{uuid.uuid4().hex[:6]}"
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -109,6 +109,8 @@ async def running_notifier(
             registry_client_secret="notifier-secret-123",
             log_format="json",
             mail_retry_seconds=0.2,
+            # Generous: a shared, loaded test machine must not turn a slow 250 into a retry.
+            smtp_timeout_seconds=30,
             **settings,
         ),
         registry_client=registry.http if use_registry_client else None,

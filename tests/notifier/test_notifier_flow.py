@@ -16,16 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 from gateway_support import LIEGE, Gateway, flood_alert, running_gateway
 from notifier_support import Console, Notifier, free_port, login, running_notifier
 from registry_support import Registry, running_registry
 from smtp_support import SmtpServer, running_smtp
+from sqlalchemy import select
 
 from schemas.console import AlertState, ItemKind
 from schemas.deliveries import DeliveryReport
 from schemas.envelopes import AlertAcknowledged, decode_envelope
 from schemas.registry import RoutingAnswer
 from schemas.topics import ACKS
+from services.notifier.models import OutboxEvent
 
 FLOOD_RECIPIENTS = {
     # The national crisis centre acts for BE, which contains BE33 (area rule).
@@ -454,11 +457,11 @@ async def test_the_smtp_server_refusing_with_451_then_accepting_delivers_once(
                 assert view.detail and view.detail.startswith("250")
 
 
-async def _first_ack(bootstrap: str, identifier: str) -> AlertAcknowledged:
-    from aiokafka import AIOKafkaConsumer
-
+async def _first_ack(
+    bootstrap: str, identifier: str, *, topic: str = ACKS.name
+) -> AlertAcknowledged:
     consumer = AIOKafkaConsumer(
-        ACKS.name, bootstrap_servers=bootstrap, group_id=f"probe-{uuid.uuid4()}",
+        topic, bootstrap_servers=bootstrap, group_id=f"probe-{uuid.uuid4()}",
         auto_offset_reset="earliest", enable_auto_commit=False,
     )  # fmt: skip
     await consumer.start()
@@ -474,3 +477,77 @@ async def _first_ack(bootstrap: str, identifier: str) -> AlertAcknowledged:
     finally:
         await consumer.stop()
     raise AssertionError("no acknowledgement on the log")
+
+
+async def test_an_exercise_reaches_only_exercise_recipients_marked_and_its_ack_stays_exercise(
+    network: Network, kafka_bootstrap: str
+) -> None:
+    consoles = {cp: await network.console(cp) for cp in FLOOD_RECIPIENTS}
+    drill = meuse_alert(status="Exercise")
+
+    await network.post(drill)
+
+    # The area rule never routes an exercise: only the Meuse agreement (exercises too) does.
+    drilled = {"be-eupen-desk", "nl-limburg-duty"}
+    for cp in drilled:
+        await consoles[cp].wait_for(lambda c: drill["identifier"] in ids(c), what=cp)
+    mails = await network.smtp.wait_for(len(drilled), timeout=20)
+    await quiet()
+    assert ids(consoles["be-nccn-duty"]) == []
+    assert all(consoles[cp].items[0].exercise for cp in drilled)
+    assert sorted(str(m["To"]) for m in network.smtp.messages) == sorted(
+        EMAILS[cp] for cp in drilled
+    )
+    assert all(str(m["Subject"]).startswith("[EXERCISE]") for m in mails)
+    officer = {"Authorization": f"Bearer {consoles['be-eupen-desk'].token}"}
+    path = f"/v1/alerts/{drill['sender']}/{drill['identifier']}/acknowledgements"
+    assert (await network.notifier.http.post(path, json={}, headers=officer)).status_code == 201
+    ack = await _first_ack(kafka_bootstrap, drill["identifier"], topic="exercise." + ACKS.name)
+    assert ack.ack.status == "Exercise"
+
+
+async def test_two_notifier_processes_split_the_work_and_each_pushes_to_its_own_consoles(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    shared = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'shared-notifier.sqlite3'}",
+        "consumer_group": f"notifier-{uuid.uuid4().hex[:8]}",
+    }
+    async with (
+        running_registry(f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}", tmp_path) as registry,
+        running_gateway(tmp_path, kafka_bootstrap, registry) as gateway,
+        running_smtp(free_port()) as smtp,
+        running_notifier(
+            tmp_path, kafka_bootstrap, registry, free_port(), smtp_port=smtp.port, **shared
+        ) as one,
+        running_notifier(
+            tmp_path, kafka_bootstrap, registry, free_port(), smtp_port=smtp.port, **shared
+        ) as two,
+    ):
+        publisher = await registry.auth("liege-system", "liege-secret-123")
+        consoles = []
+        for notifier in (one, two):
+            console = Console(notifier.ws_url, await login(notifier.http, "officer.eupen"))
+            await console.connect()
+            consoles.append(console)
+        alerts = [meuse_alert() for _ in range(12)]
+
+        for alert in alerts:
+            answer = await gateway.http.post("/v1/alerts", json=alert, headers=publisher)
+            assert answer.status_code == 202, answer.text
+
+        expected = sorted(a["identifier"] for a in alerts)
+        for console in consoles:
+            await console.wait_for(lambda c: sorted(ids(c)) == expected, timeout=30)
+        await smtp.wait_for(len(alerts) * len(FLOOD_RECIPIENTS), timeout=30)
+        await quiet()
+        assert sorted((str(m["To"]), str(m["X-CAP-Identifier"])) for m in smtp.messages) == sorted(
+            (EMAILS[cp], a["identifier"]) for cp in FLOOD_RECIPIENTS for a in alerts
+        )
+        # Both processes recorded alerts: the group split the partitions between them.
+        welcome = [m for c in consoles for m in c.messages if m.type == "welcome"]
+        assert len({m.instance for m in welcome}) == 2  # type: ignore[union-attr]
+        async with one.app.state.sessions() as session:
+            recorders = set(await session.scalars(select(OutboxEvent.envelope_json)))
+        producers = {decode_envelope(raw).producer for raw in recorders}
+        assert len(producers) == 2, producers
