@@ -23,7 +23,7 @@ from registry_support import Registry, running_registry
 from smtp_support import SmtpServer, running_smtp
 from sqlalchemy import select
 
-from schemas.console import AlertState, ItemKind
+from schemas.console import AlertState, ItemKind, Welcome
 from schemas.deliveries import DeliveryReport
 from schemas.envelopes import AlertAcknowledged, decode_envelope
 from schemas.registry import RoutingAnswer
@@ -509,7 +509,7 @@ async def test_an_exercise_reaches_only_exercise_recipients_marked_and_its_ack_s
 async def test_two_notifier_processes_split_the_work_and_each_pushes_to_its_own_consoles(
     tmp_path: Path, kafka_bootstrap: str
 ) -> None:
-    shared = {
+    shared: dict[str, Any] = {
         "database_url": f"sqlite+aiosqlite:///{tmp_path / 'shared-notifier.sqlite3'}",
         "consumer_group": f"notifier-{uuid.uuid4().hex[:8]}",
     }
@@ -545,8 +545,8 @@ async def test_two_notifier_processes_split_the_work_and_each_pushes_to_its_own_
             (EMAILS[cp], a["identifier"]) for cp in FLOOD_RECIPIENTS for a in alerts
         )
         # Both processes recorded alerts: the group split the partitions between them.
-        welcome = [m for c in consoles for m in c.messages if m.type == "welcome"]
-        assert len({m.instance for m in welcome}) == 2  # type: ignore[union-attr]
+        welcome = [m for c in consoles for m in c.messages if isinstance(m, Welcome)]
+        assert len({m.instance for m in welcome}) == 2
         async with one.app.state.sessions() as session:
             recorders = set(await session.scalars(select(OutboxEvent.envelope_json)))
         producers = {decode_envelope(raw).producer for raw in recorders}
