@@ -14,9 +14,9 @@ from schemas.console import Acknowledgement, ItemKind
 from schemas.envelopes import AlertAcknowledged, AlertKey, Channel, DeliveryStatus
 from schemas.identity import TokenClaims
 from services.common.problems import ProblemError
-from services.notifier.feed import lock_feed
+from services.notifier.feed import lock_feed, show
 from services.notifier.intake import add_outbox, receipt
-from services.notifier.models import Delivery, FeedEntry, ReceivedAlert
+from services.notifier.models import Delivery, ReceivedAlert
 
 
 def cap_ack(alert: ReceivedAlert, claims: TokenClaims, note: str | None, now: datetime) -> Alert:
@@ -109,15 +109,7 @@ async def _show_to_organisation(
         )
     )
     for contact_point in contact_points:
-        session.add(
-            FeedEntry(
-                contact_point=contact_point,
-                alert_sender=alert.sender,
-                alert_identifier=alert.identifier,
-                kind=ItemKind.ACKNOWLEDGEMENT,
-                created_at=now,
-            )
-        )
+        show(session, contact_point, alert.key, ItemKind.ACKNOWLEDGEMENT, now)
 
 
 def _acknowledgement(row: Delivery) -> Acknowledgement:

@@ -20,9 +20,9 @@ from schemas.cap import parse_cap_json
 from schemas.console import AlertState, ItemKind
 from schemas.envelopes import Channel, DeliveryStatus
 from schemas.registry import RoutingAnswer
-from services.notifier.feed import lock_feed
+from services.notifier.feed import lock_feed, show
 from services.notifier.intake import Target, add_outbox, deliveries_for, receipt
-from services.notifier.models import Delivery, EscalationRecord, FeedEntry, ReceivedAlert
+from services.notifier.models import Delivery, EscalationRecord, ReceivedAlert
 
 log = structlog.get_logger(__name__)
 
@@ -124,10 +124,7 @@ async def _notify(
                 continue
             target = Target.of(recipient, answer, escalation=True)
             session.add_all(deliveries_for(cap, target, now))
-        session.add(FeedEntry(
-            contact_point=contact, alert_sender=alert.sender, alert_identifier=alert.identifier,
-            kind=ItemKind.ESCALATION, created_at=now,
-        ))  # fmt: skip
+        show(session, contact, alert.key, ItemKind.ESCALATION, now)
         notified.append(contact)
     return notified
 

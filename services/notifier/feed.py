@@ -36,6 +36,21 @@ async def lock_feed(session: AsyncSession) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": FEED_LOCK})
 
 
+def show(
+    session: AsyncSession, contact_point: str, key: AlertKey, kind: ItemKind, now: datetime
+) -> None:
+    """Append to the contact point's feed: its consoles are shown the alert's current view."""
+    session.add(
+        FeedEntry(
+            contact_point=contact_point,
+            alert_sender=key.sender,
+            alert_identifier=key.identifier,
+            kind=kind,
+            created_at=now,
+        )
+    )
+
+
 async def latest_seq(session: AsyncSession) -> int:
     """The highest `seq` of the whole feed (0 when empty)."""
     return (await session.scalar(select(func.max(FeedEntry.seq)))) or 0

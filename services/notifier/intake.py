@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.cap import Alert, MsgType
@@ -29,8 +29,8 @@ from schemas.envelopes import (
 )
 from schemas.registry import Reason, Recipient, RoutingAnswer, routing_facts
 from schemas.topics import EXERCISE_STATUSES
-from services.notifier.feed import lock_feed
-from services.notifier.models import Delivery, FeedEntry, OutboxEvent, ReceivedAlert
+from services.notifier.feed import lock_feed, show
+from services.notifier.models import Delivery, OutboxEvent, ReceivedAlert
 from services.notifier.routing import RegistryRefused, Router
 
 log = structlog.get_logger(__name__)
@@ -132,16 +132,14 @@ async def record_alert(
         await lock_feed(session)
         if await session.get(ReceivedAlert, (alert.sender, alert.identifier)) is not None:
             return 0
-        targets = await _targets(session, alert, answer)
+        targets = await _targets(session, envelope, answer)
+        key = AlertKey(sender=alert.sender, identifier=alert.identifier)
         session.add(_received(envelope, answer, now))
         await session.flush()
-        await _supersede(session, alert)
+        await _supersede(session, envelope)
         for target in targets:
             session.add_all(deliveries_for(alert, target, now))
-            session.add(FeedEntry(
-                contact_point=target.contact_point, alert_sender=alert.sender,
-                alert_identifier=alert.identifier, kind=ItemKind.ALERT, created_at=now,
-            ))  # fmt: skip
+            show(session, target.contact_point, key, ItemKind.ALERT, now)
             add_outbox(session, receipt(alert, target.contact_point, Channel.CONSOLE,
                                         DeliveryStatus.SENT, now, producer))  # fmt: skip
     log.info("alert recorded", recipients=len(targets), msg_type=alert.msg_type)
@@ -149,43 +147,39 @@ async def record_alert(
 
 
 async def _targets(
-    session: AsyncSession, alert: Alert, answer: RoutingAnswer | None
+    session: AsyncSession, envelope: AlertPublished, answer: RoutingAnswer | None
 ) -> list[Target]:
     targets: dict[str, Target] = {}
     if answer is not None:
         for recipient in answer.recipients:
             if not recipient.escalation_only:
                 targets[recipient.contact_point] = Target.of(recipient, answer, escalation=False)
-    if alert.msg_type in (MsgType.UPDATE, MsgType.CANCEL):
+    if envelope.alert.msg_type in (MsgType.UPDATE, MsgType.CANCEL):
         # Whoever was shown an earlier message of the incident must see it replaced or closed,
         # even where the update changed the area or severity that brought it to them.
-        chain = await _chain_of(session, alert)
-        if chain is not None:
-            earlier = await session.scalars(
-                select(Delivery)
-                .join(
-                    ReceivedAlert,
-                    (ReceivedAlert.sender == Delivery.alert_sender)
-                    & (ReceivedAlert.identifier == Delivery.alert_identifier),
-                )
-                .where(
-                    ReceivedAlert.chain_sender == chain.sender,
-                    ReceivedAlert.chain_identifier == chain.identifier,
-                    Delivery.channel == Channel.CONSOLE,
-                )
-                .order_by(Delivery.id)
+        earlier = await session.scalars(
+            select(Delivery)
+            .join(
+                ReceivedAlert,
+                (ReceivedAlert.sender == Delivery.alert_sender)
+                & (ReceivedAlert.identifier == Delivery.alert_identifier),
             )
-            for delivery in earlier:
-                targets.setdefault(delivery.contact_point, Target.of_delivery(delivery))
+            .where(
+                *_in_chain(envelope.chain),
+                Delivery.channel == Channel.CONSOLE,
+            )
+            .order_by(Delivery.id)
+        )
+        for delivery in earlier:
+            targets.setdefault(delivery.contact_point, Target.of_delivery(delivery))
     return sorted(targets.values(), key=lambda t: (t.organisation, t.contact_point))
 
 
-async def _chain_of(session: AsyncSession, alert: Alert) -> AlertKey | None:
-    for ref in alert.references:
-        earlier = await session.get(ReceivedAlert, (ref.sender, ref.identifier))
-        if earlier is not None:
-            return earlier.chain
-    return None
+def _in_chain(chain: AlertKey) -> tuple[ColumnElement[bool], ...]:
+    return (
+        ReceivedAlert.chain_sender == chain.sender,
+        ReceivedAlert.chain_identifier == chain.identifier,
+    )
 
 
 def _received(
@@ -214,20 +208,20 @@ def _received(
     )
 
 
-async def _supersede(session: AsyncSession, alert: Alert) -> None:
+async def _supersede(session: AsyncSession, envelope: AlertPublished) -> None:
     """An Update replaces the incident's active messages; a Cancel closes all of them."""
+    alert = envelope.alert
     if alert.msg_type not in (MsgType.UPDATE, MsgType.CANCEL):
-        return
-    chain = await _chain_of(session, alert)
-    if chain is None:
         return
     cancel = alert.msg_type is MsgType.CANCEL
     await session.execute(
         update(ReceivedAlert)
         .where(
-            ReceivedAlert.chain_sender == chain.sender,
-            ReceivedAlert.chain_identifier == chain.identifier,
-            ReceivedAlert.identifier != alert.identifier,
+            *_in_chain(envelope.chain),
+            ~(
+                (ReceivedAlert.sender == alert.sender)
+                & (ReceivedAlert.identifier == alert.identifier)
+            ),
             ReceivedAlert.state != AlertState.CANCELLED
             if cancel
             else ReceivedAlert.state == AlertState.ACTIVE,

@@ -274,8 +274,11 @@ async def test_an_acknowledgement_is_in_the_report_and_on_kafka_as_a_cap_ack(
     assert answer.json()["by"] == "officer.eupen"
     again = await network.notifier.http.post(path, json={}, headers=officer)
     assert again.status_code == 200 and again.json()["at"] == answer.json()["at"]
-    await eupen.wait_for(lambda c: ItemKind.ACKNOWLEDGEMENT in {i.kind for i in c.items})
-    assert eupen.items[-1].acknowledgements[0].note == "Pompiers prévenus"
+    await eupen.wait_for(lambda c: alert["identifier"] in ids(c, ItemKind.ACKNOWLEDGEMENT))
+    shown = eupen.shown()[(alert["sender"], alert["identifier"])]
+    assert [(a.by, a.note) for a in shown.acknowledgements] == [
+        ("officer.eupen", "Pompiers prévenus")
+    ]
     report = DeliveryReport.model_validate_json(
         (await network.report(alert, network.publisher)).content
     )
