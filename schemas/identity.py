@@ -81,6 +81,14 @@ class TokenResponse(BaseModel):
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105
     expires_in: int = Field(gt=0, description="Seconds until the token expires.")
     scope: str
+    refresh_token: str | None = Field(
+        default=None,
+        description="A duty officer's session: trade it for a new access token (grant_type "
+        "refresh_token) before this one expires; each use returns the next one.",
+    )
+    refresh_expires_in: int | None = Field(
+        default=None, description="Seconds until the session ends, whatever its renewals."
+    )
 
 
 class Jwk(BaseModel):

@@ -170,3 +170,73 @@ async def test_jwks_is_public_and_cacheable(registry: Registry) -> None:
     assert response.status_code == 200
     assert isinstance(response, httpx.Response)
     assert [key["kty"] for key in response.json()["keys"]] == ["OKP"]
+
+
+async def test_an_officers_session_renews_short_tokens_once_each_and_ends_at_logout(
+    registry: Registry,
+) -> None:
+    login = await registry.http.post(
+        "/v1/login", json={"username": "officer.eupen", "password": "eupen-password-1"}
+    )
+    first = login.json()
+    assert first["expires_in"] == 300
+    assert first["refresh_expires_in"] == 13 * 3600
+
+    renewed = await registry.http.post(
+        "/v1/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+    )
+
+    assert renewed.status_code == 200, renewed.text
+    second = renewed.json()
+    assert claims_of(second["access_token"])["contact_point"] == "be-eupen-desk"
+    assert second["refresh_token"] != first["refresh_token"]
+    assert 0 < second["refresh_expires_in"] <= first["refresh_expires_in"]
+    reused = await registry.http.post(
+        "/v1/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+    )
+    assert reused.status_code == 401 and reused.json()["error"] == "invalid_grant"
+    assert (
+        await registry.http.post("/v1/logout", json={"refresh_token": second["refresh_token"]})
+    ).status_code == 204
+    ended = await registry.http.post(
+        "/v1/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": second["refresh_token"]},
+    )
+    assert ended.status_code == 401
+
+
+async def test_a_disabled_officers_session_is_not_renewed(registry: Registry) -> None:
+    login = await registry.http.post(
+        "/v1/login", json={"username": "officer.eupen", "password": "eupen-password-1"}
+    )
+    admin = await registry.auth("admin", "admin-secret-123")
+    user = await registry.http.get("/v1/console-users/officer.eupen", headers=admin)
+    assert user.status_code == 200, user.text
+    body = {k: v for k, v in user.json().items() if k != "version"} | {"disabled": True}
+    changed = await registry.http.put(
+        "/v1/console-users/officer.eupen",
+        json=body,
+        headers={**admin, "If-Match": user.headers["ETag"]},
+    )
+    assert changed.status_code == 200, changed.text
+
+    renewed = await registry.http.post(
+        "/v1/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": login.json()["refresh_token"]},
+    )
+
+    assert renewed.status_code == 401
+
+
+async def test_client_credentials_carry_no_refresh_token(registry: Registry) -> None:
+    answer = await registry.http.post(
+        "/v1/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "liege-system",
+            "client_secret": "liege-secret-123",
+        },
+    )
+    assert "refresh_token" not in answer.json()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Depends, Request, Response, WebSocket, status
@@ -31,20 +31,44 @@ class Login(BaseModel):
     password: str
 
 
+class Session(BaseModel):
+    """A duty officer's session, by its refresh token."""
+
+    refresh_token: str
+
+
 @router.post("/login", response_model=TokenResponse, responses=problem_responses(401, 503))
 async def login(request: Request, body: Login) -> Response:
-    """Log a duty officer in at the registry (same origin for the console's page)."""
+    """Log a duty officer in at the registry: an access token and the shift's refresh token."""
+    return await _at_registry(request, "/v1/login", json=body.model_dump())
+
+
+@router.post("/refresh", response_model=TokenResponse, responses=problem_responses(401, 503))
+async def refresh(request: Request, body: Session) -> Response:
+    """Trade the session's refresh token for a new access token (and the next refresh token)."""
+    form = {"grant_type": "refresh_token", "refresh_token": body.refresh_token}
+    return await _at_registry(request, "/v1/oauth/token", data=form)
+
+
+@router.post("/logout", status_code=204, responses=problem_responses(503))
+async def logout(request: Request, body: Session) -> Response:
+    """End the session at the registry."""
+    return await _at_registry(request, "/v1/logout", json=body.model_dump())
+
+
+async def _at_registry(request: Request, path: str, **body: Any) -> Response:
+    # The console's page talks to its own origin only; these calls pass through to the
+    # registry, and its answer (tokens, or its problem) is passed back as it is.
     registry: httpx.AsyncClient = request.app.state.registry_http
     try:
-        answer = await registry.post("/v1/login", json=body.model_dump())
+        answer = await registry.post(path, **body)
     except httpx.HTTPError:
         raise ProblemError(
             503,
             "registry_unreachable",
-            "The registry cannot be reached to check the credentials; try again shortly.",
+            "The registry cannot be reached to check the session; try again shortly.",
             headers={"Retry-After": "5"},
         ) from None
-    # The registry's answer (token, or its problem) is passed on as it is.
     return Response(
         answer.content,
         status_code=answer.status_code,

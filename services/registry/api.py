@@ -18,7 +18,7 @@ from schemas.registry import Page, RoutingAnswer, RoutingRequest, routing_facts
 from services.common.auth import requires
 from services.common.problems import ProblemError
 from services.registry import models as m
-from services.registry import store
+from services.registry import sessions, store
 from services.registry.identity import issue_token, verify_secret
 from services.registry.records import KINDS, Kind
 from services.registry.routing import UnknownSender, resolve
@@ -168,7 +168,12 @@ async def route_alert(
         ) from None
 
 
-@router.post("/oauth/token", response_model=TokenResponse, tags=["identity"])
+@router.post(
+    "/oauth/token",
+    response_model=TokenResponse,
+    response_model_exclude_none=True,
+    tags=["identity"],
+)
 async def token(
     request: Request,
     db: SessionDep,
@@ -177,13 +182,17 @@ async def token(
     client_secret: Annotated[str | None, Form()] = None,
     username: Annotated[str | None, Form()] = None,
     password: Annotated[str | None, Form()] = None,
+    refresh_token: Annotated[str | None, Form()] = None,
     scope: Annotated[str | None, Form()] = None,
 ) -> TokenResponse:
-    """OAuth2 token endpoint: `client_credentials` for systems, `password` for duty officers."""
+    """OAuth2 token endpoint: `client_credentials` for systems, `password` and
+    `refresh_token` (a session started by /v1/login) for duty officers."""
     if grant_type == "client_credentials":
         principal = await _client_principal(db, client_id or "", client_secret or "")
     elif grant_type == "password":
         principal = await _user_principal(db, username or "", password or "")
+    elif grant_type == "refresh_token":
+        return await _renewed(request, db, refresh_token or "")
     else:
         raise _oauth_error(
             400, "unsupported_grant_type", f"grant_type {grant_type} is not offered."
@@ -205,11 +214,33 @@ class Login(BaseModel):
     password: str
 
 
-@router.post("/login", response_model=TokenResponse, tags=["identity"])
+@router.post(
+    "/login", response_model=TokenResponse, response_model_exclude_none=True, tags=["identity"]
+)
 async def login(request: Request, body: Login, db: SessionDep) -> TokenResponse:
-    """Password login for duty officers: a short-lived token for the console."""
+    """Password login for duty officers: a short access token and the shift's refresh token."""
     principal = await _user_principal(db, body.username, body.password)
-    return _issue(request, principal)
+    settings: RegistrySettings = request.app.state.settings
+    refresh, lasts = await sessions.start(
+        db, username=body.username, ttl_seconds=settings.session_ttl_seconds
+    )
+    return _issue(request, principal).model_copy(
+        update={"refresh_token": refresh, "refresh_expires_in": lasts}
+    )
+
+
+class Logout(BaseModel):
+    """The session to end."""
+
+    refresh_token: str
+
+
+@router.post("/logout", status_code=204, tags=["identity"])
+async def logout(body: Logout, db: SessionDep) -> Response:
+    """End a duty officer's session: its refresh token works no more."""
+    await sessions.end(db, body.refresh_token)
+    # Said the same for an unknown token: a logout must not tell which tokens exist.
+    return Response(status_code=204)
 
 
 jwks_router = APIRouter()
@@ -242,11 +273,28 @@ async def _client_principal(db: AsyncSession, client_id: str, secret: str) -> Pr
     return await _principal(db, "client", client.client_id, client.organisation_id, client.scopes)
 
 
+async def _renewed(request: Request, db: AsyncSession, refresh_token: str) -> TokenResponse:
+    renewal = await sessions.renew(db, refresh_token)
+    user = await db.get(m.ConsoleUser, renewal[0].username) if renewal else None
+    if renewal is None or user is None or user.disabled:
+        raise _oauth_error(
+            401, "invalid_grant", "the session ended, expired or is unknown: log in again."
+        )
+    _, fresh, lasts = renewal
+    return _issue(request, await _officer(db, user)).model_copy(
+        update={"refresh_token": fresh, "refresh_expires_in": lasts}
+    )
+
+
 async def _user_principal(db: AsyncSession, username: str, password: str) -> Principal:
     user = await db.get(m.ConsoleUser, username)
     valid = await asyncio.to_thread(verify_secret, user.password_hash if user else None, password)
     if user is None or not valid or user.disabled:
         raise _oauth_error(401, "invalid_grant", "unknown user, wrong password, or disabled.")
+    return await _officer(db, user)
+
+
+async def _officer(db: AsyncSession, user: m.ConsoleUser) -> Principal:
     return await _principal(
         db, "user", user.username, user.organisation_id, user.scopes,
         contact_point=user.contact_point_id, name=user.display_name,

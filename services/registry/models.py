@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
 from schemas.envelopes import RegistryChange, RegistryEntity
+from services.common.database import UtcDateTime
 
 
 class Base(DeclarativeBase):
@@ -238,6 +239,27 @@ class ConsoleUser(Versioned, Base):
     password_hash: Mapped[str] = mapped_column(String(200), nullable=False)
     scopes: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class ConsoleSession(Base):
+    """A duty officer's shift-long session: its refresh token, renewed at each use.
+
+    Access tokens stay short (they are verified offline); the console trades the refresh
+    token for a new one before each expires, so disabling the officer or logging out ends the
+    session within one access token's lifetime.
+    """
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(
+        ForeignKey("console_users.username", ondelete="CASCADE"), nullable=False, index=True
+    )
+    # Only a digest is kept: a copy of the database does not hand out sessions.
+    token_digest: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class OutboxEvent(Base):

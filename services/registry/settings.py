@@ -31,6 +31,13 @@ class RegistrySettings(ServiceSettings):
         le=3600,
         description="Lifetime of an access token; short, since tokens are verified offline.",
     )
+    session_ttl_seconds: int = Field(
+        default=13 * 3600,
+        ge=60,
+        le=24 * 3600,
+        description="How long a duty officer's login lasts (a shift and handover), renewing "
+        "short access tokens meanwhile.",
+    )
     issuer: str = Field(
         default="crossalert-registry",
         min_length=1,

@@ -554,3 +554,25 @@ async def test_two_notifier_processes_split_the_work_and_each_pushes_to_its_own_
             recorders = set(await session.scalars(select(OutboxEvent.envelope_json)))
         producers = {decode_envelope(raw).producer for raw in recorders}
         assert len(producers) == 2, producers
+
+
+async def test_a_console_session_logs_in_renews_and_logs_out_through_the_notifier(
+    network: Network,
+) -> None:
+    http = network.notifier.http
+    login = await http.post(
+        "/v1/login", json={"username": "officer.eupen", "password": "eupen-password-1"}
+    )
+    assert login.status_code == 200, login.text
+    wrong = await http.post("/v1/login", json={"username": "officer.eupen", "password": "no"})
+    assert wrong.status_code == 401
+
+    renewed = await http.post("/v1/refresh", json={"refresh_token": login.json()["refresh_token"]})
+
+    assert renewed.status_code == 200, renewed.text
+    console = Console(network.notifier.ws_url, renewed.json()["access_token"])
+    await console.connect()
+    await console.wait_for(lambda c: any(m.type == "synced" for m in c.messages))
+    session = {"refresh_token": renewed.json()["refresh_token"]}
+    assert (await http.post("/v1/logout", json=session)).status_code == 204
+    assert (await http.post("/v1/refresh", json=session)).status_code == 401
