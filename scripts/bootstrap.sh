@@ -105,6 +105,16 @@ ensure_postgres_server() {
   apt_install postgresql
 }
 
+ensure_chromium() {
+  # The console tests drive Debian's Chromium headless through Playwright, never a browser a
+  # test tool downloads (those downloads fail on these machines).
+  if command -v chromium >/dev/null; then
+    return 0
+  fi
+  say "installing Chromium for the console tests"
+  apt_install chromium fonts-dejavu-core
+}
+
 ensure_kafka_jars() {
   .venv/bin/python - <<'PY'
 import sys
@@ -122,4 +132,5 @@ ensure_venv
 ensure_project_installed
 ensure_java_and_maven
 ensure_postgres_server
+ensure_chromium
 ensure_kafka_jars

@@ -27,6 +27,7 @@ from services.common.health import kafka_check
 from services.common.kafka import LazyProducer, create_consumer, create_topics, keep_consuming
 from services.common.migrations import migrate
 from services.common.outbox import OutboxPublisher
+from services.notifier import console
 from services.notifier.api import router
 from services.notifier.escalation import Escalator
 from services.notifier.hub import Hub
@@ -196,4 +197,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.include_router(router)
+    app.include_router(console.router)
     return app

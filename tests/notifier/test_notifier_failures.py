@@ -20,10 +20,22 @@ from typing import Any
 
 import httpx
 from gateway_support import running_gateway
-from notifier_support import Console, free_port, login, ready, running_notifier, serving
+from notifier_support import (
+    EMAILS,
+    FLOOD_RECIPIENTS,
+    OFFICERS,
+    Console,
+    free_port,
+    ids,
+    login,
+    meuse_alert,
+    quiet,
+    ready,
+    running_notifier,
+    serving,
+)
 from registry_support import running_registry
 from smtp_support import running_smtp
-from test_notifier_flow import EMAILS, FLOOD_RECIPIENTS, OFFICERS, ids, meuse_alert, quiet
 
 from schemas.cap import parse_cap_json
 from schemas.console import AlertState, CloseCode, FeedItem, ItemKind

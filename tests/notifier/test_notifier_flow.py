@@ -17,8 +17,21 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from gateway_support import LIEGE, Gateway, flood_alert, running_gateway
-from notifier_support import Console, Notifier, free_port, login, running_notifier
+from gateway_support import LIEGE, Gateway, running_gateway
+from notifier_support import (
+    EMAILS,
+    FLOOD_RECIPIENTS,
+    OFFICERS,
+    Console,
+    Notifier,
+    follow_up,
+    free_port,
+    ids,
+    login,
+    meuse_alert,
+    quiet,
+    running_notifier,
+)
 from registry_support import Registry, running_registry
 from smtp_support import SmtpServer, running_smtp
 from sqlalchemy import select
@@ -29,33 +42,6 @@ from schemas.envelopes import AlertAcknowledged, decode_envelope
 from schemas.registry import RoutingAnswer
 from schemas.topics import ACKS
 from services.notifier.models import OutboxEvent
-
-FLOOD_RECIPIENTS = {
-    # The national crisis centre acts for BE, which contains BE33 (area rule).
-    "be-nccn-duty",
-    # Eupen acts for BE336, inside BE33 (area), and within the Meuse agreement's BE33.
-    "be-eupen-desk",
-    # The Meuse agreement binds BE33 and NL42, for which Zuid-Limburg acts.
-    "nl-limburg-duty",
-}
-OFFICERS = {
-    "be-nccn-duty": "officer.nccn",
-    "be-eupen-desk": "officer.eupen",
-    "nl-limburg-duty": "officer.limburg",
-    "lu-duty": "officer.lu",
-    "de-nrw-lagezentrum": "officer.nrw",
-    "fr-metz-cogic": "officer.metz",
-    "de-aachen-leitstelle": "officer.aachen",
-    "be-liege-duty": "officer.liege",
-}
-EMAILS = {
-    "be-nccn-duty": "duty@nccn.example.org",
-    "be-eupen-desk": "krisenstab@eupen.example.org",
-    "nl-limburg-duty": "meldkamer@vrzl.example.org",
-    "lu-duty": "permanence@cgccr.example.org",
-    "de-nrw-lagezentrum": "lagezentrum@nrw.example.org",
-    "fr-metz-cogic": "coz@metz.example.org",
-}
 
 
 @dataclass
@@ -108,29 +94,6 @@ async def network_on(
 async def network(tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[Network]:
     async with network_on(tmp_path, kafka_bootstrap) as net:
         yield net
-
-
-def meuse_alert(**changes: Any) -> dict[str, Any]:
-    """A Severe flood alert of Liège for its province, BE33."""
-    alert = flood_alert(**changes)
-    for info in alert["info"]:
-        info["area"][0]["geocode"] = [{"valueName": "NUTS2", "value": "BE33"}]
-    return alert
-
-
-def follow_up(original: dict[str, Any], msg_type: str) -> dict[str, Any]:
-    """An Update or Cancel of `original`, referencing it."""
-    reference = f"{original['sender']},{original['identifier']},{original['sent']}"
-    return meuse_alert(msgType=msg_type, references=[reference])
-
-
-def ids(console: Console, kind: ItemKind = ItemKind.ALERT) -> list[str]:
-    return [item.key.identifier for item in console.items if item.kind is kind]
-
-
-async def quiet(seconds: float = 1.5) -> None:
-    """Give a wrong delivery time to show itself before asserting it did not happen."""
-    await asyncio.sleep(seconds)
 
 
 async def test_an_alert_reaches_exactly_its_recipients_consoles_and_mailboxes(

@@ -17,11 +17,39 @@ import httpx
 import uvicorn
 import websockets
 from fastapi import FastAPI
+from gateway_support import flood_alert
 from registry_support import Registry
 
-from schemas.console import SERVER_MESSAGE, FeedItem, ServerMessage
+from schemas.console import SERVER_MESSAGE, FeedItem, ItemKind, ServerMessage
 from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
+
+FLOOD_RECIPIENTS = {  # of meuse_alert(), in tests/registry/world.yaml
+    # The national crisis centre acts for BE, which contains BE33 (area rule).
+    "be-nccn-duty",
+    # Eupen acts for BE336, inside BE33 (area), and within the Meuse agreement's BE33.
+    "be-eupen-desk",
+    # The Meuse agreement binds BE33 and NL42, for which Zuid-Limburg acts.
+    "nl-limburg-duty",
+}
+OFFICERS = {
+    "be-nccn-duty": "officer.nccn",
+    "be-eupen-desk": "officer.eupen",
+    "nl-limburg-duty": "officer.limburg",
+    "lu-duty": "officer.lu",
+    "de-nrw-lagezentrum": "officer.nrw",
+    "fr-metz-cogic": "officer.metz",
+    "de-aachen-leitstelle": "officer.aachen",
+    "be-liege-duty": "officer.liege",
+}
+EMAILS = {
+    "be-nccn-duty": "duty@nccn.example.org",
+    "be-eupen-desk": "krisenstab@eupen.example.org",
+    "nl-limburg-duty": "meldkamer@vrzl.example.org",
+    "lu-duty": "permanence@cgccr.example.org",
+    "de-nrw-lagezentrum": "lagezentrum@nrw.example.org",
+    "fr-metz-cogic": "coz@metz.example.org",
+}
 
 PASSWORDS = {
     "officer.eupen": "eupen-password-1",
@@ -211,3 +239,26 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def meuse_alert(**changes: Any) -> dict[str, Any]:
+    """A Severe flood alert of Liège for its province, BE33."""
+    alert = flood_alert(**changes)
+    for info in alert["info"]:
+        info["area"][0]["geocode"] = [{"valueName": "NUTS2", "value": "BE33"}]
+    return alert
+
+
+def follow_up(original: dict[str, Any], msg_type: str) -> dict[str, Any]:
+    """An Update or Cancel of `original`, referencing it."""
+    reference = f"{original['sender']},{original['identifier']},{original['sent']}"
+    return meuse_alert(msgType=msg_type, references=[reference])
+
+
+def ids(console: Console, kind: ItemKind = ItemKind.ALERT) -> list[str]:
+    return [item.key.identifier for item in console.items if item.kind is kind]
+
+
+async def quiet(seconds: float = 1.5) -> None:
+    """Give a wrong delivery time to show itself before asserting it did not happen."""
+    await asyncio.sleep(seconds)

@@ -1,0 +1,758 @@
+// The console page: session, feed, store and views wired together.
+
+import { Announcer } from "./announcer.js";
+import {
+  CATEGORIES, CATEGORY_NAMES, SEVERITIES, chooseLanguage, exerciseLabel, infosIn, isAnnounced,
+  keyText, languagesOf, worstInfo,
+} from "./cap.js";
+import { h, replaceChildren } from "./dom.js";
+import { Feed, STALE_SILENCE_MS } from "./feed.js";
+import { DEFAULTS, STATUSES, TRAFFIC, matches, narrowed, readFilters, writeFilters } from "./filters.js";
+import { fullTime, nativeLanguageName, plural } from "./format.js";
+import { COUNTRY_NAMES, GROUPS, REGIONS } from "./regions.js";
+import { Session } from "./session.js";
+import { AlertStore } from "./store.js";
+import { renderCard, renderDetail, renderOverview } from "./views.js";
+
+const PENDING_ACK = "Your acknowledgement is sent once you are signed in again.";
+const LANGUAGE_KEY = "crossalert.console.language";
+const UI_LANGUAGES = ["de", "fr", "nl", "lb", "en"];
+const STALE_AFTER_MS = 5000;
+const SESSION_WARNING_S = 60;
+const SESSION_END_WARNING_S = 600;
+const RENEW_RETRY_S = 5;
+
+const $ = (id) => document.getElementById(id);
+
+const session = new Session();
+const store = new AlertStore();
+const announcer = new Announcer({ polite: $("live-polite"), assertive: $("live-assertive") });
+
+const state = {
+  filters: readFilters(window.location.search),
+  selected: readSelected(window.location.hash),
+  me: null,
+  owner: null,
+  feed: null,
+  connection: { state: "idle" },
+  notLiveSince: Date.now(),
+  snapshot: false,
+  languageOverride: window.localStorage.getItem(LANGUAGE_KEY) ?? "",
+  languageChoice: new Map(),
+  reports: new Map(),
+  reportTimers: new Map(),
+  acking: new Set(),
+  ackErrors: new Map(),
+  noteDrafts: new Map(),
+  unseen: new Set(),
+  pendingAck: null,
+  renderQueued: false,
+  renewTimer: null,
+  renewError: null,
+};
+
+// ------------------------------------------------------------------ language
+
+function languageOf(view) {
+  const item = view.head;
+  const override = state.languageOverride;
+  // Without a choice of the officer's, the notifier's choice for the desk stands.
+  const missing = override ? chooseLanguage(item.alert, [override]).missing : !item.language_available;
+  const wanted = override || (item.language_available ? item.language : null);
+  const automatic = chooseLanguage(item.alert, [override, item.language, navigator.language].filter(Boolean));
+  const chosen = state.languageChoice.get(view.chain);
+  const language = chosen && languagesOf(item.alert).includes(chosen) ? chosen : automatic.language;
+  return { language, missing, wanted };
+}
+
+// ------------------------------------------------------------------ rendering
+
+function context() {
+  return {
+    me: state.me,
+    now: new Date(),
+    selected: state.selected,
+    unseen: state.unseen,
+    acking: state.acking,
+    ackErrors: state.ackErrors,
+    reports: state.reports,
+    noteDrafts: state.noteDrafts,
+    languageOf,
+    actions: { open, close, acknowledge, setLanguage, loadReport },
+  };
+}
+
+function scheduleRender() {
+  if (state.renderQueued) return;
+  state.renderQueued = true;
+  // A timer rather than requestAnimationFrame: a console in a background tab stays current.
+  setTimeout(() => {
+    state.renderQueued = false;
+    render();
+  }, 0);
+}
+
+function signature(view, ctx) {
+  return JSON.stringify([
+    view.head.seq, view.key, view.state, languageOf(view), ctx.acking.has(view.key),
+    ctx.ackErrors.get(view.key) ?? null, ctx.unseen.has(view.chain), ctx.selected === view.chain,
+    Math.floor(ctx.now.getTime() / 30000), view.head.acknowledgements?.length ?? 0, state.me?.contact_point,
+  ]);
+}
+
+function render() {
+  const ctx = context();
+  const views = store.views(ctx.now);
+  const visible = views.filter((view) => matches(view, state.filters));
+  renderList(visible, ctx);
+  renderDetailPane(views, visible, ctx);
+  renderExerciseBanner(views);
+  renderSummary(views, visible);
+  document.title = `${state.unseen.size ? `(${state.unseen.size}) ⚠ ` : ""}crossalert console${state.me ? ` — ${state.me.contact_point}` : ""}`;
+}
+
+function focusMemo() {
+  const active = document.activeElement;
+  const holder = active?.closest?.("[data-chain]");
+  if (!holder || !active.dataset.role) return null;
+  return { chain: holder.dataset.chain, role: active.dataset.role, language: active.dataset.language, inDetail: Boolean(active.closest("#detail")) };
+}
+
+function restoreFocus(memo) {
+  if (!memo || (document.activeElement && document.activeElement !== document.body)) return;
+  const scope = memo.inDetail ? $("detail") : $("alert-list");
+  const holder = [...scope.querySelectorAll("[data-chain]")].find((el) => el.dataset.chain === memo.chain);
+  const selector = memo.language ? `[data-role="${memo.role}"][data-language="${memo.language}"]` : `[data-role="${memo.role}"]`;
+  holder?.querySelector(selector)?.focus();
+}
+
+function renderList(visible, ctx) {
+  const list = $("alert-list");
+  const memo = focusMemo();
+  const existing = new Map([...list.children].map((el) => [el.dataset.chain, el]));
+  const wanted = visible.map((view) => {
+    const sig = signature(view, ctx);
+    const old = existing.get(view.chain);
+    if (old && old.dataset.signature === sig) return old;
+    const card = renderCard(view, ctx);
+    card.dataset.signature = sig;
+    if (old) old.replaceWith(card);
+    return card;
+  });
+  for (const [chain, el] of existing) if (!visible.some((v) => v.chain === chain)) el.remove();
+  wanted.forEach((card, index) => {
+    if (list.children[index] !== card) list.insertBefore(card, list.children[index] ?? null);
+  });
+  $("list-count").textContent = `(${visible.length})`;
+  const empty = $("empty-list");
+  empty.hidden = visible.length > 0;
+  empty.textContent = store.items.size ? "No alert matches the filters." : state.connection.state === "live" ? "No alerts for your desk right now." : "Waiting for the feed…";
+  restoreFocus(memo);
+}
+
+function renderDetailPane(views, visible, ctx) {
+  const pane = $("detail");
+  const memo = focusMemo();
+  const view = state.selected ? views.find((v) => v.chain === state.selected) : null;
+  document.body.classList.toggle("detail-open", Boolean(view));
+  if (view) {
+    if (!state.reports.has(view.key)) loadReport(view.key);
+    const sig = JSON.stringify([signature(view, ctx), state.reports.get(view.key)?.version ?? 0]);
+    if (pane.dataset.signature === sig) return;
+    pane.dataset.signature = sig;
+    replaceChildren(pane, renderDetail(view, ctx));
+  } else {
+    const sig = JSON.stringify(["overview", visible.map((v) => [v.chain, v.head.seq, v.state])]);
+    if (pane.dataset.signature === sig) return;
+    pane.dataset.signature = sig;
+    replaceChildren(pane, renderOverview(visible, ctx));
+  }
+  restoreFocus(memo);
+}
+
+function renderExerciseBanner(views) {
+  const banner = $("exercise-banner");
+  const statusOnly = { ...state.filters, traffic: "all" };
+  const exercises = views.filter((view) => view.exercise && matches(view, statusOnly));
+  const traffic = state.filters.traffic;
+  banner.hidden = exercises.length === 0 && traffic !== "exercise";
+  if (traffic === "real") {
+    $("exercise-banner-text").textContent = `${plural(exercises.length, "exercise alert")} hidden.`;
+    $("exercise-toggle").textContent = "Show exercise alerts";
+  } else if (traffic === "exercise") {
+    $("exercise-banner-text").textContent = "Showing exercise alerts only — real alerts are hidden.";
+    $("exercise-toggle").textContent = "Show real alerts too";
+  } else {
+    $("exercise-banner-text").textContent = `${plural(exercises.length, "exercise alert")} in the list, each marked EXERCISE. Not real.`;
+    $("exercise-toggle").textContent = "Hide exercise alerts";
+  }
+}
+
+function renderSummary(views, visible) {
+  const hidden = views.length - visible.length;
+  $("filter-summary").textContent = narrowed(state.filters) || hidden
+    ? `Showing ${visible.length} of ${plural(views.length, "alert")}.`
+    : "";
+}
+
+// ------------------------------------------------------------------ connection and session
+
+const CONNECTION_WORDS = {
+  idle: "Not connected",
+  connecting: "Connecting…",
+  syncing: "Synchronising…",
+  live: "Live",
+  refused: "Disconnected",
+};
+
+function onStatus(status) {
+  const wasLive = state.connection.state === "live";
+  state.connection = status;
+  if (status.state === "live") state.notLiveSince = null;
+  else if (wasLive || state.notLiveSince === null) state.notLiveSince = Date.now();
+  renderConnection();
+}
+
+function renderConnection() {
+  const status = state.connection;
+  const box = $("connection");
+  const offline = !navigator.onLine;
+  box.dataset.state = offline && status.state !== "live" ? "offline" : status.state;
+  let text = CONNECTION_WORDS[status.state] ?? status.state;
+  if (status.state === "waiting") {
+    const seconds = Math.max(0, Math.ceil((status.retryAt - Date.now()) / 1000));
+    text = `Connection lost — retrying in ${seconds} s (attempt ${status.attempt})`;
+  }
+  if (offline && status.state !== "live") text = `Offline (no network) — ${text}`;
+  $("connection-text").textContent = text;
+  $("reconnect-now").hidden = status.state !== "waiting";
+  renderStale();
+}
+
+function renderStale() {
+  const banner = $("stale-banner");
+  const silence = state.feed?.silence() ?? 0;
+  const silent = state.connection.state === "live" && silence > STALE_SILENCE_MS;
+  const since = silent ? Date.now() - silence : state.notLiveSince;
+  const stale = session.present && store.synced && since !== null && (silent || Date.now() - since > STALE_AFTER_MS);
+  banner.hidden = !stale;
+  $("connection").classList.toggle("stale", stale);
+  if (stale) {
+    const seconds = Math.round((Date.now() - since) / 1000);
+    banner.textContent = `The feed is not live since ${fullTime(new Date(since).toISOString())} (${seconds} s). Alerts and acknowledgements shown may be out of date. ${
+      state.connection.state === "refused" ? "Sign in again to reconnect." : "Reconnecting automatically…"
+    }`;
+  }
+}
+
+function renderSession() {
+  const banner = $("session-banner");
+  if (!session.present || $("login-dialog").open) {
+    banner.hidden = true;
+    return;
+  }
+  const now = Date.now();
+  let text = null;
+  if (state.renewError) {
+    text = `Your session could not be renewed (${state.renewError}). Retrying…`;
+  } else if (session.renewable && session.endsAt !== null && session.endsAt - now < SESSION_END_WARNING_S * 1000) {
+    const ends = new Date(session.endsAt).toISOString();
+    text = `Your session ends at ${fullTime(ends)} (in ${clock((session.endsAt - now) / 1000)}). Sign in again to stay connected after that.`;
+  } else if (!session.renewable) {
+    const left = session.secondsLeft();
+    if (left <= 0) text = "Your session has expired. Sign in again to acknowledge alerts and to reconnect.";
+    else if (left <= SESSION_WARNING_S) text = `Your session ends in ${clock(left)}. Sign in again to stay connected.`;
+  }
+  banner.hidden = text === null;
+  if (text !== null) $("session-banner-text").textContent = text;
+}
+
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+// Renewed ahead of expiry (a quarter of the lifetime, at most a minute), so the feed never
+// meets an expired token.
+function scheduleRenewal() {
+  clearTimeout(state.renewTimer);
+  if (!session.renewable || !session.present) return;
+  const left = session.secondsLeft();
+  const delay = Math.max(1, left - Math.min(SESSION_WARNING_S, left / 4));
+  state.renewTimer = setTimeout(renewNow, delay * 1000);
+}
+
+async function renewNow() {
+  clearTimeout(state.renewTimer);
+  try {
+    await session.renew();
+  } catch (error) {
+    if (error.status === 401) {
+      sessionEnded(error.message);
+    } else {
+      state.renewError = error.message;
+      renderSession();
+      state.renewTimer = setTimeout(renewNow, RENEW_RETRY_S * 1000);
+    }
+  }
+}
+
+// However a renewal came about (the timer, a refused call, a refused feed), the feed moves to
+// the new token at once: the notifier closes a connection when its token expires.
+function renewed() {
+  state.renewError = null;
+  scheduleRenewal();
+  renderSession();
+  if (state.feed && !state.feed.stopped) state.feed.renewed();
+  else startFeed();
+}
+
+// The feed and an acknowledgement may both find the session ended, in either order: whichever
+// speaks last still mentions the acknowledgement waiting to be sent.
+function sessionEnded(message) {
+  clearTimeout(state.renewTimer);
+  state.feed?.stop();
+  session.forget();
+  renderWho();
+  const pending = state.pendingAck ? ` ${PENDING_ACK}` : "";
+  showLogin(`${message}${pending} Sign in again to continue — the alerts on screen are kept.`);
+}
+
+function renderWho() {
+  const me = state.me;
+  const claims = session.claims;
+  $("whoami").textContent = me
+    ? `${me.display_name ?? me.username} · ${me.contact_point} (${me.organisation})`
+    : claims
+      ? `${claims.name ?? claims.sub} · ${claims.contact_point ?? ""}`
+      : "";
+  $("logout").hidden = !session.present && !me;
+}
+
+function startFeed() {
+  state.feed?.stop();
+  $("app").hidden = false;
+  renderWho();
+  state.feed = new Feed({
+    token: () => session.token,
+    resumeAfter: () => store.resumeAfter(),
+    handlers: { onMessage, onStatus, onRefused },
+  });
+  state.feed.start();
+}
+
+function onRefused({ code }) {
+  if (code === 4403) {
+    clearTimeout(state.renewTimer);
+    session.forget();
+    renderWho();
+    showLogin("This account may not use the duty-officer console (it has no console access or no contact point). Sign in with a duty officer’s account.");
+  } else if (session.renewable) {
+    renewNow();
+  } else {
+    sessionEnded("Your session has ended or is no longer valid.");
+  }
+}
+
+function showLogin(message = "") {
+  const dialog = $("login-dialog");
+  const text = $("login-message");
+  text.hidden = !message;
+  text.textContent = message;
+  const username = $("login-username");
+  if (!username.value && session.lastUser) username.value = session.lastUser;
+  $("login-password").value = "";
+  $("login-submit").disabled = false;
+  if (!dialog.open) dialog.showModal();
+  (username.value ? $("login-password") : username).focus();
+  renderSession();
+}
+
+async function submitLogin(event) {
+  event.preventDefault();
+  const username = $("login-username").value.trim();
+  const password = $("login-password").value;
+  const text = $("login-message");
+  if (!username || !password) {
+    text.hidden = false;
+    text.textContent = "Enter your user name and password.";
+    return;
+  }
+  $("login-submit").disabled = true;
+  $("login-submit").textContent = "Signing in…";
+  try {
+    const claims = await session.login(username, password);
+    const owner = `${claims.org}/${claims.contact_point}`;
+    if (state.owner !== null && state.owner !== owner) resetView();
+    state.owner = owner;
+    $("login-dialog").close();
+    announcer.unlock();
+    state.renewError = null;
+    startFeed();
+    scheduleRenewal();
+    renderSession();
+    const pending = state.pendingAck;
+    state.pendingAck = null;
+    if (pending && state.owner === pending.owner) acknowledge(pending.key, pending.note);
+  } catch (error) {
+    text.hidden = false;
+    text.textContent = error.message;
+    $("login-password").select();
+  } finally {
+    $("login-submit").disabled = false;
+    $("login-submit").textContent = "Sign in";
+  }
+}
+
+function resetView() {
+  store.clear();
+  state.me = null;
+  state.unseen.clear();
+  state.reports.clear();
+  state.acking.clear();
+  state.ackErrors.clear();
+  state.noteDrafts.clear();
+  state.languageChoice.clear();
+  state.pendingAck = null;
+  delete $("detail").dataset.signature;
+  scheduleRender();
+}
+
+async function logout() {
+  clearTimeout(state.renewTimer);
+  state.feed?.stop();
+  state.feed = null;
+  await session.logout();
+  resetView();
+  state.owner = null;
+  renderWho();
+  $("app").hidden = true;
+  state.notLiveSince = null;
+  showLogin("You have signed out.");
+}
+
+// ------------------------------------------------------------------ the feed
+
+function onMessage(message, { resumed }) {
+  switch (message.type) {
+    case "welcome":
+      state.me = message;
+      state.owner = `${message.organisation}/${message.contact_point}`;
+      state.snapshot = !resumed;
+      renderWho();
+      break;
+    case "reset":
+      store.clear();
+      state.snapshot = true;
+      break;
+    case "item":
+      onItem(message);
+      break;
+    case "heartbeat":
+      if (store.synced) store.markSynced(message.cursor);
+      return;
+    case "synced":
+      store.markSynced(message.cursor);
+      if (state.snapshot) {
+        const active = store.views().filter((v) => v.state === "active");
+        const severe = active.filter((v) => isAnnounced(worstInfo(v.head.alert.info ?? [])?.severity));
+        announcer.say(`Connected. ${plural(active.length, "active alert")}${severe.length ? `, ${severe.length} severe or extreme` : ""}.`);
+      }
+      state.snapshot = false;
+      break;
+    default:
+      break;
+  }
+  scheduleRender();
+}
+
+function onItem(item) {
+  const result = store.apply(item);
+  if (!result.changed) return;
+  const key = keyText(item.key);
+  const chain = keyText(item.chain);
+  const view = store.view(chain);
+  if (state.reports.has(key) || state.selected === chain) refreshReportSoon(key);
+  if (state.snapshot || !view) return;
+  const { language } = languageOf(view);
+  const info = worstInfo(infosIn(item.alert, language)) ?? {};
+  const headline = info.headline ?? info.event ?? item.alert.identifier;
+  const exercise = item.exercise ? `${exerciseLabel(item.alert.status)}: ` : "";
+  if (item.kind === "acknowledgement") {
+    const before = new Set((result.previous?.acknowledgements ?? []).map((a) => a.contact_point + a.at));
+    for (const ack of item.acknowledgements ?? []) {
+      if (!before.has(ack.contact_point + ack.at) && ack.by !== state.me?.username) {
+        announcer.say(`${ack.by_name ?? ack.by} acknowledged: ${headline}`);
+      }
+    }
+    if ((item.acknowledgements ?? []).some((a) => a.contact_point === state.me?.contact_point)) state.unseen.delete(chain);
+    return;
+  }
+  if (!result.isNew) return;
+  const alert = item.alert;
+  if (alert.msgType === "Cancel") {
+    announcer.say(`${exercise}Cancelled: ${headline}`);
+    state.unseen.delete(chain);
+    return;
+  }
+  const hiddenExercise = item.exercise && state.filters.traffic === "real";
+  const what = alert.msgType === "Update" ? "Update" : item.kind === "escalation" ? "Escalated alert" : "New alert";
+  if (isAnnounced(info.severity) && item.state === "active" && !hiddenExercise) {
+    state.unseen.add(chain);
+    announcer.say(
+      `${exercise}${what}, ${info.severity}, urgency ${info.urgency}: ${info.event}. ${headline}. ${(info.area ?? []).map((a) => a.areaDesc).join("; ")}`,
+      { urgent: true },
+    );
+    announcer.chime();
+  } else if (!hiddenExercise) {
+    announcer.say(`${exercise}${what}, ${info.severity}: ${headline}`);
+  }
+}
+
+// ------------------------------------------------------------------ actions
+
+function open(chain) {
+  state.selected = chain;
+  state.unseen.delete(chain);
+  const url = new URL(window.location.href);
+  url.hash = `alert=${encodeURIComponent(chain)}`;
+  window.history.pushState(null, "", url);
+  render();
+  $("detail-heading")?.focus();
+}
+
+function close() {
+  const chain = state.selected;
+  state.selected = null;
+  const url = new URL(window.location.href);
+  url.hash = "";
+  window.history.pushState(null, "", url.href.replace(/#$/, ""));
+  render();
+  const card = [...$("alert-list").children].find((el) => el.dataset.chain === chain);
+  (card?.querySelector('[data-role="open"]') ?? $("alert-list")).focus();
+}
+
+function setLanguage(chain, language) {
+  state.languageChoice.set(chain, language);
+  delete $("detail").dataset.signature;
+  render();
+}
+
+async function acknowledge(key, note) {
+  const item = store.items.get(key);
+  if (!item || state.acking.has(key)) return;
+  if (!session.present) {
+    state.pendingAck = { key, note, owner: state.owner };
+    showLogin(`Sign in again. ${PENDING_ACK}`);
+    return;
+  }
+  state.acking.add(key);
+  state.ackErrors.delete(key);
+  scheduleRender();
+  const { sender, identifier } = item.key;
+  try {
+    const { data } = await session.request(
+      `/v1/alerts/${encodeURIComponent(sender)}/${encodeURIComponent(identifier)}/acknowledgements`,
+      { method: "POST", body: { note: note.trim() || null } },
+    );
+    store.acknowledge(key, data);
+    state.noteDrafts.delete(key);
+    state.unseen.delete(keyText(item.chain));
+    announcer.say(`Acknowledged: ${(worstInfo(item.alert.info ?? []) ?? {}).headline ?? identifier}`);
+    refreshReportSoon(key);
+  } catch (error) {
+    if (error.status === 401) {
+      state.pendingAck = { key, note, owner: state.owner };
+      sessionEnded("Your session has ended or is no longer valid.");
+    } else {
+      state.ackErrors.set(key, error.message);
+    }
+  } finally {
+    state.acking.delete(key);
+    scheduleRender();
+  }
+}
+
+async function loadReport(key) {
+  const item = store.items.get(key);
+  if (!item) return;
+  const held = state.reports.get(key) ?? { version: 0 };
+  state.reports.set(key, { ...held, loading: true });
+  const { sender, identifier } = item.key;
+  let next;
+  try {
+    const { data } = await session.request(`/v1/alerts/${encodeURIComponent(sender)}/${encodeURIComponent(identifier)}/deliveries`);
+    next = { data, error: null };
+  } catch (error) {
+    const words = {
+      401: "Your session has expired; sign in again to see the recipients.",
+      403: "Your organisation may not see the other recipients of this alert.",
+      404: "The notifier holds no delivery record of this alert (yet).",
+    };
+    next = { data: held.data ?? null, error: words[error.status] ?? `The recipients could not be loaded: ${error.message}` };
+    if (error.status === 401) sessionEnded("Your session has ended or is no longer valid.");
+  }
+  state.reports.set(key, { ...next, loading: false, version: (held.version ?? 0) + 1 });
+  scheduleRender();
+}
+
+function refreshReportSoon(key) {
+  clearTimeout(state.reportTimers.get(key));
+  state.reportTimers.set(key, setTimeout(() => loadReport(key), 300));
+}
+
+// ------------------------------------------------------------------ filters and the URL
+
+function readSelected(hash) {
+  const match = /^#alert=(.+)$/.exec(hash);
+  return match ? decodeURIComponent(match[1]) : null;
+}
+
+function option(value, label, selected) {
+  return h("option", { value, selected: value === selected }, label);
+}
+
+function populateFilters() {
+  const f = state.filters;
+  replaceChildren($("filter-category"), option("", "All categories", f.category), CATEGORIES.map((c) => option(c, CATEGORY_NAMES[c], f.category)));
+  replaceChildren(
+    $("filter-severity"),
+    option("", "All severities", f.severity),
+    SEVERITIES.filter((s) => s !== "Unknown").map((s) => option(s, s === "Extreme" ? "Extreme only" : `${s} or worse`, f.severity)),
+  );
+  const regionGroups = Object.entries(COUNTRY_NAMES).map(([country, name]) =>
+    h(
+      "optgroup",
+      { label: name },
+      option(country, `${name} (all)`, f.region),
+      Object.entries(GROUPS).filter(([code]) => code.startsWith(country) && code !== country).map(([code, label]) => option(code, `${label} (${code})`, f.region)),
+      REGIONS.filter((r) => r.country === country && !r.context).map((r) => option(r.code, `${r.name} (${r.code})`, f.region)),
+    ),
+  );
+  replaceChildren($("filter-region"), option("", "All regions", f.region), regionGroups);
+  replaceChildren($("filter-status"), Object.entries(STATUSES).map(([v, label]) => option(v, label, f.status)));
+  replaceChildren($("filter-traffic"), Object.entries(TRAFFIC).map(([v, label]) => option(v, label, f.traffic)));
+}
+
+function setFilters(filters) {
+  state.filters = filters;
+  const url = new URL(window.location.href);
+  url.search = writeFilters(filters, url.search);
+  window.history.replaceState(null, "", url);
+  populateFilters();
+  render();
+}
+
+function populateLanguages() {
+  replaceChildren(
+    $("language-preference"),
+    option("", "Automatic (your desk’s)", state.languageOverride),
+    UI_LANGUAGES.map((tag) => option(tag, nativeLanguageName(tag), state.languageOverride)),
+  );
+}
+
+// ------------------------------------------------------------------ keyboard and events
+
+function moveFocus(step) {
+  const buttons = [...$("alert-list").querySelectorAll('[data-role="open"]')];
+  if (!buttons.length) return;
+  const index = buttons.indexOf(document.activeElement?.closest('.card')?.querySelector('[data-role="open"]'));
+  const next = index < 0 ? 0 : Math.min(buttons.length - 1, Math.max(0, index + step));
+  buttons[next].focus();
+}
+
+function wire() {
+  $("login-form").addEventListener("submit", submitLogin);
+  $("login-dialog").addEventListener("cancel", (event) => event.preventDefault());
+  $("logout").addEventListener("click", logout);
+  $("session-renew").addEventListener("click", () => showLogin("Sign in again to start a new session."));
+  $("reconnect-now").addEventListener("click", () => state.feed?.reconnectNow());
+  $("sound-toggle").addEventListener("click", () => {
+    announcer.setSound(!announcer.soundOn);
+    renderSound();
+  });
+  $("language-preference").addEventListener("change", (event) => {
+    state.languageOverride = event.target.value;
+    window.localStorage.setItem(LANGUAGE_KEY, state.languageOverride);
+    state.languageChoice.clear();
+    delete $("detail").dataset.signature;
+    render();
+  });
+  $("filters").addEventListener("change", (event) => {
+    const { name, value } = event.target;
+    if (name in DEFAULTS) setFilters({ ...state.filters, [name]: value });
+  });
+  $("filters").addEventListener("reset", (event) => {
+    event.preventDefault();
+    setFilters({ ...DEFAULTS });
+  });
+  $("exercise-toggle").addEventListener("click", () => {
+    setFilters({ ...state.filters, traffic: state.filters.traffic === "all" ? "real" : "all" });
+  });
+  $("alert-list").addEventListener("keydown", (event) => {
+    if (event.target.matches("input, textarea, select")) return;
+    if (event.key === "ArrowDown" || event.key === "j") {
+      event.preventDefault();
+      moveFocus(1);
+    } else if (event.key === "ArrowUp" || event.key === "k") {
+      event.preventDefault();
+      moveFocus(-1);
+    }
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && state.selected && !$("login-dialog").open) {
+      event.preventDefault();
+      close();
+    }
+  });
+  // Any click may be the gesture a browser wants before it plays the tone.
+  document.addEventListener("pointerdown", () => announcer.unlock(), { passive: true });
+  document.addEventListener("keydown", () => announcer.unlock(), { passive: true });
+  window.addEventListener("popstate", () => {
+    state.filters = readFilters(window.location.search);
+    state.selected = readSelected(window.location.hash);
+    populateFilters();
+    render();
+  });
+  window.addEventListener("online", () => {
+    renderConnection();
+    state.feed?.reconnectNow();
+  });
+  window.addEventListener("offline", renderConnection);
+  setInterval(() => {
+    renderConnection();
+    renderSession();
+  }, 1000);
+  setInterval(scheduleRender, 15000);
+}
+
+function renderSound() {
+  const button = $("sound-toggle");
+  button.setAttribute("aria-pressed", String(announcer.soundOn));
+  button.textContent = announcer.soundOn ? "Sound on" : "Sound off";
+  button.title = announcer.soundOn ? "A tone sounds for new Severe and Extreme alerts. Click to silence." : "Click to sound a tone for new Severe and Extreme alerts.";
+}
+
+function boot() {
+  session.onRenewed = renewed;
+  populateFilters();
+  populateLanguages();
+  renderSound();
+  wire();
+  render();
+  if (session.present) state.owner = `${session.claims.org}/${session.claims.contact_point}`;
+  if (session.valid(5)) {
+    startFeed();
+    scheduleRenewal();
+  } else if (session.renewable) {
+    renewNow();
+  } else {
+    const expired = session.present;
+    session.forget();
+    showLogin(expired ? "Your session has expired. Sign in again." : "");
+  }
+  // For diagnosis in the browser's developer tools (and the browser tests).
+  window.crossalertConsole = { store, state, announcer, session };
+}
+
+boot();

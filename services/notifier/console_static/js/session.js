@@ -1,0 +1,194 @@
+// The officer's session, kept in this tab's sessionStorage only: a short access token and the
+// shift's refresh token, which buys the next access token once (POST /v1/refresh) until the
+// session ends (after the shift, at sign-out, or when the officer is disabled).
+
+const KEYS = {
+  token: "crossalert.console.token",
+  refresh: "crossalert.console.refresh",
+  endsAt: "crossalert.console.sessionEndsAt",
+  lastUser: "crossalert.console.lastUser",
+};
+
+/** The claims of a JWT (its payload, base64url JSON); null if it is not one. */
+export function decodeClaims(token) {
+  try {
+    const payload = token.split(".")[1];
+    const base64 = payload.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(payload.length / 4) * 4, "=");
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return null;
+  }
+}
+
+/** Raised when the notifier or the registry refuses; `status` is the HTTP status (0: no answer). */
+export class ApiError extends Error {
+  constructor(status, message, body = null) {
+    super(message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+async function post(path, body) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+      cache: "no-store",
+    });
+  } catch {
+    throw new ApiError(0, "The notifier cannot be reached. Check the network and try again.");
+  }
+  const data = response.status === 204 ? null : await response.json().catch(() => null);
+  return { response, data };
+}
+
+export class Session {
+  constructor(storage = window.sessionStorage) {
+    this.storage = storage;
+    this.token = storage.getItem(KEYS.token);
+    this.claims = this.token ? decodeClaims(this.token) : null;
+    this.refreshToken = storage.getItem(KEYS.refresh);
+    this.endsAt = Number(storage.getItem(KEYS.endsAt)) || null;
+    this.renewing = null;
+    this.onRenewed = () => {};
+  }
+
+  /** Whether a token is held (it may have expired). */
+  get present() {
+    return Boolean(this.token && this.claims);
+  }
+
+  /** Seconds until the access token expires (negative once it has). */
+  secondsLeft(now = Date.now()) {
+    return this.claims?.exp ? this.claims.exp - now / 1000 : -Infinity;
+  }
+
+  /** Whether the access token is still valid for at least `margin` seconds. */
+  valid(margin = 0) {
+    return this.present && this.secondsLeft() > margin;
+  }
+
+  /** Whether the session can still buy access tokens. */
+  get renewable() {
+    return Boolean(this.refreshToken) && (this.endsAt === null || this.endsAt > Date.now());
+  }
+
+  /** The user name of the last officer who signed in in this tab. */
+  get lastUser() {
+    return this.storage.getItem(KEYS.lastUser);
+  }
+
+  keep(body) {
+    const claims = decodeClaims(body.access_token ?? "");
+    if (!claims) throw new ApiError(502, "The registry answered with a token this console cannot read.");
+    this.token = body.access_token;
+    this.claims = claims;
+    this.storage.setItem(KEYS.token, this.token);
+    this.storage.setItem(KEYS.lastUser, claims.sub);
+    if (body.refresh_token) {
+      this.refreshToken = body.refresh_token;
+      this.storage.setItem(KEYS.refresh, this.refreshToken);
+    }
+    if (body.refresh_expires_in) {
+      this.endsAt = Date.now() + body.refresh_expires_in * 1000;
+      this.storage.setItem(KEYS.endsAt, String(this.endsAt));
+    }
+    return claims;
+  }
+
+  /** Sign in through the notifier (which asks the registry); start the shift's session. */
+  async login(username, password) {
+    const previous = this.refreshToken;
+    const { response, data } = await post("/v1/login", { username, password });
+    if (response.status === 401 || response.status === 400) {
+      throw new ApiError(response.status, "Wrong user name or password, or the account is disabled.", data);
+    }
+    if (!response.ok || !data?.access_token) {
+      throw new ApiError(response.status, data?.detail ?? `Sign-in failed (HTTP ${response.status}). Try again in a moment.`, data);
+    }
+    this.refreshToken = null;
+    this.endsAt = null;
+    this.storage.removeItem(KEYS.refresh);
+    this.storage.removeItem(KEYS.endsAt);
+    const claims = this.keep(data);
+    if (previous && previous !== this.refreshToken) post("/v1/logout", { refresh_token: previous }).catch(() => {});
+    return claims;
+  }
+
+  /**
+   * Trade the refresh token for the next access token. One renewal at a time: each refresh
+   * token works once, so a second concurrent use would end the session.
+   */
+  renew() {
+    this.renewing ??= this.renewOnce().finally(() => {
+      this.renewing = null;
+    });
+    return this.renewing;
+  }
+
+  async renewOnce() {
+    if (!this.renewable) throw new ApiError(401, "Your session has ended.");
+    const { response, data } = await post("/v1/refresh", { refresh_token: this.refreshToken });
+    if (response.status === 401 || response.status === 400) {
+      this.refreshToken = null;
+      this.storage.removeItem(KEYS.refresh);
+      throw new ApiError(401, "Your session has ended (after the shift, signed out, or the account was disabled).", data);
+    }
+    if (!response.ok || !data?.access_token) {
+      throw new ApiError(response.status, data?.detail ?? `Renewing the session failed (HTTP ${response.status}).`, data);
+    }
+    const claims = this.keep(data);
+    this.onRenewed();
+    return claims;
+  }
+
+  /** Forget the tokens (the notifier refused them, or sign-out). */
+  forget() {
+    this.token = null;
+    this.claims = null;
+    this.refreshToken = null;
+    this.endsAt = null;
+    for (const key of [KEYS.token, KEYS.refresh, KEYS.endsAt]) this.storage.removeItem(key);
+  }
+
+  /** Sign out: end the session at the registry (best effort) and forget the tokens. */
+  async logout() {
+    const refreshToken = this.refreshToken;
+    this.forget();
+    if (refreshToken) await post("/v1/logout", { refresh_token: refreshToken }).catch(() => {});
+  }
+
+  /** JSON from the notifier's API with the bearer token, renewing it once on 401. */
+  async request(path, { method = "GET", body } = {}) {
+    const call = async () => {
+      try {
+        return await fetch(path, {
+          method,
+          headers: {
+            Accept: "application/json",
+            Authorization: `Bearer ${this.token ?? ""}`,
+            ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+          },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          credentials: "same-origin",
+          cache: "no-store",
+        });
+      } catch {
+        throw new ApiError(0, "The notifier cannot be reached.");
+      }
+    };
+    let response = await call();
+    if (response.status === 401 && this.renewable) {
+      await this.renew();
+      response = await call();
+    }
+    const data = await response.json().catch(() => null);
+    if (!response.ok) throw new ApiError(response.status, data?.detail ?? `HTTP ${response.status}`, data);
+    return { status: response.status, data };
+  }
+}

@@ -1,0 +1,1 @@
+"""The duty-officer console in headless Chromium."""
