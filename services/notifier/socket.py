@@ -92,19 +92,19 @@ async def serve_console(
             )
             connection.cursor = after
             cursor = after
-    await hub.attach(connection, items, cursor)
-    # Synced goes through the queue, after the items it follows.
-    connection.offer(connection.cursor, Synced(cursor=connection.cursor).model_dump_json())
-    log.info("console connected", user=token.sub, contact_point=token.contact_point,
-             resumed_after=hello.resume_after, cursor=connection.cursor)  # fmt: skip
-    sender = asyncio.create_task(connection.send_queued(heartbeat_seconds=HEARTBEAT_SECONDS))
     expiry = asyncio.get_running_loop().call_later(
         max(0.0, token.exp - time.time()),
         connection.drop,
         CloseCode.UNAUTHORIZED,
-        "The access token expired; log in again.",
+        "The access token expired; renew it and reconnect.",
     )
     try:
+        await hub.attach(connection, items, cursor)
+        # Synced goes through the queue, after the items it follows.
+        connection.offer(connection.cursor, Synced(cursor=connection.cursor).model_dump_json())
+        log.info("console connected", user=token.sub, contact_point=token.contact_point,
+                 resumed_after=hello.resume_after, cursor=connection.cursor)  # fmt: skip
+        sender = asyncio.create_task(connection.send_queued(heartbeat_seconds=HEARTBEAT_SECONDS))
         receiver = asyncio.create_task(_drain(websocket))
         await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         for task in (sender, receiver):
