@@ -14,7 +14,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -90,12 +90,15 @@ class OutboxPublisher(Generic[Row]):
                     pass
 
     async def publish_pending(self, producer: AIOKafkaProducer) -> int:
-        """Publish one batch of unpublished events; return how many were published."""
-        failure: BrokerUnavailable | None = None
-        published = 0
+        """Publish one batch of unpublished events; return how many were published.
+
+        The batch is sent all at once and its acknowledgements awaited together, outside any
+        transaction: the database is not held while the broker answers (SQLite has a single
+        connection here). A crash before the rows are marked sends them again.
+        """
         id_column: InstrumentedAttribute[Any] = self._model.id
         published_column: InstrumentedAttribute[Any] = self._model.published_at
-        async with self._sessions() as session, session.begin():
+        async with self._sessions() as session:
             rows = (
                 await session.scalars(
                     select(self._model)
@@ -104,19 +107,25 @@ class OutboxPublisher(Generic[Row]):
                     .limit(BATCH)
                 )
             ).all()
-            for row in rows:
-                try:
-                    await publish(
-                        producer,
-                        self._to_envelope(row, self._producer_name),
-                        ack_timeout=self._ack_timeout,
-                    )
-                except BrokerUnavailable as exc:
-                    failure = exc
-                    break
-                row.published_at = datetime.now(UTC)
-                published += 1
-        # The events published before a failure stay marked: the transaction commits them.
-        if failure is not None:
-            raise failure
-        return published
+            batch = [(row.id, self._to_envelope(row, self._producer_name)) for row in rows]
+        if not batch:
+            return 0
+        # Sends are queued in outbox order; the idempotent producer keeps that order per partition.
+        outcomes = await asyncio.gather(
+            *(publish(producer, envelope, ack_timeout=self._ack_timeout) for _, envelope in batch),
+            return_exceptions=True,
+        )
+        done = [row_id for (row_id, _), outcome in zip(batch, outcomes, strict=True)
+                if not isinstance(outcome, BaseException)]  # fmt: skip
+        if done:
+            async with self._sessions() as session, session.begin():
+                await session.execute(
+                    update(self._model)
+                    .where(id_column.in_(done))
+                    .values({published_column: datetime.now(UTC)})
+                )
+        # What was acknowledged stays marked; the rest waits for the next round.
+        failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if failures:
+            raise failures[0]
+        return len(done)
