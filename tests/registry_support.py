@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
 
 from services.localnet import postgres
 from services.registry.app import create_app
@@ -42,11 +45,24 @@ class Registry:
         return {"Authorization": f"Bearer {await self.token(client_id, secret)}"}
 
 
+_SEEDED: dict[Path, Path] = {}
+"""Seed file -> a SQLite database holding it, made once per test session and copied."""
+
+
 @asynccontextmanager
 async def running_registry(
     database_url: str, state: Path, *, kafka: str = NO_KAFKA, seed: Path | None = WORLD
 ) -> AsyncIterator[Registry]:
-    """Start the registry app on `database_url`, load `seed`, and yield a client for it."""
+    """Start the registry app on `database_url`, load `seed`, and yield a client for it.
+
+    On SQLite the seeded database is made once and copied: hashing the seed's secrets with
+    argon2 takes seconds, and most tests only need the world to be there.
+    """
+    target = make_url(database_url)
+    copied = False
+    if seed is not None and target.get_backend_name() == "sqlite" and target.database:
+        await _copy_seeded(seed, Path(target.database))
+        copied = True
     settings = RegistrySettings(
         database_url=database_url,
         signing_key_file=state / "signing-key.pem",
@@ -55,11 +71,32 @@ async def running_registry(
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        if seed is not None:
+        if seed is not None and not copied:
             await load_seed(app.state.sessions, read_seed(seed))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://registry") as http:
             yield Registry(app, http)
+
+
+async def _copy_seeded(seed: Path, target: Path) -> None:
+    template = _SEEDED.get(seed)
+    if template is None:
+        folder = Path(tempfile.mkdtemp(prefix="crossalert-seeded-"))
+        template = folder / "registry.sqlite3"
+        app = create_app(
+            RegistrySettings(
+                database_url=f"sqlite+aiosqlite:///{template}",
+                signing_key_file=folder / "signing-key.pem",
+                kafka_bootstrap_servers=NO_KAFKA,
+                log_format="json",
+            )
+        )
+        async with app.router.lifespan_context(app):
+            await load_seed(app.state.sessions, read_seed(seed))
+        _SEEDED[seed] = template
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # The engine was disposed: the write-ahead log is checkpointed into the file itself.
+    shutil.copyfile(template, target)
 
 
 @asynccontextmanager

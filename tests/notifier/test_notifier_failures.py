@@ -86,6 +86,8 @@ async def test_kill_9_in_the_middle_of_a_burst_then_restart_loses_nothing_and_re
             f"{prefix}CONSUMER_START": "latest",
             f"{prefix}SMTP_PORT": str(smtp.port),
             f"{prefix}MAIL_RETRY_SECONDS": "0.2",
+            # A mail the killed process had claimed waits for the claim (twice this) to lapse.
+            f"{prefix}SMTP_TIMEOUT_SECONDS": "3",
             f"{prefix}LOG_FORMAT": "json",
         }
         url = f"http://127.0.0.1:{notifier_port}"
