@@ -41,6 +41,7 @@ from schemas.cap import parse_cap_json
 from schemas.console import AlertState, CloseCode, FeedItem, ItemKind
 from schemas.envelopes import AlertKey
 from services.notifier.hub import Connection, Hub
+from services.notifier.mailer import BATCH as MAIL_BATCH
 
 BURST = 40
 EXAMPLE = Path(__file__).parents[2] / "schemas" / "examples" / "alert.meuse-flood-warning.json"
@@ -135,15 +136,22 @@ async def test_kill_9_in_the_middle_of_a_burst_then_restart_loses_nothing_and_re
             assert sorted(shown) == expected, cp  # every alert, none twice
             seqs = [item.seq for item in console.items]
             assert seqs == sorted(set(seqs)), cp
-        sent = Counter(
-            (str(m["To"]), str(m["X-CAP-Identifier"]))
-            for m in smtp.messages
-            if m["X-CAP-Identifier"] in expected
-        )
+        ours = [m for m in smtp.messages if m["X-CAP-Identifier"] in expected]
+        sent = Counter((str(m["To"]), str(m["X-CAP-Identifier"])) for m in ours)
         assert set(sent) == {
             (EMAILS[cp], a["identifier"]) for cp in FLOOD_RECIPIENTS for a in alerts
         }
-        assert max(sent.values()) == 1, [pair for pair, n in sent.items() if n > 1]
+        # SMTP has no two-phase commit: a mail the server took in the instant before the killed
+        # process recorded it is sent again after the restart. Only those may come twice, and
+        # then as the same message (one Message-ID), which mail clients show once.
+        twice = {pair for pair, count in sent.items() if count > 1}
+        assert max(sent.values()) <= 2
+        assert len(twice) <= MAIL_BATCH, twice
+        for pair in twice:
+            ids_of_pair = {
+                str(m["Message-ID"]) for m in ours if (m["To"], m["X-CAP-Identifier"]) == pair
+            }
+            assert len(ids_of_pair) == 1, (pair, ids_of_pair)
 
 
 async def _until_ready(http: httpx.AsyncClient) -> None:
