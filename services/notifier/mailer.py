@@ -71,7 +71,9 @@ class Mailer:
             & (Delivery.next_attempt_at <= now)
             & or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now)
         )
-        claimed = []
+        jobs: list[tuple[Delivery, ReceivedAlert, str | None]] = []
+        # One short session claims and reads the whole batch: the notifier's database
+        # connection is shared with recording alerts and pushing them to consoles.
         async with self._sessions() as session, session.begin():
             candidates = await session.scalars(
                 select(Delivery.id).where(claimable).order_by(Delivery.next_attempt_at).limit(BATCH)
@@ -86,20 +88,24 @@ class Mailer:
                     .values(claimed_until=until)
                     .returning(Delivery.id)
                 )
-                if result.first() is not None:
-                    claimed.append(delivery_id)
-        await asyncio.gather(*(self._attempt(delivery_id) for delivery_id in claimed))
-        return len(claimed)
+                if result.first() is None:
+                    continue
+                delivery = await session.get(Delivery, delivery_id)
+                assert delivery is not None and delivery.email is not None
+                alert_row = await session.get(
+                    ReceivedAlert, (delivery.alert_sender, delivery.alert_identifier)
+                )
+                assert alert_row is not None
+                jobs.append(
+                    (delivery, alert_row, await self._escalation_sentence(session, delivery))
+                )
+        await asyncio.gather(*(self._attempt(*job) for job in jobs))
+        return len(jobs)
 
-    async def _attempt(self, delivery_id: int) -> None:
-        async with self._sessions() as session:
-            delivery = await session.get(Delivery, delivery_id)
-            assert delivery is not None and delivery.email is not None
-            alert_row = await session.get(
-                ReceivedAlert, (delivery.alert_sender, delivery.alert_identifier)
-            )
-            assert alert_row is not None
-            escalation = await self._escalation_sentence(session, delivery)
+    async def _attempt(
+        self, delivery: Delivery, alert_row: ReceivedAlert, escalation: str | None
+    ) -> None:
+        assert delivery.email is not None
         alert = parse_cap_json(alert_row.cap_json)
         message = render_email(
             alert=alert,
@@ -130,7 +136,7 @@ class Mailer:
         async with self._sessions() as session, session.begin():
             await session.execute(
                 update(Delivery)
-                .where(Delivery.id == delivery_id)
+                .where(Delivery.id == delivery.id)
                 .values(
                     attempts=attempts,
                     detail=outcome.detail,
