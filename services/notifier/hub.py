@@ -100,11 +100,6 @@ class Hub:
         """Where the feed is read."""
         return self._sessions
 
-    @property
-    def connections(self) -> int:
-        """How many consoles are connected to this process."""
-        return sum(len(c) for c in self._by_contact_point.values())
-
     def wake(self) -> None:
         """This process wrote to the feed: push it now rather than at the next poll."""
         self._wake.set()

@@ -80,20 +80,21 @@ class Router:
 
     async def _ask(self, facts: RoutingFacts) -> RoutingAnswer:
         body = RoutingRequest(facts=facts).model_dump(mode="json", exclude_none=True)
+
+        async def ask() -> httpx.Response:
+            return await self._http.post(
+                f"{self._url}/v1/routing",
+                json=body,
+                headers={"Authorization": f"Bearer {await self._access_token()}"},
+            )
+
         try:
             async with asyncio.timeout(self._timeout):
-                response = await self._http.post(
-                    f"{self._url}/v1/routing",
-                    json=body,
-                    headers={"Authorization": f"Bearer {await self._access_token()}"},
-                )
+                response = await ask()
                 if response.status_code == 401:
+                    # Signed by a key the registry no longer uses, or revoked: a new token.
                     self._token = None
-                    response = await self._http.post(
-                        f"{self._url}/v1/routing",
-                        json=body,
-                        headers={"Authorization": f"Bearer {await self._access_token()}"},
-                    )
+                    response = await ask()
         except (httpx.HTTPError, TimeoutError) as exc:
             raise RegistryUnavailable(str(exc) or type(exc).__name__) from exc
         if response.status_code >= 500:
