@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import socket
 import uuid
@@ -88,7 +89,7 @@ def create_app(
         async def on_alert(envelope: Envelope) -> None:
             if not isinstance(envelope, AlertPublished):
                 return
-            for attempt in range(1_000_000):
+            for attempt in itertools.count():
                 try:
                     await record_alert(
                         envelope, sessions=sessions, router=router_, producer=instance

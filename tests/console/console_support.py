@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-from fastapi import FastAPI
 from playwright.async_api import Browser, ConsoleMessage, Locator, Page, Request, expect
 
 CHROMIUM = Path(os.environ.get("CROSSALERT_CHROMIUM", "/usr/bin/chromium"))
@@ -58,25 +53,6 @@ def free_port() -> int:
         _HANDED_OUT.add(port)
         return port
     raise RuntimeError(f"every port from {PORTS.start} to {PORTS.stop - 1} is taken")
-
-
-@asynccontextmanager
-async def serving(app: FastAPI, port: int) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on 127.0.0.1:`port` in this event loop; yield its base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("uvicorn stopped during start-up")
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def key_selector(kind: str, sender: str, identifier: str) -> str:

@@ -18,9 +18,10 @@ import pytest
 import yaml
 from fastapi import FastAPI
 from gateway_support import flood_alert
+from notifier_support import serving
 from playwright.async_api import Browser, expect
 
-from console.console_support import OfficerPage, free_port, serving
+from console.console_support import OfficerPage, free_port
 from schemas.cap import validate_alert
 from schemas.console import FeedItem, ItemKind
 from schemas.envelopes import AlertKey
