@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
-from schemas.envelopes import Envelope, RegistryChange, RegistryEntity
+from schemas.envelopes import Envelope, RegistryChange, RegistryEntity, encode_envelope
 from schemas.topics import REGISTRY_CHANGES, route
 from services.common.kafka import (
     BrokerUnavailable,
@@ -129,6 +129,55 @@ async def test_record_key_keeps_one_entity_on_one_partition(kafka_bootstrap: str
 
     assert len({meta.partition for meta in written}) == 1
     assert [meta.offset for meta in written] == sorted(meta.offset for meta in written)
+
+
+async def test_a_waiting_record_holds_back_its_own_partition_only(kafka_bootstrap: str) -> None:
+    settings = ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap, service_name="tests")
+    topic = f"plumbing-{uuid.uuid4()}"
+    await create_topics(kafka_bootstrap, [topic], partitions=2)
+    waits, behind, free = change("org-waits"), change("org-behind"), change("org-free")
+    handled: list[str] = []
+    waiting, release = asyncio.Event(), asyncio.Event()
+
+    async def handler(envelope: Envelope) -> None:
+        assert isinstance(envelope, RegistryChange)
+        if envelope == waits:
+            waiting.set()
+            await release.wait()  # as a record waits for a dependency that is down
+        handled.append(envelope.entity_id)
+
+    producer = create_producer(settings)
+    await producer.start()
+    consumer = create_consumer(settings, topic, group_id=f"plumbing-{uuid.uuid4()}")
+    await consumer.start()
+    task = asyncio.create_task(consume(consumer, handler))
+    try:
+        for envelope in (waits, behind):
+            await producer.send_and_wait(topic, encode_envelope(envelope), partition=0)
+        async with asyncio.timeout(20):
+            await waiting.wait()
+        # Written only once the first partition waits: it must still get through.
+        await producer.send_and_wait(topic, encode_envelope(free), partition=1)
+        async with asyncio.timeout(20):
+            while "org-free" not in handled:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        assert handled == ["org-free"]  # the record behind the waiting one waits with it
+
+        release.set()
+        async with asyncio.timeout(20):
+            while len(handled) < 3:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # let the last commit happen
+        committed = [await consumer.committed(TopicPartition(topic, p)) for p in (0, 1)]
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await consumer.stop()
+        await producer.stop()
+    assert handled == ["org-free", "org-waits", "org-behind"]
+    assert committed == [2, 1]
 
 
 async def test_publish_to_a_dead_broker_fails_promptly() -> None:

@@ -21,6 +21,12 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[Envelope], Awaitable[None]]
 
+# Partitions of every topic the network creates: the most consumers of one group that share work.
+PARTITIONS = 3
+
+# How often a consumer looks whether the group gave it other partitions.
+ASSIGNMENT_CHECK_SECONDS = 0.5
+
 
 class BrokerUnavailable(Exception):
     """The broker did not acknowledge a write in time; the write may not have happened."""
@@ -69,33 +75,82 @@ def create_consumer(
 
 
 async def consume(consumer: AIOKafkaConsumer, handler: Handler, *, commit: bool = True) -> None:
-    """Decode each record, bind its log context, await the handler, then commit its offset.
+    """Hand every record of the assigned partitions to `handler`, each partition in its own task.
 
-    The offset is committed only after the handler returned, so a crash in between means the
-    record is handled again (at-least-once); handlers therefore de-duplicate by identity.
-    A record that is not a contract envelope is logged and skipped, so that one bad record
-    cannot stop a partition for good. Consumers outside a group (live push) pass commit=False.
+    Within a partition records are handled in order, and the offset is committed only after the
+    handler returned, so a crash in between means the record is handled again (at-least-once);
+    handlers therefore de-duplicate by identity. Partitions do not wait for one another: a record
+    whose handler waits (for the registry, say) holds back the records behind it in its own
+    partition only. A record that is not a contract envelope is logged and skipped, so that one
+    bad record cannot stop a partition for good. Consumers outside a group pass commit=False.
+    A failing handler stops the whole consumer (the caller starts it again, see keep_consuming).
     """
-    async for record in consumer:
-        with structlog.contextvars.bound_contextvars(
-            topic=record.topic, partition=record.partition, offset=record.offset
-        ):
-            try:
-                envelope = decode_envelope(record.value)
-            except CapValidationError as exc:
-                log.error("record is not a contract envelope; skipped", problem=str(exc))
-            else:
-                with structlog.contextvars.bound_contextvars(
-                    message_id=str(envelope.message_id), envelope=type(envelope).__name__
-                ):
-                    await handler(envelope)
+    readers: dict[TopicPartition, asyncio.Task[None]] = {}
+    try:
+        while True:
+            # The group may move partitions to another member (or bring new ones) at any time.
+            assigned = consumer.assignment()
+            for partition in readers.keys() - assigned:
+                await _stop(readers.pop(partition))
+            for partition in assigned - readers.keys():
+                readers[partition] = asyncio.create_task(
+                    _read_partition(consumer, partition, handler, commit=commit),
+                    name=f"consume-{partition.topic}-{partition.partition}",
+                )
+            if not readers:
+                await asyncio.sleep(ASSIGNMENT_CHECK_SECONDS)
+                continue
+            await asyncio.wait(readers.values(), timeout=ASSIGNMENT_CHECK_SECONDS)
+            for partition, task in list(readers.items()):
+                if task.done():
+                    del readers[partition]
+                    task.result()  # a handler's failure stops the consumer here
+    finally:
+        for task in readers.values():
+            await _stop(task)
+
+
+async def _read_partition(
+    consumer: AIOKafkaConsumer, partition: TopicPartition, handler: Handler, *, commit: bool
+) -> None:
+    while True:
+        batches = await consumer.getmany(partition, timeout_ms=1000)
+        for record in batches.get(partition, []):
+            with structlog.contextvars.bound_contextvars(
+                topic=record.topic, partition=record.partition, offset=record.offset
+            ):
+                await _handle(record.value, handler)
             if commit:
-                partition = TopicPartition(record.topic, record.partition)
+                if partition not in consumer.assignment():
+                    # Given to another member while we handled it: it will handle it again.
+                    return
                 await consumer.commit({partition: record.offset + 1})
 
 
+async def _handle(value: bytes | None, handler: Handler) -> None:
+    try:
+        envelope = decode_envelope(value or b"")
+    except CapValidationError as exc:
+        log.error("record is not a contract envelope; skipped", problem=str(exc))
+        return
+    with structlog.contextvars.bound_contextvars(
+        message_id=str(envelope.message_id), envelope=type(envelope).__name__
+    ):
+        await handler(envelope)
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def create_topics(
-    bootstrap_servers: str, names: Iterable[str], *, partitions: int = 3, replication: int = 1
+    bootstrap_servers: str,
+    names: Iterable[str],
+    *,
+    partitions: int = PARTITIONS,
+    replication: int = 1,
 ) -> None:
     """Create the named topics where they do not exist yet."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)

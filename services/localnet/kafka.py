@@ -18,6 +18,7 @@ from pathlib import Path
 
 import structlog
 
+from services.common.kafka import PARTITIONS
 from services.localnet import process
 from services.localnet.errors import LocalNetworkError
 from services.localnet.sharing import exclusive, leased
@@ -179,7 +180,7 @@ def write_config(broker: LocalBroker) -> Path:
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "log.dirs": str(broker.data_dir),
-        "num.partitions": "3",
+        "num.partitions": str(PARTITIONS),
         "auto.create.topics.enable": "true",
         "offsets.topic.replication.factor": "1",
         "transaction.state.log.replication.factor": "1",

@@ -97,7 +97,8 @@ def create_app(
                     break
                 except RegistryUnavailable as exc:
                     # Only routing facts never seen before need the registry; wait for it
-                    # rather than skip the alert (the offset stays uncommitted meanwhile).
+                    # rather than skip the alert (the offset stays uncommitted meanwhile; only
+                    # the alerts behind it in its partition wait with it).
                     delay = REGISTRY_RETRY_SECONDS[min(attempt, len(REGISTRY_RETRY_SECONDS) - 1)]
                     log.warning("registry unreachable; alert waits", reason=str(exc), retry=delay)
                     await asyncio.sleep(delay)
