@@ -27,6 +27,8 @@ class SmtpServer:
     port: int
     messages: list[EmailMessage] = field(default_factory=list)
     refused: int = 0
+    peers: set[str] = field(default_factory=set)
+    """The client connections (address and port) that tried to send a message."""
 
     async def wait_for(
         self,
@@ -55,6 +57,7 @@ class _Handler:
         self.parser = BytesParser(EmailMessage, policy=policy.default)
 
     async def handle_DATA(self, smtp: SMTP, session: Session, envelope: Envelope) -> str:
+        self.server.peers.add(str(session.peer))
         if self.server.refused < self.refuse_first:
             self.server.refused += 1
             return self.refusal

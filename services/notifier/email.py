@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -120,6 +121,80 @@ def render_email(
     return message
 
 
+class SmtpSession:
+    """Messages handed to one SMTP server over one connection, opened for the first message.
+
+    Every refusal or failure becomes a SendOutcome; nothing raises. Once the connection fails
+    (cannot connect, lost, no answer in time), the messages after it get that same temporary
+    outcome at once: a dead server costs one timeout, not one per message.
+    """
+
+    def __init__(self, *, host: str, port: int, timeout: float) -> None:
+        self._host = host
+        self._port = port
+        self._timeout = timeout
+        self._client: aiosmtplib.SMTP | None = None
+        self._broken: SendOutcome | None = None
+
+    async def __aenter__(self) -> SmtpSession:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._client is None:
+            return
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+            async with asyncio.timeout(self._timeout):
+                await self._client.quit()
+        self._client.close()
+
+    async def send(self, message: EmailMessage) -> SendOutcome:
+        """Hand one message to the server; what it made of it."""
+        if self._broken is not None:
+            return self._broken
+        try:
+            async with asyncio.timeout(self._timeout):
+                if self._client is None:
+                    client = aiosmtplib.SMTP(
+                        hostname=self._host, port=self._port, timeout=self._timeout
+                    )
+                    await client.connect()
+                    self._client = client
+                _, answer = await self._client.send_message(message)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError) as error:
+            outcome = self._failure(error)
+            if self._client is None or not self._client.is_connected or _lost(error):
+                self._broken = outcome
+                if self._client is not None:
+                    self._client.close()
+                self._client = None
+            return outcome
+        return SendOutcome(accepted=True, permanent=False, detail=f"250 {answer}")
+
+    def _failure(self, error: Exception) -> SendOutcome:
+        match error:
+            case aiosmtplib.SMTPRecipientsRefused(recipients=refusals):
+                return SendOutcome(
+                    accepted=False,
+                    permanent=bool(refusals) and all(_is_permanent(r.code) for r in refusals),
+                    detail="; ".join(f"{r.code} {r.message} ({r.recipient})" for r in refusals),
+                )
+            case aiosmtplib.SMTPResponseException(code=code, message=text):
+                return SendOutcome(
+                    accepted=False, permanent=_is_permanent(code), detail=f"{code} {text}"
+                )
+            case aiosmtplib.SMTPNotSupported():
+                # e.g. a non-ASCII address and a server without SMTPUTF8: trying again cannot help.
+                return SendOutcome(accepted=False, permanent=True, detail=str(error))
+            case ValueError():
+                # aiosmtplib refuses an address it cannot put on the wire before sending it.
+                return SendOutcome(accepted=False, permanent=True, detail=f"not sent: {error}")
+            case TimeoutError():
+                detail = f"no answer from {self._host}:{self._port} within {self._timeout:g} s"
+                return SendOutcome(accepted=False, permanent=False, detail=detail)
+        detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        return SendOutcome(accepted=False, permanent=False, detail=detail)
+
+
 async def send_email(
     message: EmailMessage,
     *,
@@ -127,40 +202,9 @@ async def send_email(
     port: int,
     timeout: float,  # noqa: ASYNC109  (a timeout becomes an outcome; a caller's would raise)
 ) -> SendOutcome:
-    """Hand the message to the SMTP server; classify every refusal or failure, never raise."""
-    try:
-        async with asyncio.timeout(timeout):
-            _, answer = await aiosmtplib.send(message, hostname=host, port=port, timeout=timeout)
-    except aiosmtplib.SMTPRecipientsRefused as error:
-        refusals = error.recipients
-        return SendOutcome(
-            accepted=False,
-            permanent=bool(refusals) and all(_is_permanent(r.code) for r in refusals),
-            detail="; ".join(f"{r.code} {r.message} ({r.recipient})" for r in refusals),
-        )
-    except aiosmtplib.SMTPResponseException as error:
-        return SendOutcome(
-            accepted=False, permanent=_is_permanent(error.code), detail=_reply(error)
-        )
-    except aiosmtplib.SMTPNotSupported as error:
-        # e.g. a non-ASCII address and a server without SMTPUTF8: trying again cannot help.
-        return SendOutcome(accepted=False, permanent=True, detail=str(error))
-    except ValueError as error:
-        # aiosmtplib refuses an address it cannot put on the wire before connecting.
-        return SendOutcome(accepted=False, permanent=True, detail=f"not sent: {error}")
-    except TimeoutError:
-        return SendOutcome(
-            accepted=False,
-            permanent=False,
-            detail=f"no answer from {host}:{port} within {timeout:g} s",
-        )
-    except (aiosmtplib.SMTPException, OSError) as error:
-        return SendOutcome(
-            accepted=False,
-            permanent=False,
-            detail=f"{type(error).__name__}: {error}" if str(error) else type(error).__name__,
-        )
-    return SendOutcome(accepted=True, permanent=False, detail=f"250 {answer}")
+    """Hand one message to the SMTP server on a connection of its own; never raises."""
+    async with SmtpSession(host=host, port=port, timeout=timeout) as session:
+        return await session.send(message)
 
 
 def _subject(alert: Alert, info: Info | None, *, escalation: str | None) -> str:
@@ -280,5 +324,6 @@ def _is_permanent(code: int) -> bool:
     return 500 <= code <= 599
 
 
-def _reply(error: aiosmtplib.SMTPResponseException) -> str:
-    return f"{error.code} {error.message}"
+def _lost(error: Exception) -> bool:
+    # After a timeout the conversation is in an unknown state: never reuse the connection.
+    return isinstance(error, TimeoutError | aiosmtplib.SMTPServerDisconnected | OSError)

@@ -1,4 +1,4 @@
-"""Sending the e-mail deliveries: claimed one at a time, retried with back-off, recorded.
+"""Sending the e-mail deliveries: claimed in batches, retried with back-off, recorded.
 
 An e-mail delivery is claimed for a while before it is sent, so that two notifier processes do
 not send it both, and marked sent as soon as the server took it. The Message-ID is the same at
@@ -16,9 +16,9 @@ import structlog
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from schemas.cap import parse_cap_json
+from schemas.cap import Alert, parse_cap_json
 from schemas.envelopes import Channel, DeliveryStatus
-from services.notifier.email import render_email, send_email
+from services.notifier.email import SendOutcome, SmtpSession, render_email
 from services.notifier.intake import add_outbox, receipt
 from services.notifier.models import Delivery, EscalationRecord, ReceivedAlert
 from services.notifier.settings import NotifierSettings
@@ -78,8 +78,11 @@ class Mailer:
             candidates = await session.scalars(
                 select(Delivery.id).where(claimable).order_by(Delivery.next_attempt_at).limit(BATCH)
             )
-            # Long enough for one attempt; a process killed mid-attempt delays the mail this long.
-            until = now + timedelta(seconds=self._settings.smtp_timeout_seconds * 2)
+            # A process killed mid-batch delays its mails this long. No mail is begun later
+            # than one SMTP timeout before the claim lapses, so no other process can claim it
+            # while it is on its way.
+            timeout = timedelta(seconds=self._settings.smtp_timeout_seconds)
+            until = now + 2 * timeout
             for delivery_id in list(candidates):
                 # Whoever updates the row first owns the attempt; others see no row changed.
                 result = await session.execute(
@@ -99,30 +102,59 @@ class Mailer:
                 jobs.append(
                     (delivery, alert_row, await self._escalation_sentence(session, delivery))
                 )
-        await asyncio.gather(*(self._attempt(*job) for job in jobs))
+        if jobs:
+            await self._send(jobs, begin_by=until - timeout)
         return len(jobs)
 
-    async def _attempt(
-        self, delivery: Delivery, alert_row: ReceivedAlert, escalation: str | None
+    async def _send(
+        self, jobs: list[tuple[Delivery, ReceivedAlert, str | None]], *, begin_by: datetime
     ) -> None:
-        assert delivery.email is not None
-        alert = parse_cap_json(alert_row.cap_json)
-        message = render_email(
-            alert=alert,
-            to=delivery.email,
-            mail_from=self._settings.mail_from,
-            message_id=f"<{delivery.id}.{delivery.contact_point}@{self._domain}>",
-            language=delivery.language,
-            language_available=delivery.language_available,
-            escalation=escalation,
-        )
-        outcome = await send_email(
-            message,
+        """Send a claimed batch over one SMTP connection, then record every outcome at once."""
+        alerts: dict[tuple[str, str], Alert] = {}
+        outcomes: list[SendOutcome] = []
+        async with SmtpSession(
             host=self._settings.smtp_host,
             port=self._settings.smtp_port,
             timeout=self._settings.smtp_timeout_seconds,
-        )
+        ) as smtp:
+            for delivery, alert_row, escalation in jobs:
+                if datetime.now(UTC) > begin_by:
+                    break  # a slow server: the rest wait for the next round, unclaimed
+                key = (alert_row.sender, alert_row.identifier)
+                if key not in alerts:
+                    alerts[key] = parse_cap_json(alert_row.cap_json)
+                assert delivery.email is not None
+                # Rendered just before sending: the event loop serves others between mails.
+                message = render_email(
+                    alert=alerts[key],
+                    to=delivery.email,
+                    mail_from=self._settings.mail_from,
+                    message_id=f"<{delivery.id}.{delivery.contact_point}@{self._domain}>",
+                    language=delivery.language,
+                    language_available=delivery.language_available,
+                    escalation=escalation,
+                )
+                outcomes.append(await smtp.send(message))
         now = datetime.now(UTC)
+        # The server's 250 and this commit cannot be one transaction: a process killed in
+        # between sends this batch again after the claim lapses (same Message-IDs).
+        async with self._sessions() as session, session.begin():
+            for (delivery, alert_row, _), outcome in zip(jobs, outcomes, strict=False):
+                await self._record(session, delivery, alert_row, outcome, now)
+            unsent = [delivery.id for delivery, _, _ in jobs[len(outcomes) :]]
+            if unsent:
+                await session.execute(
+                    update(Delivery).where(Delivery.id.in_(unsent)).values(claimed_until=None)
+                )
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        delivery: Delivery,
+        alert_row: ReceivedAlert,
+        outcome: SendOutcome,
+        now: datetime,
+    ) -> None:
         attempts = delivery.attempts + 1
         status = DeliveryStatus.PENDING
         if outcome.accepted:
@@ -133,26 +165,24 @@ class Mailer:
             self._settings.mail_retry_seconds * 2 ** (attempts - 1),
             self._settings.mail_retry_max_seconds,
         )
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(Delivery)
-                .where(Delivery.id == delivery.id)
-                .values(
-                    attempts=attempts,
-                    detail=outcome.detail,
-                    claimed_until=None,
-                    status=status,
-                    sent_at=now if outcome.accepted else None,
-                    failed_at=now if status is DeliveryStatus.FAILED else None,
-                    next_attempt_at=now + timedelta(seconds=backoff),
-                )
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery.id)
+            .values(
+                attempts=attempts,
+                detail=outcome.detail,
+                claimed_until=None,
+                status=status,
+                sent_at=now if outcome.accepted else None,
+                failed_at=now if status is DeliveryStatus.FAILED else None,
+                next_attempt_at=now + timedelta(seconds=backoff),
             )
-            if status is not DeliveryStatus.PENDING:
-                add_outbox(session, receipt(
-                    delivery.alert_key, delivery.contact_point, Channel.EMAIL, status, now,
-                    self._producer, exercise=alert_row.exercise,
-                    detail=outcome.detail,
-                ))  # fmt: skip
+        )
+        if status is not DeliveryStatus.PENDING:
+            add_outbox(session, receipt(
+                delivery.alert_key, delivery.contact_point, Channel.EMAIL, status, now,
+                self._producer, exercise=alert_row.exercise, detail=outcome.detail,
+            ))  # fmt: skip
         log.info(
             "mail attempt",
             alert=str(delivery.alert_key),

@@ -16,7 +16,7 @@ from schemas.cap import Alert, Area, Info, MsgType, Status, parse_cap_json
 from schemas.cap_types import Reference
 from schemas.cap_xml import parse_cap_xml
 from services.localnet.mailsink import MailSink, serve_mail_sink
-from services.notifier.email import MAX_SUBJECT, render_email, send_email
+from services.notifier.email import MAX_SUBJECT, SmtpSession, render_email, send_email
 
 EXAMPLES = Path(__file__).parents[2] / "schemas" / "examples"
 WARNING = parse_cap_json((EXAMPLES / "alert.meuse-flood-warning.json").read_bytes())
@@ -332,6 +332,41 @@ async def test_a_refused_message_sent_again_is_accepted() -> None:
     assert first.detail == "451 4.7.1 Greylisted"
     assert second.accepted
     assert len(received) == 1
+
+
+async def test_a_session_sends_several_messages_over_one_connection() -> None:
+    async with running_smtp(28033, refuse_first=1) as server:
+        async with SmtpSession(host="127.0.0.1", port=28033, timeout=5) as smtp:
+            outcomes = [await smtp.send(render()) for _ in range(3)]
+
+        received = await server.wait_for(2, timeout=5)
+
+    # The refusal of the first leaves the connection usable for the others.
+    assert [o.accepted for o in outcomes] == [False, True, True]
+    assert outcomes[0].detail == "451 4.3.0 Try again later"
+    assert len(received) == 2
+    assert len(server.peers) == 1
+
+
+async def test_a_server_that_never_answers_costs_a_session_one_timeout() -> None:
+    connections = 0
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await reader.read()
+        writer.close()
+
+    listener = await asyncio.start_server(silent, "127.0.0.1", 28034)
+    try:
+        async with SmtpSession(host="127.0.0.1", port=28034, timeout=0.5) as smtp:
+            outcomes = [await smtp.send(render()) for _ in range(3)]
+    finally:
+        listener.close()
+
+    assert {(o.accepted, o.permanent) for o in outcomes} == {(False, False)}
+    assert len({o.detail for o in outcomes}) == 1 and "0.5 s" in outcomes[0].detail
+    assert connections == 1
 
 
 async def test_a_closed_port_is_a_temporary_failure() -> None:
