@@ -1,9 +1,9 @@
 """Sending the e-mail deliveries: claimed in batches, retried with back-off, recorded.
 
-An e-mail delivery is claimed for a while before it is sent, so that two notifier processes do
-not send it both, and marked sent as soon as the server took it. The Message-ID is the same at
-every attempt, so that the one duplicate SMTP cannot rule out (a crash after the server's 250
-and before our commit) can be dropped by the mail client.
+E-mail deliveries are claimed for a while before they are sent, so that two notifier processes
+do not send them both; a batch goes over one SMTP connection and its outcomes are recorded in
+one commit. The Message-ID is the same at every attempt, so that the duplicates SMTP cannot rule
+out (a crash after the server's 250 and before our commit) can be dropped by the mail client.
 """
 
 from __future__ import annotations
