@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from services.localnet import postgres
 from services.registry.app import create_app
@@ -55,13 +55,17 @@ async def running_registry(
 ) -> AsyncIterator[Registry]:
     """Start the registry app on `database_url`, load `seed`, and yield a client for it.
 
-    On SQLite the seeded database is made once and copied: hashing the seed's secrets with
-    argon2 takes seconds, and most tests only need the world to be there.
+    The seeded database is made once per seed and copied (a file on SQLite, a template on
+    PostgreSQL): hashing the seed's secrets with argon2 takes seconds, and most tests only
+    need the world to be there.
     """
     target = make_url(database_url)
     copied = False
     if seed is not None and target.get_backend_name() == "sqlite" and target.database:
         await _copy_seeded(seed, Path(target.database))
+        copied = True
+    elif seed is not None and target.get_backend_name() == "postgresql" and target.database:
+        await _copy_seeded_postgres(seed, target)
         copied = True
     settings = RegistrySettings(
         database_url=database_url,
@@ -83,20 +87,44 @@ async def _copy_seeded(seed: Path, target: Path) -> None:
     if template is None:
         folder = Path(tempfile.mkdtemp(prefix="crossalert-seeded-"))
         template = folder / "registry.sqlite3"
-        app = create_app(
-            RegistrySettings(
-                database_url=f"sqlite+aiosqlite:///{template}",
-                signing_key_file=folder / "signing-key.pem",
-                kafka_bootstrap_servers=NO_KAFKA,
-                log_format="json",
-            )
-        )
-        async with app.router.lifespan_context(app):
-            await load_seed(app.state.sessions, read_seed(seed))
+        await _seed(f"sqlite+aiosqlite:///{template}", folder, seed)
         _SEEDED[seed] = template
     target.parent.mkdir(parents=True, exist_ok=True)
     # The engine was disposed: the write-ahead log is checkpointed into the file itself.
     shutil.copyfile(template, target)
+
+
+_SEEDED_POSTGRES: dict[Path, str] = {}
+"""Seed file -> a PostgreSQL database holding it, made once per test session and copied."""
+
+
+async def _copy_seeded_postgres(seed: Path, target: URL) -> None:
+    # The test's database was just created empty: it is made again as a copy of the seeded one.
+    server = target.set(database="").render_as_string(hide_password=False)
+    template = _SEEDED_POSTGRES.get(seed)
+    if template is None:
+        template = f"test_{os.getpid()}_{uuid.uuid4().hex[:12]}"
+        url = await postgres.create_database(server, template)
+        folder = Path(tempfile.mkdtemp(prefix="crossalert-seeded-"))
+        await _seed(url, folder, seed)
+        _SEEDED_POSTGRES[seed] = template
+    assert target.database is not None
+    await postgres.drop_database(server, target.database)
+    await postgres.create_database(server, target.database, template=template)
+
+
+async def _seed(database_url: str, folder: Path, seed: Path) -> None:
+    app = create_app(
+        RegistrySettings(
+            database_url=database_url,
+            signing_key_file=folder / "signing-key.pem",
+            kafka_bootstrap_servers=NO_KAFKA,
+            log_format="json",
+        )
+    )
+    # Leaving the lifespan disposes of the engine: nobody is connected to the copy's source.
+    async with app.router.lifespan_context(app):
+        await load_seed(app.state.sessions, read_seed(seed))
 
 
 @asynccontextmanager

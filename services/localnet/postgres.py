@@ -186,9 +186,15 @@ def database_url(base_url: str, name: str) -> str:
     return make_url(base_url).set(database=name).render_as_string(hide_password=False)
 
 
-async def create_database(base_url: str, name: str) -> str:
-    """Create the empty database `name` on the server at `base_url`; return its URL."""
-    await _administer(base_url, f'CREATE DATABASE "{_checked_name(name)}"')
+async def create_database(base_url: str, name: str, *, template: str | None = None) -> str:
+    """Create database `name` on the server at `base_url`, empty or a copy of `template`.
+
+    Return its URL. Nobody may be connected to the template while it is copied.
+    """
+    statement = f'CREATE DATABASE "{_checked_name(name)}"'
+    if template is not None:
+        statement += f' TEMPLATE "{_checked_name(template)}"'
+    await _administer(base_url, statement)
     return database_url(base_url, name)
 
 
