@@ -1,9 +1,10 @@
 """Sending the e-mail deliveries: claimed in batches, retried with back-off, recorded.
 
 E-mail deliveries are claimed for a while before they are sent, so that two notifier processes
-do not send them both; a batch goes over one SMTP connection and its outcomes are recorded in
-one commit. The Message-ID is the same at every attempt, so that the duplicates SMTP cannot rule
-out (a crash after the server's 250 and before our commit) can be dropped by the mail client.
+do not send them both; a batch goes over one SMTP connection, and each outcome is recorded as
+soon as the server gave it. The Message-ID is the same at every attempt, so that the one
+duplicate SMTP cannot rule out (a crash after the server's 250 and before our commit) can be
+dropped by the mail client.
 """
 
 from __future__ import annotations
@@ -109,17 +110,24 @@ class Mailer:
     async def _send(
         self, jobs: list[tuple[Delivery, ReceivedAlert, str | None]], *, begin_by: datetime
     ) -> None:
-        """Send a claimed batch over one SMTP connection, then record every outcome at once."""
+        """Send a claimed batch over one SMTP connection, recording each outcome as it comes."""
         alerts: dict[tuple[str, str], Alert] = {}
-        outcomes: list[SendOutcome] = []
         async with SmtpSession(
             host=self._settings.smtp_host,
             port=self._settings.smtp_port,
             timeout=self._settings.smtp_timeout_seconds,
         ) as smtp:
-            for delivery, alert_row, escalation in jobs:
+            for index, (delivery, alert_row, escalation) in enumerate(jobs):
                 if datetime.now(UTC) > begin_by:
-                    break  # a slow server: the rest wait for the next round, unclaimed
+                    # A slow server: the rest go back, unclaimed, for the next round.
+                    async with self._sessions() as session, session.begin():
+                        unsent = [job[0].id for job in jobs[index:]]
+                        await session.execute(
+                            update(Delivery)
+                            .where(Delivery.id.in_(unsent))
+                            .values(claimed_until=None)
+                        )
+                    return
                 key = (alert_row.sender, alert_row.identifier)
                 if key not in alerts:
                     alerts[key] = parse_cap_json(alert_row.cap_json)
@@ -134,18 +142,11 @@ class Mailer:
                     language_available=delivery.language_available,
                     escalation=escalation,
                 )
-                outcomes.append(await smtp.send(message))
-        now = datetime.now(UTC)
-        # The server's 250 and this commit cannot be one transaction: a process killed in
-        # between sends this batch again after the claim lapses (same Message-IDs).
-        async with self._sessions() as session, session.begin():
-            for (delivery, alert_row, _), outcome in zip(jobs, outcomes, strict=False):
-                await self._record(session, delivery, alert_row, outcome, now)
-            unsent = [delivery.id for delivery, _, _ in jobs[len(outcomes) :]]
-            if unsent:
-                await session.execute(
-                    update(Delivery).where(Delivery.id.in_(unsent)).values(claimed_until=None)
-                )
+                outcome = await smtp.send(message)
+                # The server's 250 and this commit cannot be one transaction, so the window
+                # in which a killed process leaves a sent mail unrecorded is kept to one mail.
+                async with self._sessions() as session, session.begin():
+                    await self._record(session, delivery, alert_row, outcome)
 
     async def _record(
         self,
@@ -153,8 +154,8 @@ class Mailer:
         delivery: Delivery,
         alert_row: ReceivedAlert,
         outcome: SendOutcome,
-        now: datetime,
     ) -> None:
+        now = datetime.now(UTC)
         attempts = delivery.attempts + 1
         status = DeliveryStatus.PENDING
         if outcome.accepted:
