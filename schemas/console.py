@@ -9,6 +9,9 @@ The conversation, one JSON object per WebSocket text message:
    alert currently active for the console's contact point; then `Synced`.
 3. New `FeedItem`s follow as they happen, in increasing `seq` order, and a `Heartbeat` whenever
    nothing else was sent for `HEARTBEAT_SECONDS`.
+4. Before its access token expires, the console sends `Renew` with the next token of the same
+   officer; the connection then lasts as long as that token. A connection whose token expires
+   is closed (4401); a console that cannot renew reconnects with `Hello` and `resume_after`.
 
 `seq` orders everything a contact point is shown; a console keeps the highest it has seen and
 resumes from it, so nothing is missed and nothing is shown twice. A `FeedItem` always carries
@@ -34,11 +37,12 @@ class CloseCode(IntEnum):
     """Why the notifier closed a console's WebSocket (RFC 6455 §7.4.2 private range)."""
 
     BAD_MESSAGE = 4400
-    """The console sent something other than a valid Hello."""
+    """The console sent something other than a valid Hello first, or than a Renew after it."""
     UNAUTHORIZED = 4401
-    """No token, an invalid one, or it expired: log in again."""
+    """No token, an invalid one, or it expired: renew it (or log in again) and reconnect."""
     FORBIDDEN = 4403
-    """The token is valid but not a duty officer's (no console scope or no contact point)."""
+    """The token is valid but not a duty officer's (no console scope or no contact point), or
+    a `Renew` carried another officer's token."""
     TOO_SLOW = 4408
     """The console fell behind the feed; reconnect with `resume_after` to catch up."""
     GOING_AWAY = 1001
@@ -58,6 +62,15 @@ class Hello(FeedModel):
     token: str = Field(min_length=1, description="A registry access token with scope console.")
     resume_after: int | None = Field(
         default=None, ge=0, description="The highest `seq` seen before a reconnect."
+    )
+
+
+class Renew(FeedModel):
+    """The console's next access token, sent on the open feed before the current one expires."""
+
+    type: Literal["renew"] = "renew"
+    token: str = Field(
+        min_length=1, description="A newer registry access token of the same duty officer."
     )
 
 

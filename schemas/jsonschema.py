@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas.cap import Alert
-from schemas.console import FeedItem, Hello
+from schemas.console import FeedItem, Hello, Renew
 from schemas.deliveries import DeliveryReport
 from schemas.envelopes import ENVELOPE_TYPES
 from schemas.identity import TokenClaims
@@ -43,6 +43,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         ("routing-answer.schema.json", RoutingAnswer, "crossalert registry routing answer"),
         ("token-claims.schema.json", TokenClaims, "crossalert access token claims"),
         ("console-hello.schema.json", Hello, "crossalert console feed: the console's hello"),
+        ("console-renew.schema.json", Renew, "crossalert console feed: a renewed token"),
         ("console-feed-item.schema.json", FeedItem, "crossalert console feed: one item"),
         ("delivery-report.schema.json", DeliveryReport, "crossalert notifier delivery report"),
     ):

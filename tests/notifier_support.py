@@ -208,6 +208,10 @@ class Console:
             pass
         self.closed = (ws.close_code, ws.close_reason)
 
+    async def send(self, message: dict[str, Any]) -> None:
+        """Send a message on the open feed (after the hello)."""
+        await self._socket.send(json.dumps(message))
+
     async def disconnect(self) -> None:
         """Close the WebSocket from the console's side."""
         if self._socket is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import defaultdict
 from datetime import UTC, datetime
 
@@ -40,6 +41,20 @@ class Connection:
         self.live = False
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size)
         self.close_reason: tuple[int, str] | None = None
+        self._expiry: asyncio.TimerHandle | None = None
+
+    def expire_at(self, exp: float | None) -> None:
+        """Close the console when its access token expires (`exp`, as in the token); None: never."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        if exp is not None:
+            self._expiry = asyncio.get_running_loop().call_later(
+                max(0.0, exp - time.time()),
+                self.drop,
+                CloseCode.UNAUTHORIZED,
+                "The access token expired; renew it and reconnect.",
+            )
 
     def offer(self, seq: int, message: str) -> bool:
         """Queue a message; False (and the console is to be dropped) when the queue is full."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -16,6 +15,7 @@ from schemas.console import (
     HEARTBEAT_SECONDS,
     CloseCode,
     Hello,
+    Renew,
     Reset,
     Synced,
     Welcome,
@@ -92,12 +92,7 @@ async def serve_console(
             )
             connection.cursor = after
             cursor = after
-    expiry = asyncio.get_running_loop().call_later(
-        max(0.0, token.exp - time.time()),
-        connection.drop,
-        CloseCode.UNAUTHORIZED,
-        "The access token expired; renew it and reconnect.",
-    )
+    connection.expire_at(token.exp)
     try:
         await hub.attach(connection, items, cursor)
         # Synced goes through the queue, after the items it follows.
@@ -105,14 +100,14 @@ async def serve_console(
         log.info("console connected", user=token.sub, contact_point=token.contact_point,
                  resumed_after=hello.resume_after, cursor=connection.cursor)  # fmt: skip
         sender = asyncio.create_task(connection.send_queued(heartbeat_seconds=HEARTBEAT_SECONDS))
-        receiver = asyncio.create_task(_drain(websocket))
+        receiver = asyncio.create_task(_listen(websocket, connection, verifier, token))
         await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         for task in (sender, receiver):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
                 await task
     finally:
-        expiry.cancel()
+        connection.expire_at(None)
         hub.detach(connection)
         log.info("console disconnected", user=token.sub, reason=connection.close_reason)
 
@@ -140,7 +135,37 @@ async def _hello(websocket: WebSocket, verifier: TokenVerifier) -> tuple[Hello, 
     return hello, claims
 
 
-async def _drain(websocket: WebSocket) -> None:
-    """Read (and ignore) what the console sends, to notice when it goes away."""
+async def _listen(
+    websocket: WebSocket, connection: Connection, verifier: TokenVerifier, officer: TokenClaims
+) -> None:
+    """Read what the console sends (its renewed tokens) until it goes away."""
     while True:
-        await websocket.receive_text()
+        message = await websocket.receive_text()
+        if connection.close_reason is not None:
+            continue  # closing: the sender tells the console why
+        outcome = await _renewal(message, verifier, officer)
+        if isinstance(outcome, TokenClaims):
+            connection.expire_at(outcome.exp)
+        else:
+            connection.drop(*outcome)
+
+
+async def _renewal(
+    message: str, verifier: TokenVerifier, officer: TokenClaims
+) -> TokenClaims | tuple[int, str]:
+    """The claims of a valid Renew of the same officer's session, else why it is refused."""
+    try:
+        renew = Renew.model_validate_json(message)
+    except ValidationError:
+        return CloseCode.BAD_MESSAGE, "After the hello a console sends only renew messages."
+    try:
+        claims = await verifier.verify(renew.token)
+    except ProblemError as exc:
+        return CloseCode.UNAUTHORIZED, exc.detail[:120]
+    if (
+        Scope.CONSOLE not in claims.scopes
+        or claims.sub != officer.sub
+        or claims.contact_point != officer.contact_point
+    ):
+        return CloseCode.FORBIDDEN, "A renewal must carry the same duty officer's token."
+    return claims

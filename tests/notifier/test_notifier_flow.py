@@ -385,6 +385,33 @@ async def test_the_feed_refuses_no_token_a_bad_token_a_client_token_and_a_foreig
     await same_site.wait_for(lambda c: any(m.type == "synced" for m in c.messages))
 
 
+async def test_an_open_feed_takes_only_the_same_officers_renewed_token(network: Network) -> None:
+    url, http = network.notifier.ws_url, network.notifier.http
+
+    async def live(username: str) -> Console:
+        console = Console(url, await login(http, username))
+        await console.connect()
+        await console.wait_for(lambda c: any(m.type == "synced" for m in c.messages))
+        return console
+
+    renewed = await live("officer.eupen")
+    await renewed.send({"type": "renew", "token": await login(http, "officer.eupen")})
+    forged = await live("officer.eupen")
+    await forged.send({"type": "renew", "token": "not-a-token"})
+    borrowed = await live("officer.eupen")
+    await borrowed.send({"type": "renew", "token": await login(http, "officer.liege")})
+    chatty = await live("officer.eupen")
+    await chatty.send({"type": "hello", "token": chatty.token})
+
+    for console, code in ((forged, 4401), (borrowed, 4403), (chatty, 4400)):
+        await console.wait_for(lambda c: c.closed is not None)
+        assert console.closed is not None and console.closed[0] == code, console.closed
+    assert renewed.closed is None
+    alert = meuse_alert()
+    await network.post(alert)
+    await renewed.wait_for(lambda c: alert["identifier"] in ids(c))
+
+
 async def test_the_smtp_server_refusing_with_451_then_accepting_delivers_once(
     tmp_path: Path, kafka_bootstrap: str
 ) -> None:

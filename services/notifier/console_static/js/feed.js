@@ -1,6 +1,7 @@
 // The live feed (schemas/console.py): Hello with the token and the last seq seen, then
-// Welcome, items, Synced, live items. Reconnects by itself with exponential back-off and
-// resumes where it stopped, so an outage of the notifier costs nothing but time.
+// Welcome, items, Synced, live items; Renew with each new token. Reconnects by itself with
+// exponential back-off and resumes where it stopped, so an outage of the notifier costs nothing
+// but time.
 
 export const CLOSE = Object.freeze({
   BAD_MESSAGE: 4400,
@@ -87,9 +88,17 @@ export class Feed {
     this.connect();
   }
 
-  /** Reconnect at once with the current token (just renewed), resuming where the feed is. */
+  /**
+   * The token was just renewed: hand it to the open feed, which then lasts as long as the new
+   * token; without an open feed, reconnect at once with it, resuming where the feed is.
+   */
   renewed() {
     if (this.stopped) return;
+    const open = this.socket?.readyState === WebSocket.OPEN;
+    if (open && (this.state === "syncing" || this.state === "live")) {
+      this.socket.send(JSON.stringify({ type: "renew", token: this.token() }));
+      return;
+    }
     clearTimeout(this.timer);
     const old = this.socket;
     this.socket = null;
