@@ -158,6 +158,7 @@ def create_app(
             "alerts": consume_alerts(),
             "registry-changes": follow_registry(),
         }
+        await hub.start()
         tasks = [asyncio.create_task(job, name=f"notifier-{name}") for name, job in jobs.items()]
         try:
             yield

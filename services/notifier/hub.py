@@ -119,10 +119,17 @@ class Hub:
         """This process wrote to the feed: push it now rather than at the next poll."""
         self._wake.set()
 
-    async def run(self) -> None:
-        """Follow the feed until cancelled."""
+    async def start(self) -> None:
+        """Learn where the feed stands, before any console can attach.
+
+        Read later, an entry written between a console's attach and this read would be
+        counted as pushed without having reached that console.
+        """
         async with self._sessions() as session:
             self._last_seq = await feed.latest_seq(session)
+
+    async def run(self) -> None:
+        """Follow the feed until cancelled (after `start`)."""
         while True:
             try:
                 await self.catch_up()
