@@ -37,7 +37,7 @@ from schemas.envelopes import AlertKey, AlertPublished, encode_envelope
 from schemas.topics import route
 from services.common.kafka import create_topics
 from services.localnet import kafka, process
-from services.localnet.service import LocalService, start_service
+from services.localnet.service import LocalService, gateway_service, registry_service, start_service
 from services.registry.cli import seed_database
 from services.registry.seed import DEFAULT_SEED
 
@@ -181,31 +181,11 @@ def free_port() -> int:
 def services(root: Path, bootstrap: str) -> tuple[LocalService, LocalService]:
     """The registry and the gateway, on free ports, state in .state/bench-gateway."""
     state = root / ".state" / "bench-gateway"
-    registry = LocalService(
-        name="registry",
-        port=free_port(),
-        state_dir=state,
-        env={
-            "CROSSALERT_REGISTRY_DATABASE_URL": f"sqlite+aiosqlite:///{state / 'registry.sqlite3'}",
-            "CROSSALERT_REGISTRY_SIGNING_KEY_FILE": str(state / "signing-key.pem"),
-            "CROSSALERT_REGISTRY_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "CROSSALERT_REGISTRY_LOG_FORMAT": "json",
-        },
-    )
-    registry.env["CROSSALERT_REGISTRY_HTTP_PORT"] = str(registry.port)
-    gateway = LocalService(
-        name="alert_gateway",
-        port=free_port(),
-        state_dir=state,
-        env={
-            "CROSSALERT_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{state / 'gateway.sqlite3'}",
-            "CROSSALERT_GATEWAY_REGISTRY_URL": registry.url,
-            "CROSSALERT_GATEWAY_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "CROSSALERT_GATEWAY_LOG_FORMAT": "json",
-            "CROSSALERT_GATEWAY_RATE_LIMIT_PER_MINUTE": str(10**9),  # measure, do not throttle
-        },
-    )
-    gateway.env["CROSSALERT_GATEWAY_HTTP_PORT"] = str(gateway.port)
+    registry = registry_service(state, bootstrap, free_port())
+    gateway = gateway_service(
+        state, bootstrap, free_port(), registry.url,
+        rate_limit_per_minute=str(10**9),  # measure, do not throttle
+    )  # fmt: skip
     return registry, gateway
 
 

@@ -31,13 +31,19 @@ from schemas.registry import RoutingAnswer
 from services.common.kafka import create_topics
 from services.localnet import kafka, process
 from services.localnet.mailsink import MailSink
-from services.localnet.service import LocalService, start_service
+from services.localnet.service import (
+    NOTIFIER_CLIENT,
+    LocalService,
+    gateway_service,
+    notifier_service,
+    registry_service,
+    start_service,
+)
 from services.registry.cli import seed_database
 from services.registry.seed import DEFAULT_SEED, read_seed
 
 EXAMPLE = Path(__file__).parent.parent / "schemas" / "examples" / "alert.meuse-flood-warning.xml"
 PUBLISHER = ("nl-vrln-system", "demo-secret-nl-vrln")  # from the default seed; acts for NL421/2
-ROUTING_READER = ("svc-notifier", "demo-secret-svc-notifier")
 BROKER_PORTS = (29300, 29301)
 REGISTRY_PORT, GATEWAY_PORT, NOTIFIER_PORT, MAIL_PORT = 29310, 29311, 29312, 29313
 STOP_TIMEOUT_S = 30.0
@@ -117,7 +123,7 @@ async def client_token(registry_url: str, client: tuple[str, str], scope: str) -
 
 async def routing(registry_url: str, alert: Alert) -> RoutingAnswer:
     """The registry's routing answer for `alert`, asked as the notifier asks it."""
-    token = await client_token(registry_url, ROUTING_READER, "routing:read")
+    token = await client_token(registry_url, NOTIFIER_CLIENT, "routing:read")
     async with httpx.AsyncClient(timeout=10) as http:
         answer = await http.post(
             f"{registry_url}/v1/routing",
@@ -224,50 +230,17 @@ def mail_sink(folder: Path, port: int) -> Iterator[None]:
 
 
 def _services(state: Path, bootstrap: str, run: str) -> list[LocalService]:
-    registry = LocalService(
-        name="registry",
-        port=REGISTRY_PORT,
-        state_dir=state,
-        env={
-            "CROSSALERT_REGISTRY_DATABASE_URL": f"sqlite+aiosqlite:///{state / 'registry.sqlite3'}",
-            "CROSSALERT_REGISTRY_SIGNING_KEY_FILE": str(state / "signing-key.pem"),
-            "CROSSALERT_REGISTRY_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "CROSSALERT_REGISTRY_HTTP_PORT": str(REGISTRY_PORT),
-            "CROSSALERT_REGISTRY_LOG_FORMAT": "json",
-            # Consoles stay connected for the whole run; a 5-minute token would close them.
-            "CROSSALERT_REGISTRY_TOKEN_TTL_SECONDS": "3600",
-        },
-    )
-    gateway = LocalService(
-        name="alert_gateway",
-        port=GATEWAY_PORT,
-        state_dir=state,
-        env={
-            "CROSSALERT_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{state / 'gateway.sqlite3'}",
-            "CROSSALERT_GATEWAY_REGISTRY_URL": registry.url,
-            "CROSSALERT_GATEWAY_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "CROSSALERT_GATEWAY_HTTP_PORT": str(GATEWAY_PORT),
-            "CROSSALERT_GATEWAY_LOG_FORMAT": "json",
-            "CROSSALERT_GATEWAY_RATE_LIMIT_PER_MINUTE": str(10**9),  # measure, do not throttle
-        },
-    )
-    notifier = LocalService(
-        name="notifier",
-        port=NOTIFIER_PORT,
-        state_dir=state,
-        env={
-            "CROSSALERT_NOTIFIER_DATABASE_URL": f"sqlite+aiosqlite:///{state / 'notifier.sqlite3'}",
-            "CROSSALERT_NOTIFIER_REGISTRY_URL": registry.url,
-            "CROSSALERT_NOTIFIER_REGISTRY_CLIENT_SECRET": ROUTING_READER[1],
-            "CROSSALERT_NOTIFIER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "CROSSALERT_NOTIFIER_HTTP_PORT": str(NOTIFIER_PORT),
-            "CROSSALERT_NOTIFIER_LOG_FORMAT": "json",
-            "CROSSALERT_NOTIFIER_SMTP_PORT": str(MAIL_PORT),
-            # A broker kept from an earlier run holds its alerts: this run reads only its own.
-            "CROSSALERT_NOTIFIER_CONSUMER_GROUP": f"bench-notifier-{run}",
-            "CROSSALERT_NOTIFIER_CONSUMER_START": "latest",
-        },
-    )
+    # Consoles stay connected for the whole run; a 5-minute token would close them.
+    registry = registry_service(state, bootstrap, REGISTRY_PORT, token_ttl_seconds="3600")
+    gateway = gateway_service(
+        state, bootstrap, GATEWAY_PORT, registry.url,
+        rate_limit_per_minute=str(10**9),  # measure, do not throttle
+    )  # fmt: skip
+    notifier = notifier_service(
+        state, bootstrap, NOTIFIER_PORT, registry.url, MAIL_PORT,
+        # A broker kept from an earlier run holds its alerts: this run reads only its own.
+        consumer_group=f"bench-notifier-{run}", consumer_start="latest",
+    )  # fmt: skip
     return [registry, gateway, notifier]
 
 

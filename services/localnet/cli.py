@@ -21,7 +21,13 @@ from services.localnet.network import (
     read_network,
     write_network,
 )
-from services.localnet.service import LocalService, start_service
+from services.localnet.service import (
+    LocalService,
+    gateway_service,
+    notifier_service,
+    registry_service,
+    start_service,
+)
 from services.registry.cli import seed_database
 from services.registry.seed import DEFAULT_SEED, read_seed
 
@@ -81,13 +87,15 @@ def up(timeout: TimeoutOption = kafka.START_TIMEOUT_S) -> None:
         # Declared topics exist before any service subscribes, with the contract's partitions.
         asyncio.run(create_topics(state.bootstrap, all_topic_names()))
         services = [RunningService(name="kafka", address=state.bootstrap, pid=state.pid)]
-        registry = _registry(root, state.bootstrap)
+        registry = registry_service(root / ".state", state.bootstrap, REGISTRY_PORT)
         asyncio.run(seed_database(registry.env["CROSSALERT_REGISTRY_DATABASE_URL"], DEFAULT_SEED))
         services.append(_running(root, registry))
-        gateway = _gateway(root, state.bootstrap, registry.url)
+        gateway = gateway_service(root / ".state", state.bootstrap, GATEWAY_PORT, registry.url)
         services.append(_running(root, gateway))
         services.append(_mail_sink(root))
-        notifier = _notifier(root, state.bootstrap, registry.url)
+        notifier = notifier_service(
+            root / ".state", state.bootstrap, NOTIFIER_PORT, registry.url, mailsink.DEV_PORT
+        )
         services.append(_running(root, notifier))
         demo = demo_credentials(read_seed(DEFAULT_SEED))
         path = write_network(root, services, demo=demo)
@@ -128,61 +136,6 @@ def demo_credentials(seed: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             for client in seed.get("api_clients", [])
         ],
     }
-
-
-def _registry(root: Path, bootstrap: str) -> LocalService:
-    state_dir = root / ".state"
-    database = state_dir / "registry.sqlite3"
-    return LocalService(
-        name="registry",
-        port=REGISTRY_PORT,
-        state_dir=state_dir,
-        env={
-            "CROSSALERT_REGISTRY_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
-            "CROSSALERT_REGISTRY_SIGNING_KEY_FILE": str(state_dir / "registry-signing-key.pem"),
-            "CROSSALERT_REGISTRY_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "CROSSALERT_REGISTRY_HTTP_PORT": str(REGISTRY_PORT),
-            "CROSSALERT_REGISTRY_LOG_FORMAT": "json",
-        },
-    )
-
-
-def _gateway(root: Path, bootstrap: str, registry_url: str) -> LocalService:
-    state_dir = root / ".state"
-    database = state_dir / "alert_gateway.sqlite3"
-    return LocalService(
-        name="alert_gateway",
-        port=GATEWAY_PORT,
-        state_dir=state_dir,
-        env={
-            "CROSSALERT_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
-            "CROSSALERT_GATEWAY_REGISTRY_URL": registry_url,
-            "CROSSALERT_GATEWAY_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "CROSSALERT_GATEWAY_HTTP_PORT": str(GATEWAY_PORT),
-            "CROSSALERT_GATEWAY_LOG_FORMAT": "json",
-        },
-    )
-
-
-def _notifier(root: Path, bootstrap: str, registry_url: str) -> LocalService:
-    state_dir = root / ".state"
-    database = state_dir / "notifier.sqlite3"
-    return LocalService(
-        name="notifier",
-        port=NOTIFIER_PORT,
-        state_dir=state_dir,
-        env={
-            "CROSSALERT_NOTIFIER_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
-            "CROSSALERT_NOTIFIER_REGISTRY_URL": registry_url,
-            # The seed's demo client for the notifier (routing:read).
-            "CROSSALERT_NOTIFIER_REGISTRY_CLIENT_ID": "svc-notifier",
-            "CROSSALERT_NOTIFIER_REGISTRY_CLIENT_SECRET": "demo-secret-svc-notifier",
-            "CROSSALERT_NOTIFIER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "CROSSALERT_NOTIFIER_HTTP_PORT": str(NOTIFIER_PORT),
-            "CROSSALERT_NOTIFIER_SMTP_PORT": str(mailsink.DEV_PORT),
-            "CROSSALERT_NOTIFIER_LOG_FORMAT": "json",
-        },
-    )
 
 
 def _mail_sink(root: Path) -> RunningService:

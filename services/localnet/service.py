@@ -66,3 +66,61 @@ def start_service(service: LocalService, *, timeout: float = START_TIMEOUT_S) ->
         f"the {service.name} did not answer on {service.url} within {timeout:g} s",
         detail=process.last_lines(process.read_text(service.log_file)),
     )
+
+
+# The builders below configure each service as `crossalert up` and the benchmarks run it: its
+# SQLite database and its log in `state_dir`, JSON logs, Kafka at `bootstrap`. `settings` are
+# further settings of the service by name (`token_ttl_seconds="3600"`).
+
+
+def registry_service(state_dir: Path, bootstrap: str, port: int, **settings: str) -> LocalService:
+    """The registry, its signing key in `state_dir`."""
+    return _service(
+        "registry",
+        "REGISTRY",
+        state_dir,
+        bootstrap,
+        port,
+        signing_key_file=str(state_dir / "registry-signing-key.pem"),
+        **settings,
+    )
+
+
+def gateway_service(
+    state_dir: Path, bootstrap: str, port: int, registry_url: str, **settings: str
+) -> LocalService:
+    """The alert gateway, checking senders with the registry at `registry_url`."""
+    return _service(
+        "alert_gateway", "GATEWAY", state_dir, bootstrap, port, registry_url=registry_url,
+        **settings,
+    )  # fmt: skip
+
+
+def notifier_service(
+    state_dir: Path, bootstrap: str, port: int, registry_url: str, smtp_port: int, **settings: str
+) -> LocalService:
+    """The notifier, routing as the seed's demo client `svc-notifier`, mailing `smtp_port`."""
+    return _service(
+        "notifier", "NOTIFIER", state_dir, bootstrap, port, registry_url=registry_url,
+        registry_client_id=NOTIFIER_CLIENT[0], registry_client_secret=NOTIFIER_CLIENT[1],
+        smtp_port=str(smtp_port), **settings,
+    )  # fmt: skip
+
+
+NOTIFIER_CLIENT = ("svc-notifier", "demo-secret-svc-notifier")
+"""The seed's API client the notifier routes as (scope routing:read)."""
+
+
+def _service(
+    name: str, prefix: str, state_dir: Path, bootstrap: str, port: int, **settings: str
+) -> LocalService:
+    base = {
+        "database_url": f"sqlite+aiosqlite:///{state_dir / f'{name}.sqlite3'}",
+        "kafka_bootstrap_servers": bootstrap,
+        "http_port": str(port),
+        "log_format": "json",
+    }
+    env = {
+        f"CROSSALERT_{prefix}_{key.upper()}": value for key, value in {**base, **settings}.items()
+    }
+    return LocalService(name=name, port=port, env=env, state_dir=state_dir)

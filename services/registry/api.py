@@ -221,11 +221,11 @@ async def login(request: Request, body: Login, db: SessionDep) -> TokenResponse:
     """Password login for duty officers: a short access token and the shift's refresh token."""
     principal = await _user_principal(db, body.username, body.password)
     settings: RegistrySettings = request.app.state.settings
-    refresh, lasts = await sessions.start(
+    refresh = await sessions.start(
         db, username=body.username, ttl_seconds=settings.session_ttl_seconds
     )
     return _issue(request, principal).model_copy(
-        update={"refresh_token": refresh, "refresh_expires_in": lasts}
+        update={"refresh_token": refresh, "refresh_expires_in": settings.session_ttl_seconds}
     )
 
 

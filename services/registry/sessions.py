@@ -16,8 +16,8 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def start(db: AsyncSession, *, username: str, ttl_seconds: int) -> tuple[str, int]:
-    """A new session for `username`: its refresh token and seconds until it ends."""
+async def start(db: AsyncSession, *, username: str, ttl_seconds: int) -> str:
+    """A new session for `username`, ending in `ttl_seconds`: its refresh token."""
     token = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     db.add(
@@ -28,7 +28,7 @@ async def start(db: AsyncSession, *, username: str, ttl_seconds: int) -> tuple[s
             expires_at=now + timedelta(seconds=ttl_seconds),
         )
     )
-    return token, ttl_seconds
+    return token
 
 
 async def renew(db: AsyncSession, token: str) -> tuple[m.ConsoleSession, str, int] | None:
@@ -38,9 +38,7 @@ async def renew(db: AsyncSession, token: str) -> tuple[m.ConsoleSession, str, in
     one first locks the officer out at their next renewal, which they notice.
     """
     now = datetime.now(UTC)
-    session = await db.scalar(
-        select(m.ConsoleSession).where(m.ConsoleSession.token_digest == _digest(token))
-    )
+    session = await _of(db, token)
     if session is None or session.ended_at is not None or session.expires_at <= now:
         return None
     fresh = secrets.token_urlsafe(32)
@@ -50,10 +48,14 @@ async def renew(db: AsyncSession, token: str) -> tuple[m.ConsoleSession, str, in
 
 async def end(db: AsyncSession, token: str) -> bool:
     """End the session of a refresh token (logout); False if there was none live."""
-    session = await db.scalar(
-        select(m.ConsoleSession).where(m.ConsoleSession.token_digest == _digest(token))
-    )
+    session = await _of(db, token)
     if session is None or session.ended_at is not None:
         return False
     session.ended_at = datetime.now(UTC)
     return True
+
+
+async def _of(db: AsyncSession, token: str) -> m.ConsoleSession | None:
+    return await db.scalar(
+        select(m.ConsoleSession).where(m.ConsoleSession.token_digest == _digest(token))
+    )

@@ -58,15 +58,23 @@ async def network(
 ) -> AsyncIterator[Network]:
     state = tmp_path_factory.mktemp("console-network")
     async with AsyncExitStack() as stack:
-        registry = await stack.enter_async_context(
-            running_registry(f"sqlite+aiosqlite:///{state / 'registry.sqlite3'}", state)
-        )
-        gateway = await stack.enter_async_context(running_gateway(state, kafka_bootstrap, registry))
-        smtp = await stack.enter_async_context(running_smtp(free_port()))
+        registry, gateway, smtp_port = await upstream(stack, state, kafka_bootstrap)
         notifier = await stack.enter_async_context(
-            running_notifier(state, kafka_bootstrap, registry, free_port(), smtp_port=smtp.port)
+            running_notifier(state, kafka_bootstrap, registry, free_port(), smtp_port=smtp_port)
         )
         yield Network(registry, gateway, notifier, await publishers(registry))
+
+
+async def upstream(
+    stack: AsyncExitStack, state: Path, kafka_bootstrap: str
+) -> tuple[Registry, Gateway, int]:
+    """The registry (test world), the gateway and an SMTP server (its port), until `stack` ends."""
+    registry = await stack.enter_async_context(
+        running_registry(f"sqlite+aiosqlite:///{state / 'registry.sqlite3'}", state)
+    )
+    gateway = await stack.enter_async_context(running_gateway(state, kafka_bootstrap, registry))
+    smtp = await stack.enter_async_context(running_smtp(free_port()))
+    return registry, gateway, smtp.port
 
 
 async def publishers(registry: Registry) -> dict[str, dict[str, str]]:
@@ -444,14 +452,7 @@ async def test_the_console_reconnects_after_a_notifier_restart_and_shows_nothing
         socket.on("framesent", lambda payload: hellos.append(json.loads(payload)))
 
     async with AsyncExitStack() as stack:
-        registry = await stack.enter_async_context(
-            running_registry(f"sqlite+aiosqlite:///{tmp_path / 'registry.sqlite3'}", tmp_path)
-        )
-        gateway = await stack.enter_async_context(
-            running_gateway(tmp_path, kafka_bootstrap, registry)
-        )
-        smtp = await stack.enter_async_context(running_smtp(free_port()))
-        settings["smtp_port"] = smtp.port
+        registry, gateway, settings["smtp_port"] = await upstream(stack, tmp_path, kafka_bootstrap)
         async with running_notifier(tmp_path, kafka_bootstrap, registry, port, **settings) as first:
             net = Network(registry, gateway, first, await publishers(registry))
             eupen = await OfficerPage.open(browser, first.url, "officer.eupen")
@@ -497,15 +498,9 @@ async def test_short_access_tokens_are_renewed_through_the_shift_without_a_gap(
         socket.on("framesent", lambda payload: sent.append(json.loads(payload)))
 
     async with AsyncExitStack() as stack:
-        registry = await stack.enter_async_context(
-            running_registry(f"sqlite+aiosqlite:///{tmp_path / 'registry.sqlite3'}", tmp_path)
-        )
-        gateway = await stack.enter_async_context(
-            running_gateway(tmp_path, kafka_bootstrap, registry)
-        )
-        smtp = await stack.enter_async_context(running_smtp(free_port()))
+        registry, gateway, smtp_port = await upstream(stack, tmp_path, kafka_bootstrap)
         notifier = await stack.enter_async_context(
-            running_notifier(tmp_path, kafka_bootstrap, registry, free_port(), smtp_port=smtp.port)
+            running_notifier(tmp_path, kafka_bootstrap, registry, free_port(), smtp_port=smtp_port)
         )
         net = Network(registry, gateway, notifier, await publishers(registry))
         eupen = await OfficerPage.open(browser, notifier.url, "officer.eupen")
