@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import socket
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaProducer
 
+from bench.broker import bench_broker
 from bench.report import Figure, median, percentile, report
 from schemas import Alert, parse_cap_xml, to_cap_json
 from schemas.cap import Category
@@ -199,12 +199,7 @@ def main() -> None:
 
     root = kafka.repo_root()
     with ExitStack() as stack:
-        bootstrap = os.environ.get("CROSSALERT_BENCH_KAFKA")
-        if not bootstrap:
-            state = root / ".state" / "bench-gateway-kafka"
-            broker = kafka.LocalBroker(root, state, 29192, 29193)
-            bootstrap = kafka.start(broker).bootstrap
-            stack.callback(kafka.stop, broker)
+        bootstrap = bench_broker(stack, "bench-gateway-kafka", (29192, 29193))
         registry, gateway = services(root, bootstrap)
         shutil.rmtree(registry.state_dir, ignore_errors=True)  # a fresh gateway database
         registry.state_dir.mkdir(parents=True)

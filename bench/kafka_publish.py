@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import ExitStack
@@ -21,6 +20,7 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer
 
+from bench.broker import bench_broker
 from bench.report import Figure, median, percentile, report
 from schemas import parse_cap_xml
 from schemas.cap import Category
@@ -28,7 +28,6 @@ from schemas.envelopes import AlertKey, AlertPublished, encode_envelope
 from schemas.topics import route
 from services.common.kafka import create_producer, create_topics, publish
 from services.common.settings import ServiceSettings
-from services.localnet import kafka
 
 EXAMPLE = Path(__file__).parent.parent / "schemas" / "examples" / "alert.meuse-flood-warning.xml"
 
@@ -132,12 +131,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with ExitStack() as stack:
-        bootstrap = os.environ.get("CROSSALERT_BENCH_KAFKA")
-        if not bootstrap:
-            root = kafka.repo_root()
-            broker = kafka.LocalBroker(root, root / ".state" / "bench-kafka", 29092, 29093)
-            bootstrap = kafka.start(broker).bootstrap
-            stack.callback(kafka.stop, broker)
+        bootstrap = bench_broker(stack, "bench-kafka", (29092, 29093))
         figures = asyncio.run(measure(bootstrap, args))
     report(
         "kafka_publish",

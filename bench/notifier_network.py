@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.broker import bench_broker
 from bench.consoles import raise_open_files_limit
 from schemas import Alert, parse_cap_xml, to_cap_json
 from schemas.console import Hello
@@ -262,13 +263,7 @@ def running_network() -> Iterator[Network]:
     state = root / ".state" / "bench-notifier"
     raise_open_files_limit()  # the services inherit it: the notifier holds every console
     with ExitStack() as stack:
-        bootstrap = os.environ.get("CROSSALERT_BENCH_KAFKA")
-        if not bootstrap:
-            broker = kafka.LocalBroker(
-                root, root / ".state" / "bench-notifier-kafka", *BROKER_PORTS
-            )
-            bootstrap = kafka.start(broker).bootstrap
-            stack.callback(kafka.stop, broker)
+        bootstrap = bench_broker(stack, "bench-notifier-kafka", BROKER_PORTS)
         asyncio.run(create_topics(bootstrap, ["alerts.geo"]))
         shutil.rmtree(state, ignore_errors=True)
         state.mkdir(parents=True)

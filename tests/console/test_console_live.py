@@ -156,6 +156,14 @@ async def spoken(page: OfficerPage, alert: dict[str, Any], *, urgent: bool) -> l
     return said
 
 
+async def shown_once(page: OfficerPage, *alerts: dict[str, Any]) -> None:
+    """Each alert is on the page, and was announced, exactly once."""
+    await asyncio.sleep(1)  # anything replayed twice would have arrived by now
+    for alert in alerts:
+        await expect(page.card(alert["sender"], alert["identifier"])).to_have_count(1)
+        assert len(await spoken(page, alert, urgent=True)) == 1
+
+
 async def wait_spoken(page: OfficerPage, alert: dict[str, Any], *, urgent: bool) -> list[str]:
     """What was said about `alert`, once something was."""
     await page.page.wait_for_function(
@@ -477,10 +485,7 @@ async def test_the_console_reconnects_after_a_notifier_restart_and_shows_nothing
         await eupen.wait_live(timeout=60_000)
         await expect(eupen.card(during["sender"], during["identifier"])).to_be_visible(timeout=SLOW)
         await expect(eupen.page.locator("#stale-banner")).to_be_hidden()
-        await asyncio.sleep(1)  # anything replayed twice would have arrived by now
-        for alert in (before, during):
-            await expect(eupen.card(alert["sender"], alert["identifier"])).to_have_count(1)
-            assert len(await spoken(eupen, alert, urgent=True)) == 1
+        await shown_once(eupen, before, during)
         assert [hello.get("resume_after") is not None for hello in hellos] == [False, True]
         await eupen.shot("12-reconnected-after-restart")
         assert eupen.problems == []
@@ -527,10 +532,7 @@ async def test_short_access_tokens_are_renewed_through_the_shift_without_a_gap(
 
         await expect(eupen.card(during["sender"], during["identifier"])).to_be_visible(timeout=SLOW)
         await expect(eupen.page.locator("#login-dialog")).to_be_hidden()
-        await asyncio.sleep(1)  # anything replayed twice would have arrived by now
-        for alert in (before, during):
-            await expect(eupen.card(alert["sender"], alert["identifier"])).to_have_count(1)
-            assert len(await spoken(eupen, alert, urgent=True)) == 1
+        await shown_once(eupen, before, during)
 
         # The open feed was handed the new token: it outlives the first one, not reconnected.
         await asyncio.sleep(max(0.0, first_expires - time.time() + 1))
