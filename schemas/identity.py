@@ -6,10 +6,11 @@ offline against the registry's published JSON Web Key Set.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 TOKEN_ALGORITHM = "EdDSA"  # noqa: S105
 """The only JOSE `alg` an access token may carry (Ed25519, RFC 8037)."""
@@ -27,10 +28,46 @@ class Scope(StrEnum):
     REGISTRY_READ = "registry:read"
     REGISTRY_ADMIN = "registry:admin"
     ROUTING_READ = "routing:read"
+    """Preview who would receive the organisation's own alerts (no contact addresses)."""
+    ROUTING_RESOLVE = "routing:resolve"
+    """Resolve the recipients of any sender's alert, with their addresses: network services."""
     ALERTS_PUBLISH = "alerts:publish"
     ALERTS_READ = "alerts:read"
     OBSERVATIONS_SUBMIT = "observations:submit"
     CONSOLE = "console"
+
+
+class Audience(StrEnum):
+    """The services a token is meant for (its `aud` claim, RFC 7519 §4.1.3; RFC 8707 resources).
+
+    Each service accepts only tokens naming it, so a token given to one service cannot be
+    replayed at another whose routes its scopes were never meant for.
+    """
+
+    REGISTRY = "urn:crossalert:registry"
+    GATEWAY = "urn:crossalert:alert-gateway"
+    NOTIFIER = "urn:crossalert:notifier"
+
+
+SCOPE_AUDIENCES: dict[Scope, tuple[Audience, ...]] = {
+    Scope.REGISTRY_READ: (Audience.REGISTRY,),
+    Scope.REGISTRY_ADMIN: (Audience.REGISTRY,),
+    Scope.ROUTING_READ: (Audience.REGISTRY,),
+    Scope.ROUTING_RESOLVE: (Audience.REGISTRY,),
+    Scope.ALERTS_PUBLISH: (Audience.GATEWAY,),
+    # An alert's state at the gateway, its delivery report at the notifier.
+    Scope.ALERTS_READ: (Audience.GATEWAY, Audience.NOTIFIER),
+    Scope.OBSERVATIONS_SUBMIT: (Audience.GATEWAY,),
+    Scope.CONSOLE: (Audience.NOTIFIER,),
+}
+"""Which services honour each scope: a token is issued for the services its scopes open."""
+
+
+def audiences_of(scopes: Iterable[str]) -> tuple[Audience, ...]:
+    """The services that honour at least one of `scopes`, in a stable order."""
+    by_name = {str(scope): audiences for scope, audiences in SCOPE_AUDIENCES.items()}
+    wanted = {audience for scope in scopes for audience in by_name.get(scope, ())}
+    return tuple(audience for audience in Audience if audience in wanted)
 
 
 class Principal(BaseModel):
@@ -65,11 +102,17 @@ class TokenClaims(Principal):
     """The claims of a registry-issued access token (times are seconds since the epoch)."""
 
     iss: str
-    aud: str | None = None
+    aud: tuple[str, ...] = Field(description="The services this token is meant for.")
     exp: int
     iat: int
     nbf: int | None = None
     jti: str = Field(min_length=1)
+
+    @field_validator("aud", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        # RFC 7519 allows one audience as a plain string.
+        return (value,) if isinstance(value, str) else value
 
 
 class TokenResponse(BaseModel):
@@ -88,6 +131,11 @@ class TokenResponse(BaseModel):
     )
     refresh_expires_in: int | None = Field(
         default=None, description="Seconds until the session ends, whatever its renewals."
+    )
+    device_token: str | None = Field(
+        default=None,
+        description="Given at an officer's login: sent with the next logins from this browser, "
+        "it keeps them open while someone else's failed guesses slow the account down.",
     )
 
 

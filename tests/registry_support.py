@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -44,6 +45,11 @@ class Registry:
         """Authorization headers for an API client."""
         return {"Authorization": f"Bearer {await self.token(client_id, secret)}"}
 
+    def from_address(self, address: str) -> httpx.AsyncClient:
+        """An HTTP client whose requests come from `address` (close it after use)."""
+        transport = httpx.ASGITransport(app=self.app, client=(address, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://registry")
+
 
 _SEEDED: dict[Path, Path] = {}
 """Seed file -> a SQLite database holding it, made once per test session and copied."""
@@ -51,9 +57,16 @@ _SEEDED: dict[Path, Path] = {}
 
 @asynccontextmanager
 async def running_registry(
-    database_url: str, state: Path, *, kafka: str = NO_KAFKA, seed: Path | None = WORLD
+    database_url: str,
+    state: Path,
+    *,
+    kafka: str = NO_KAFKA,
+    seed: Path | None = WORLD,
+    **settings: Any,
 ) -> AsyncIterator[Registry]:
     """Start the registry app on `database_url`, load `seed`, and yield a client for it.
+
+    `settings` are further registry settings (throttles, hashing limits).
 
     The seeded database is made once per seed and copied (a file on SQLite, a template on
     PostgreSQL): hashing the seed's secrets with argon2 takes seconds, and most tests only
@@ -67,13 +80,14 @@ async def running_registry(
     elif seed is not None and target.get_backend_name() == "postgresql" and target.database:
         await _copy_seeded_postgres(seed, target)
         copied = True
-    settings = RegistrySettings(
+    registry_settings = RegistrySettings(
         database_url=database_url,
         signing_key_file=state / "signing-key.pem",
         kafka_bootstrap_servers=kafka,
         log_format="json",
+        **settings,
     )
-    app = create_app(settings)
+    app = create_app(registry_settings)
     async with app.router.lifespan_context(app):
         if seed is not None and not copied:
             await load_seed(app.state.sessions, read_seed(seed))

@@ -205,12 +205,20 @@ async def test_each_authorisation_rule_refuses_naming_itself(
 
 async def test_no_token_or_a_token_without_the_publish_scope_is_refused(world: World) -> None:
     registry, _, _ = world
-    reader = await registry.auth("reader", "reader-secret-123")
+    registry_reader = await registry.auth("reader", "reader-secret-123")
+    reading_only = {
+        "Authorization": "Bearer "
+        + await registry.token("liege-system", "liege-secret-123", scope="alerts:read")
+    }
 
     anonymous = await post(world, flood_alert(), headers={})
-    not_publisher = await post(world, flood_alert(), headers=reader)
+    not_for_the_gateway = await post(world, flood_alert(), headers=registry_reader)
+    not_publisher = await post(world, flood_alert(), headers=reading_only)
 
     assert anonymous.status_code == 401
+    # A token for the registry alone is not meant for the gateway at all.
+    assert not_for_the_gateway.status_code == 401
+    assert "not meant for this service" in not_for_the_gateway.json()["detail"]
     assert not_publisher.status_code == 403
     assert not_publisher.json()["code"] == "insufficient_scope"
 

@@ -31,6 +31,7 @@ from fastapi import Depends, FastAPI
 
 from schemas.identity import (
     JWKS_PATH,
+    Audience,
     JwkSet,
     Principal,
     Scope,
@@ -77,7 +78,7 @@ def token_for(
     *,
     key: Ed25519PrivateKey = KEY,
     issuer: str = ISSUER,
-    audience: str | None = None,
+    audience: str | list[str] | None = None,
     now: datetime | None = None,
 ) -> str:
     return issue_token(
@@ -112,7 +113,9 @@ def protected_app(verifier: TokenVerifier) -> FastAPI:
     return app
 
 
-def fixed_verifier(*keys: Ed25519PrivateKey, audience: str | None = None) -> TokenVerifier:
+def fixed_verifier(
+    *keys: Ed25519PrivateKey, audience: str = Audience.GATEWAY
+) -> TokenVerifier:
     return TokenVerifier(jwks(keys or [KEY]), issuer=ISSUER, audience=audience)
 
 
@@ -357,19 +360,33 @@ async def test_garbage_is_refused() -> None:
     assert_refused(answer, 401, "invalid_token")
 
 
-async def test_the_audience_is_checked_when_the_service_has_one() -> None:
-    gateway = protected_app(fixed_verifier(audience="alert_gateway"))
-    anywhere = protected_app(fixed_verifier())
+async def test_a_token_is_meant_for_the_services_its_scopes_open() -> None:
+    centre = jwt.decode(token_for(CENTRE), options={"verify_signature": False})
+    officer = jwt.decode(token_for(DUTY_OFFICER), options={"verify_signature": False})
+    router = Principal(sub="svc", kind="client", org="be", sender="be", scope="routing:resolve")
+    service = jwt.decode(token_for(router), options={"verify_signature": False})
 
-    for_gateway = await call(gateway, "GET", "/me", token_for(audience="alert_gateway"))
-    for_notifier = await call(gateway, "GET", "/me", token_for(audience="notifier"))
-    unrestricted = await call(gateway, "GET", "/me", token_for())
-    restricted_elsewhere = await call(anywhere, "GET", "/me", token_for(audience="notifier"))
+    assert centre["aud"] == [Audience.GATEWAY, Audience.NOTIFIER]
+    assert officer["aud"] == [Audience.GATEWAY, Audience.NOTIFIER]
+    assert service["aud"] == [Audience.REGISTRY]
+
+
+async def test_a_service_refuses_a_token_not_meant_for_it() -> None:
+    gateway = protected_app(fixed_verifier(audience=Audience.GATEWAY))
+
+    for_gateway = await call(gateway, "GET", "/me", token_for(audience=Audience.GATEWAY))
+    for_notifier = await call(gateway, "GET", "/me", token_for(audience=Audience.NOTIFIER))
+    for_nobody = await call(gateway, "GET", "/me", token_for(audience=[]))
+    without_aud = await call(gateway, "GET", "/me", forged(
+        {"alg": "EdDSA", "typ": "at+jwt", "kid": key_id(KEY)}, KEY.sign, drop="aud"
+    ))
 
     assert for_gateway.status_code == 200
     assert_refused(for_notifier, 401, "invalid_token")
-    assert_refused(unrestricted, 401, "invalid_token")
-    assert_refused(restricted_elsewhere, 401, "invalid_token")
+    assert "not meant for this service" in for_notifier.json()["detail"]
+    assert_refused(for_nobody, 401, "invalid_token")
+    assert_refused(without_aud, 401, "invalid_token")
+    assert "aud" in without_aud.json()["detail"]
 
 
 @pytest.mark.parametrize(("scheme", "token"), [("Bearer", None), ("Basic", "YWxpY2U6c2VjcmV0")])
@@ -439,7 +456,9 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def url_verifier(port: int, **options: Any) -> AsyncIterator[TokenVerifier]:
-    verifier = TokenVerifier(f"http://127.0.0.1:{port}{JWKS_PATH}", issuer=ISSUER, **options)
+    verifier = TokenVerifier(
+        f"http://127.0.0.1:{port}{JWKS_PATH}", issuer=ISSUER, audience=Audience.GATEWAY, **options
+    )
     try:
         yield verifier
     finally:

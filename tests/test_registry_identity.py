@@ -11,7 +11,7 @@ import httpx
 import pytest
 from registry_support import Registry, running_registry
 
-from schemas.identity import JWKS_PATH, JwkSet
+from schemas.identity import JWKS_PATH, Audience, JwkSet
 from services.common.auth import TokenVerifier
 
 SQLITE = "sqlite+aiosqlite:///{}"
@@ -34,13 +34,16 @@ async def test_client_credentials_give_a_short_lived_token_the_jwks_verifies(
     token = await registry.token("liege-system", "liege-secret-123")
     keys = JwkSet.model_validate((await registry.http.get(JWKS_PATH)).json())
 
-    claims = await TokenVerifier(keys, issuer="crossalert-registry").verify(token)
+    claims = await TokenVerifier(
+        keys, issuer="crossalert-registry", audience=Audience.GATEWAY
+    ).verify(token)
 
     assert claims.sub == "liege-system"
     assert claims.kind == "client"
     assert claims.org == "be-liege"
     assert claims.sender == "crisis@liege.example.org"
-    assert claims.scopes == {"alerts:publish", "alerts:read"}
+    assert claims.scopes == {"alerts:publish", "alerts:read", "routing:read"}
+    assert claims.aud == (Audience.REGISTRY, Audience.GATEWAY, Audience.NOTIFIER)
     assert claims.regions == ("BE33",)
     assert claims.categories == ("Fire", "Geo", "Met", "Safety")
     assert claims.exp - claims.iat == 300

@@ -166,7 +166,7 @@ async def registry(
         database_for(request.param, postgres_server, folder) as url,
         running_registry(url, folder) as registry,
     ):
-        yield registry, await registry.auth("reader", "reader-secret-123")
+        yield registry, await registry.auth("notifier", "notifier-secret-123")
 
 
 async def route(registry: tuple[Registry, dict[str, str]], body: dict[str, Any]) -> Any:
@@ -276,3 +276,41 @@ async def test_bad_routing_requests_name_the_field(
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["field"] == field
+
+
+async def test_a_centre_previews_its_own_alerts_without_the_directorys_addresses(
+    registry: tuple[Registry, dict[str, str]],
+) -> None:
+    client, _ = registry
+    liege = await client.auth("liege-system", "liege-secret-123")
+
+    own = await client.http.post(
+        "/v1/routing", json={"facts": facts(LIEGE, ["Geo"], "Severe", regions=["BE33"])},
+        headers=liege,
+    )  # fmt: skip
+
+    assert own.status_code == 200, own.text
+    recipients = own.json()["recipients"]
+    assert "nl-limburg-duty" in {r["contact_point"] for r in recipients}
+    # GET /v1/contact-points is refused to this token: the preview does not open the directory.
+    assert [r["email"] for r in recipients] == [None] * len(recipients)
+    directory = await client.http.get("/v1/contact-points", headers=liege)
+    assert directory.status_code == 403
+
+
+@pytest.mark.parametrize("sender", ["meldkamer@vrzl.example.org", "nobody@example.org"])
+async def test_a_centre_may_not_preview_another_senders_routing(
+    registry: tuple[Registry, dict[str, str]], sender: str
+) -> None:
+    client, _ = registry
+    liege = await client.auth("liege-system", "liege-secret-123")
+
+    foreign = await client.http.post(
+        "/v1/routing", json={"facts": facts(sender, ["Geo"], "Severe", regions=["NL42"])},
+        headers=liege,
+    )  # fmt: skip
+
+    assert foreign.status_code == 403, foreign.text
+    assert foreign.json()["code"] == "not_own_sender"
+    assert foreign.json()["field"] == "facts.sender"
+    assert "recipients" not in foreign.json()

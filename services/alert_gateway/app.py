@@ -9,12 +9,12 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from schemas.identity import JWKS_PATH
+from schemas.identity import Audience
 from services.alert_gateway.api import router
 from services.alert_gateway.ratelimit import RateLimiter
 from services.alert_gateway.settings import GatewaySettings
 from services.common.app import service_app
-from services.common.auth import TokenVerifier
+from services.common.auth import registry_verifier
 from services.common.database import create_engine, session_factory
 from services.common.health import kafka_check
 from services.common.kafka import LazyProducer
@@ -39,9 +39,10 @@ def create_app(
         app.state.sessions = session_factory(engine)
         app.state.producer = LazyProducer(settings)
         app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
-        app.state.token_verifier = TokenVerifier(
-            settings.registry_url.rstrip("/") + JWKS_PATH,
+        app.state.token_verifier = registry_verifier(
+            settings.registry_url,
             issuer=settings.issuer,
+            audience=Audience.GATEWAY,
             client=registry_client,
         )
         try:

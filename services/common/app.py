@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from services.common.health import ReadinessCheck, health_router
 from services.common.logging import configure_logging
 from services.common.problems import install_problem_handlers
-from services.common.requests import log_each_request
+from services.common.requests import BodyLimit, log_each_request
 from services.common.settings import ServiceSettings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -34,6 +34,7 @@ def service_app(
     )
     app.state.settings = settings
     install_problem_handlers(app)
-    log_each_request(app)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    log_each_request(app)  # outermost: a refused body is logged too
     app.include_router(health_router(checks, optional_checks))
     return app

@@ -11,8 +11,8 @@ import asyncio
 import base64
 import math
 import time
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated
 
 import httpx
 import jwt
@@ -21,12 +21,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Depends, Request
 from pydantic import ValidationError
 
-from schemas.identity import ACCESS_TOKEN_TYPE, TOKEN_ALGORITHM, JwkSet, Scope, TokenClaims
+from schemas.identity import (
+    ACCESS_TOKEN_TYPE,
+    JWKS_PATH,
+    TOKEN_ALGORITHM,
+    Audience,
+    JwkSet,
+    Scope,
+    TokenClaims,
+)
 from services.common.problems import ProblemError
 
 log = structlog.get_logger(__name__)
 
-REQUIRED_CLAIMS = ["exp", "iat", "iss", "sub", "jti"]
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
 
 
 class TokenVerifier:
@@ -37,7 +45,7 @@ class TokenVerifier:
         keys: JwkSet | str,
         *,
         issuer: str,
-        audience: str | None = None,
+        audience: str,
         leeway_seconds: float = 30,
         refetch_interval_seconds: float = 30,
         retry_interval_seconds: float = 1,
@@ -45,7 +53,6 @@ class TokenVerifier:
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self._issuer = issuer
-        # With no audience configured, a token restricted to some audience is refused.
         self._audience = audience
         self._leeway = leeway_seconds
         self._refetch_interval = refetch_interval_seconds
@@ -110,6 +117,10 @@ class TokenVerifier:
             raise _unauthorized("expired_token", "The access token has expired.") from None
         except jwt.ImmatureSignatureError:
             raise _unauthorized("invalid_token", "The access token is not valid yet.") from None
+        except jwt.InvalidAudienceError:
+            raise _unauthorized(
+                "invalid_token", "The access token is not meant for this service (aud)."
+            ) from None
         except jwt.InvalidIssuerError:
             raise _unauthorized(
                 "invalid_token", f"The access token was not issued by {self._issuer}."
@@ -172,6 +183,15 @@ class TokenVerifier:
         log.info("jwks_fetched", url=self._url, kids=sorted(self._keys))
 
 
+def registry_verifier(
+    registry_url: str, *, issuer: str, audience: Audience, client: httpx.AsyncClient | None = None
+) -> TokenVerifier:
+    """A verifier of the tokens the registry at `registry_url` issues for `audience`."""
+    return TokenVerifier(
+        registry_url.rstrip("/") + JWKS_PATH, issuer=issuer, audience=audience, client=client
+    )
+
+
 def _public_keys(jwk_set: JwkSet) -> dict[str, Ed25519PublicKey]:
     return {
         jwk.kid: Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(jwk.x + "="))
@@ -200,31 +220,46 @@ def bearer_token(request: Request) -> str:
     return token
 
 
-def requires(
-    *scopes: Scope,
-) -> Callable[[Request, str], Coroutine[Any, Any, TokenClaims]]:
-    """A dependency answering the verified claims of a token that grants every one of `scopes`."""
+@dataclass(frozen=True)
+class Requires:
+    """A route's dependency: the verified claims of a token granting the scopes it needs.
 
-    async def verified_claims(
-        request: Request, token: Annotated[str, Depends(bearer_token)]
+    Kept as data, so that the authorisation table of every route can be read off the apps.
+    """
+
+    scopes: tuple[Scope, ...]
+    any_of: bool = False
+    """One of `scopes` is enough (else every one is needed)."""
+
+    async def __call__(
+        self, request: Request, token: Annotated[str, Depends(bearer_token)]
     ) -> TokenClaims:
+        """The claims, once the token verified and grants the scopes (401/403 otherwise)."""
         claims = await _verifier(request).verify(token)
-        missing = [str(scope) for scope in scopes if scope not in claims.scopes]
-        if missing:
+        missing = [str(scope) for scope in self.scopes if scope not in claims.scopes]
+        if missing and not (self.any_of and len(missing) < len(self.scopes)):
+            needed = " or ".join(missing) if self.any_of else ", ".join(missing)
             raise ProblemError(
                 403,
                 "insufficient_scope",
-                f"The access token does not grant the scope {', '.join(missing)} "
-                "that this request needs.",
+                f"The access token does not grant the scope {needed} that this request needs.",
                 headers={
                     "WWW-Authenticate": f'Bearer error="insufficient_scope", '
-                    f'scope="{" ".join(scopes)}"'
+                    f'scope="{" ".join(self.scopes)}"'
                 },
                 extra={"missing_scopes": missing},
             )
         return claims
 
-    return verified_claims
+
+def requires(*scopes: Scope) -> Requires:
+    """A dependency answering the verified claims of a token that grants every one of `scopes`."""
+    return Requires(scopes)
+
+
+def requires_any(*scopes: Scope) -> Requires:
+    """A dependency answering the verified claims of a token that grants one of `scopes`."""
+    return Requires(scopes, any_of=True)
 
 
 def _verifier(request: Request) -> TokenVerifier:

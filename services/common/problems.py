@@ -9,14 +9,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from schemas.errors import CapValidationError, Problem, problem_from_error
+
+log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -47,8 +51,12 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-class ProblemError(Exception):
-    """An HTTP refusal: status, machine-readable code, a sentence, and the fields concerned."""
+class ProblemError(StarletteHTTPException):
+    """An HTTP refusal: status, machine-readable code, a sentence, and the fields concerned.
+
+    An HTTP exception, so that one raised while FastAPI reads a body (a body over its bound)
+    reaches the handler as it is rather than as FastAPI's generic 400.
+    """
 
     def __init__(
         self,
@@ -61,13 +69,13 @@ class ProblemError(Exception):
         headers: Mapping[str, str] | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(detail)
+        super().__init__(status, detail, dict(headers or {}))
         self.status = status
         self.code = code
         self.detail = detail
         self.field = field
         self.problems = tuple(problems)
-        self.headers = dict(headers or {})
+        self.headers: dict[str, str] = dict(headers or {})
         self.extra = dict(extra or {})
 
     @classmethod
@@ -116,6 +124,7 @@ _TITLES = {
     422: "Unprocessable content",
     428: "Precondition required",
     429: "Too many requests",
+    500: "Internal error",
     503: "Service unavailable",
 }
 
@@ -134,14 +143,40 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return request_problem(exc.errors()).response()
 
-    async def on_http(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = _TITLES.get(exc.status_code, "error").lower().replace(" ", "_")
-        return ProblemError(exc.status_code, code, str(exc.detail), headers=exc.headers).response()
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return ProblemError(exc.status_code, code, str(exc.detail), headers=headers).response()
+
+    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+        # The last resort: the error is logged by the server; the client still gets a
+        # problem document rather than a bare text page.
+        log.error("unhandled_error", path=request.url.path, error=type(exc).__name__)
+        return ProblemError(
+            500, "internal_error", "The service failed to answer this request; it was logged."
+        ).response()
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_crash)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers at the request's path (for 405's Allow).
+
+    Starlette names only the first route matching the path, whereas a path often has one
+    route per method.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE and isinstance(getattr(route, "methods", None), set):
+            methods |= route.methods
+    return sorted(methods)
 
 
 def request_problem(errors: Sequence[Any]) -> ProblemError:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from fastapi import FastAPI, Request, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.problems import ProblemError
 
@@ -25,6 +26,39 @@ async def read_bounded(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise _too_large(limit)
     return bytes(body)
+
+
+class BodyLimit:
+    """Refuses (413) every request whose body is larger than `limit` bytes, on every route.
+
+    Checked on the declared Content-Length first, then while the body arrives, so that an
+    anonymous route never reads or parses more than the bound (a 10 MB login, say).
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on with a body reader that stops at the bound."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await _too_large(self.limit).response()(scope, receive, send)
+                return
+        seen = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _too_large(self.limit)
+            return message
+
+        await self.app(scope, bounded_receive, send)
 
 
 def _too_large(limit: int) -> ProblemError:

@@ -108,7 +108,7 @@ def notifier_service(
 
 
 NOTIFIER_CLIENT = ("svc-notifier", "demo-secret-svc-notifier")
-"""The seed's API client the notifier routes as (scope routing:read)."""
+"""The seed's API client the notifier routes as (scope routing:resolve)."""
 
 
 def _service(

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Depends, Request, Response, WebSocket, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from schemas.console import FEED_PATH, Acknowledgement, AcknowledgeRequest
 from schemas.deliveries import DeliveryReport
@@ -25,32 +25,37 @@ OfficerDep = Annotated[TokenClaims, Depends(requires(Scope.CONSOLE))]
 
 
 class Login(BaseModel):
-    """A duty officer's credentials."""
+    """A duty officer's credentials, and the device token an earlier login gave this browser."""
 
-    username: str
-    password: str
+    username: str = Field(max_length=100)
+    password: str = Field(max_length=256)
+    device_token: str | None = Field(default=None, max_length=100)
 
 
 class Session(BaseModel):
     """A duty officer's session, by its refresh token."""
 
-    refresh_token: str
+    refresh_token: str = Field(max_length=100)
 
 
-@router.post("/login", response_model=TokenResponse, responses=problem_responses(401, 503))
+@router.post(
+    "/login", response_model=TokenResponse, responses=problem_responses(401, 413, 422, 429, 503)
+)
 async def login(request: Request, body: Login) -> Response:
     """Log a duty officer in at the registry: an access token and the shift's refresh token."""
-    return await _at_registry(request, "/v1/login", json=body.model_dump())
+    return await _at_registry(request, "/v1/login", json=body.model_dump(exclude_none=True))
 
 
-@router.post("/refresh", response_model=TokenResponse, responses=problem_responses(401, 503))
+@router.post(
+    "/refresh", response_model=TokenResponse, responses=problem_responses(401, 413, 422, 503)
+)
 async def refresh(request: Request, body: Session) -> Response:
     """Trade the session's refresh token for a new access token (and the next refresh token)."""
     form = {"grant_type": "refresh_token", "refresh_token": body.refresh_token}
     return await _at_registry(request, "/v1/oauth/token", data=form)
 
 
-@router.post("/logout", status_code=204, responses=problem_responses(503))
+@router.post("/logout", status_code=204, responses=problem_responses(413, 422, 503))
 async def logout(request: Request, body: Session) -> Response:
     """End the session at the registry."""
     return await _at_registry(request, "/v1/logout", json=body.model_dump())
@@ -60,8 +65,10 @@ async def _at_registry(request: Request, path: str, **body: Any) -> Response:
     # The console's page talks to its own origin only; these calls pass through to the
     # registry, and its answer (tokens, or its problem) is passed back as it is.
     registry: httpx.AsyncClient = request.app.state.registry_http
+    # The registry throttles failed logins per address: it must see the officer's, not ours.
+    forwarded = {"X-Forwarded-For": request.client.host} if request.client else {}
     try:
-        answer = await registry.post(path, **body)
+        answer = await registry.post(path, headers=forwarded, **body)
     except httpx.HTTPError:
         raise ProblemError(
             503,
@@ -69,10 +76,12 @@ async def _at_registry(request: Request, path: str, **body: Any) -> Response:
             "The registry cannot be reached to check the session; try again shortly.",
             headers={"Retry-After": "5"},
         ) from None
+    passed = {k: v for k, v in answer.headers.items() if k.lower() == "retry-after"}
     return Response(
         answer.content,
         status_code=answer.status_code,
         media_type=answer.headers.get("content-type"),
+        headers=passed,
     )
 
 

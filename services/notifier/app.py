@@ -19,10 +19,10 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from schemas.envelopes import AlertPublished, Envelope, RegistryChange
-from schemas.identity import JWKS_PATH
+from schemas.identity import Audience
 from schemas.topics import ALERT_TOPICS, REGISTRY_CHANGES, all_topic_names
 from services.common.app import service_app
-from services.common.auth import TokenVerifier
+from services.common.auth import registry_verifier
 from services.common.database import create_engine, session_factory
 from services.common.health import kafka_check
 from services.common.kafka import LazyProducer, create_consumer, create_topics, keep_consuming
@@ -146,8 +146,8 @@ def create_app(
         app.state.registry_http = registry_http
         app.state.outbox = outbox
         app.state.hub = hub
-        app.state.token_verifier = TokenVerifier(
-            settings.registry_url.rstrip("/") + JWKS_PATH, issuer=settings.issuer,
+        app.state.token_verifier = registry_verifier(
+            settings.registry_url, issuer=settings.issuer, audience=Audience.NOTIFIER,
             client=registry_client,
         )  # fmt: skip
         jobs: dict[str, Coroutine[Any, Any, None]] = {

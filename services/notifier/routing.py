@@ -112,7 +112,7 @@ class Router:
                         "grant_type": "client_credentials",
                         "client_id": self._client_id,
                         "client_secret": self._client_secret,
-                        "scope": "routing:read",
+                        "scope": "routing:resolve",
                     },
                 )
                 if response.status_code >= 500:

@@ -1,28 +1,23 @@
-"""The registry's HTTP API: records under /v1, routing, tokens and the JWKS."""
+"""The registry's HTTP API: records under /v1 and routing (identity: `identity_api.py`)."""
 
 # No `from __future__ import annotations` here: the record routes are built in a loop and
 # FastAPI must see each route's real body and response types, not their names.
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.identity import JWKS_PATH, JwkSet, Principal, Scope, TokenClaims, TokenResponse
+from schemas.identity import Scope, TokenClaims
 from schemas.registry import Page, RoutingAnswer, RoutingRequest, routing_facts
-from services.common.auth import requires
+from services.common.auth import requires, requires_any
 from services.common.problems import ProblemError
-from services.registry import models as m
-from services.registry import sessions, store
-from services.registry.identity import issue_token, verify_secret
+from services.registry import store
 from services.registry.records import KINDS, Kind
 from services.registry.routing import UnknownSender, resolve
-from services.registry.settings import RegistrySettings
 
 
 async def session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -37,7 +32,7 @@ async def session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(session)]
 ReaderDep = Annotated[TokenClaims, Depends(requires(Scope.REGISTRY_READ))]
 AdminDep = Annotated[TokenClaims, Depends(requires(Scope.REGISTRY_ADMIN))]
-RouterDep = Annotated[TokenClaims, Depends(requires(Scope.ROUTING_READ))]
+RouterDep = Annotated[TokenClaims, Depends(requires_any(Scope.ROUTING_READ, Scope.ROUTING_RESOLVE))]
 
 router = APIRouter(prefix="/v1")
 
@@ -143,10 +138,25 @@ for _kind in KINDS.values():
 
 @router.post("/routing", response_model=RoutingAnswer, tags=["routing"])
 async def route_alert(
-    request: Request, body: RoutingRequest, db: SessionDep, _: RouterDep
+    request: Request, body: RoutingRequest, db: SessionDep, claims: RouterDep
 ) -> RoutingAnswer:
-    """Every contact point that must receive an alert, with channels, language and why."""
+    """Every contact point that must receive an alert, with channels, language and why.
+
+    The network's services (`routing:resolve`) ask for any sender; a centre's system
+    (`routing:read`) previews its own alerts only, without the contact points' addresses
+    unless it may read the directory (`registry:read`).
+    """
     facts = body.facts if body.facts is not None else routing_facts(body.alert)  # type: ignore[arg-type]
+    field = "alert.sender" if body.alert is not None else "facts.sender"
+    resolving = Scope.ROUTING_RESOLVE in claims.scopes
+    if not resolving and facts.sender != claims.sender:
+        raise ProblemError(
+            403,
+            "not_own_sender",
+            f"this client previews the routing of its own alerts (as {claims.sender}) only, "
+            f"not of {facts.sender}'s.",
+            field=field,
+        )
     data = await request.app.state.routing_cache.get(db)
     unknown = [code for code in facts.regions if code not in data.parents]
     if body.facts is not None and unknown:
@@ -158,183 +168,16 @@ async def route_alert(
             field=f"facts.regions[{index}]",
         )
     try:
-        return resolve(data, facts, today=datetime.now(UTC).date())
+        answer = resolve(data, facts, today=datetime.now(UTC).date())
     except UnknownSender:
         raise ProblemError(
             422,
             "unknown_sender",
             f"no organisation of the registry publishes as '{facts.sender}'.",
-            field="alert.sender" if body.alert is not None else "facts.sender",
+            field=field,
         ) from None
-
-
-@router.post(
-    "/oauth/token",
-    response_model=TokenResponse,
-    response_model_exclude_none=True,
-    tags=["identity"],
-)
-async def token(
-    request: Request,
-    db: SessionDep,
-    grant_type: Annotated[str, Form()],
-    client_id: Annotated[str | None, Form()] = None,
-    client_secret: Annotated[str | None, Form()] = None,
-    username: Annotated[str | None, Form()] = None,
-    password: Annotated[str | None, Form()] = None,
-    refresh_token: Annotated[str | None, Form()] = None,
-    scope: Annotated[str | None, Form()] = None,
-) -> TokenResponse:
-    """OAuth2 token endpoint: `client_credentials` for systems, `password` and
-    `refresh_token` (a session started by /v1/login) for duty officers."""
-    if grant_type == "client_credentials":
-        principal = await _client_principal(db, client_id or "", client_secret or "")
-    elif grant_type == "password":
-        principal = await _user_principal(db, username or "", password or "")
-    elif grant_type == "refresh_token":
-        return await _renewed(request, db, refresh_token or "")
-    else:
-        raise _oauth_error(
-            400, "unsupported_grant_type", f"grant_type {grant_type} is not offered."
-        )
-    if scope:
-        wanted = set(scope.split())
-        if not wanted <= principal.scopes:
-            raise _oauth_error(
-                400, "invalid_scope", f"not granted: {' '.join(sorted(wanted - principal.scopes))}."
-            )
-        principal = principal.model_copy(update={"scope": " ".join(sorted(wanted))})
-    return _issue(request, principal)
-
-
-class Login(BaseModel):
-    """A duty officer's credentials."""
-
-    username: str
-    password: str
-
-
-@router.post(
-    "/login", response_model=TokenResponse, response_model_exclude_none=True, tags=["identity"]
-)
-async def login(request: Request, body: Login, db: SessionDep) -> TokenResponse:
-    """Password login for duty officers: a short access token and the shift's refresh token."""
-    principal = await _user_principal(db, body.username, body.password)
-    settings: RegistrySettings = request.app.state.settings
-    refresh = await sessions.start(
-        db, username=body.username, ttl_seconds=settings.session_ttl_seconds
+    if resolving or Scope.REGISTRY_READ in claims.scopes:
+        return answer
+    return answer.model_copy(
+        update={"recipients": [r.model_copy(update={"email": None}) for r in answer.recipients]}
     )
-    return _issue(request, principal).model_copy(
-        update={"refresh_token": refresh, "refresh_expires_in": settings.session_ttl_seconds}
-    )
-
-
-class Logout(BaseModel):
-    """The session to end."""
-
-    refresh_token: str
-
-
-@router.post("/logout", status_code=204, tags=["identity"])
-async def logout(body: Logout, db: SessionDep) -> Response:
-    """End a duty officer's session: its refresh token works no more."""
-    await sessions.end(db, body.refresh_token)
-    # Said the same for an unknown token: a logout must not tell which tokens exist.
-    return Response(status_code=204)
-
-
-jwks_router = APIRouter()
-
-
-@jwks_router.get(JWKS_PATH, response_model=JwkSet, tags=["identity"])
-async def jwks(request: Request) -> JwkSet:
-    """The public keys that verify the registry's tokens (for offline verification)."""
-    keys: JwkSet = request.app.state.jwks
-    return keys
-
-
-def _issue(request: Request, principal: Principal) -> TokenResponse:
-    settings: RegistrySettings = request.app.state.settings
-    return issue_token(
-        request.app.state.signing_key,
-        principal,
-        issuer=settings.issuer,
-        ttl_seconds=settings.token_ttl_seconds,
-    )
-
-
-async def _client_principal(db: AsyncSession, client_id: str, secret: str) -> Principal:
-    client = await db.get(m.ApiClient, client_id)
-    # Verified even for an unknown client, so that timing does not tell which ids exist; in a
-    # thread, because argon2 spends tens of milliseconds of CPU by design.
-    valid = await asyncio.to_thread(verify_secret, client.secret_hash if client else None, secret)
-    if client is None or not valid or client.revoked:
-        raise _oauth_error(401, "invalid_client", "unknown client, wrong secret, or revoked.")
-    return await _principal(db, "client", client.client_id, client.organisation_id, client.scopes)
-
-
-async def _renewed(request: Request, db: AsyncSession, refresh_token: str) -> TokenResponse:
-    renewal = await sessions.renew(db, refresh_token)
-    user = await db.get(m.ConsoleUser, renewal[0].username) if renewal else None
-    if renewal is None or user is None or user.disabled:
-        raise _oauth_error(
-            401, "invalid_grant", "the session ended, expired or is unknown: log in again."
-        )
-    _, fresh, lasts = renewal
-    return _issue(request, await _officer(db, user)).model_copy(
-        update={"refresh_token": fresh, "refresh_expires_in": lasts}
-    )
-
-
-async def _user_principal(db: AsyncSession, username: str, password: str) -> Principal:
-    user = await db.get(m.ConsoleUser, username)
-    valid = await asyncio.to_thread(verify_secret, user.password_hash if user else None, password)
-    if user is None or not valid or user.disabled:
-        raise _oauth_error(401, "invalid_grant", "unknown user, wrong password, or disabled.")
-    return await _officer(db, user)
-
-
-async def _officer(db: AsyncSession, user: m.ConsoleUser) -> Principal:
-    return await _principal(
-        db, "user", user.username, user.organisation_id, user.scopes,
-        contact_point=user.contact_point_id, name=user.display_name,
-    )  # fmt: skip
-
-
-async def _principal(
-    db: AsyncSession,
-    kind: Literal["client", "user"],
-    subject: str,
-    organisation_id: str,
-    scopes: list[str],
-    **extra: str | None,
-) -> Principal:
-    organisation = await db.get(m.Organisation, organisation_id)
-    assert organisation is not None  # a foreign key guarantees it
-    regions = await db.scalars(
-        select(m.OrganisationRegion.region_code)
-        .where(m.OrganisationRegion.organisation_id == organisation_id)
-        .order_by(m.OrganisationRegion.region_code)
-    )
-    categories = await db.scalars(
-        select(m.Competence.category)
-        .join(m.ContactPoint, m.ContactPoint.id == m.Competence.contact_point_id)
-        .where(m.ContactPoint.organisation_id == organisation_id)
-        .distinct()
-        .order_by(m.Competence.category)
-    )
-    return Principal(
-        sub=subject,
-        kind=kind,
-        org=organisation.id,
-        sender=organisation.cap_sender,
-        scope=" ".join(sorted(scopes)),
-        regions=tuple(regions),
-        categories=tuple(categories),
-        **extra,
-    )
-
-
-def _oauth_error(status_code: int, error: str, detail: str) -> ProblemError:
-    # RFC 6749 clients look for `error`; the rest is the usual problem body.
-    return ProblemError(status_code, error, detail, extra={"error": error})

@@ -10,18 +10,24 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from schemas.identity import Audience
 from services.common.app import service_app
 from services.common.auth import TokenVerifier
 from services.common.database import create_engine, session_factory
 from services.common.health import kafka_check
 from services.common.kafka import LazyProducer
 from services.common.outbox import OutboxPublisher
+from services.common.workers import run_rounds
+from services.registry import identity_api
 from services.registry import models as m
-from services.registry.api import jwks_router, router
+from services.registry.api import router
+from services.registry.credentials import Credentials, HashingLimits
 from services.registry.database import migrate
 from services.registry.identity import jwks, load_or_create_signing_key
 from services.registry.settings import RegistrySettings
 from services.registry.snapshot import RoutingCache
+
+PURGE_SECONDS = 300
 
 
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:
@@ -37,7 +43,9 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         key = load_or_create_signing_key(settings.signing_key_file)
         app.state.signing_key = key
         app.state.jwks = jwks([key])
-        app.state.token_verifier = TokenVerifier(app.state.jwks, issuer=settings.issuer)
+        app.state.token_verifier = TokenVerifier(
+            app.state.jwks, issuer=settings.issuer, audience=Audience.REGISTRY
+        )
         app.state.routing_cache = RoutingCache()
         producer = LazyProducer(settings)
         app.state.outbox = OutboxPublisher(
@@ -48,13 +56,27 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
             producer_name=settings.service_name,
             ack_timeout=settings.kafka_send_timeout_seconds,
         )
-        publisher = asyncio.create_task(app.state.outbox.run(), name="registry-outbox")
+        app.state.credentials = Credentials(
+            app.state.sessions,
+            throttles=settings.throttles,
+            hashing=HashingLimits(threads=settings.hashing_threads, queue=settings.hashing_queue),
+            device_ttl_seconds=settings.device_ttl_seconds,
+        )
+        workers = [
+            asyncio.create_task(app.state.outbox.run(), name="registry-outbox"),
+            asyncio.create_task(
+                run_rounds(app.state.credentials.purge, every=PURGE_SECONDS, name="purge"),
+                name="registry-purge",
+            ),
+        ]
         try:
             yield
         finally:
-            publisher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await publisher
+            for worker in workers:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            app.state.credentials.close()
             await producer.close()
             await app.state.token_verifier.aclose()
             await engine.dispose()
@@ -73,5 +95,6 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(router)
-    app.include_router(jwks_router)
+    app.include_router(identity_api.router)
+    app.include_router(identity_api.jwks_router)
     return app

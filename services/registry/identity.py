@@ -27,6 +27,7 @@ from schemas.identity import (
     Principal,
     TokenClaims,
     TokenResponse,
+    audiences_of,
 )
 
 _HASHER = PasswordHasher()  # argon2id with the RFC 9106 low-memory parameters
@@ -117,15 +118,20 @@ def issue_token(
     *,
     issuer: str,
     ttl_seconds: int,
-    audience: str | None = None,
+    audience: str | Iterable[str] | None = None,
     now: datetime | None = None,
 ) -> TokenResponse:
-    """A signed access token (JWT, EdDSA) for `principal`, valid for `ttl_seconds`."""
+    """A signed access token (JWT, EdDSA) for `principal`, valid for `ttl_seconds`.
+
+    It is meant for `audience`, by default every service that honours one of its scopes.
+    """
     issued_at = int((now or datetime.now(UTC)).timestamp())
+    if audience is None:
+        audience = audiences_of(principal.scopes)
     claims = TokenClaims(
         **principal.model_dump(),
         iss=issuer,
-        aud=audience,
+        aud=(audience,) if isinstance(audience, str) else tuple(audience),
         iat=issued_at,
         exp=issued_at + ttl_seconds,
         jti=secrets.token_urlsafe(16),

@@ -262,6 +262,23 @@ class ConsoleSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class TrustedDevice(Base):
+    """A browser where an officer logged in before: its logins skip the account's throttle.
+
+    An attacker guessing an officer's password slows that account down for every browser but
+    the officer's own, so a lock cannot be turned against the officer.
+    """
+
+    __tablename__ = "trusted_devices"
+
+    token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(
+        ForeignKey("console_users.username", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
 class OutboxEvent(Base):
     """A change written in the same transaction as the data, published to Kafka afterwards.
 

@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
+from services.registry.credentials import Throttles
 
 
 class RegistrySettings(ServiceSettings):
@@ -37,6 +38,22 @@ class RegistrySettings(ServiceSettings):
         le=24 * 3600,
         description="How long a duty officer's login lasts (a shift and handover), renewing "
         "short access tokens meanwhile.",
+    )
+    device_ttl_seconds: int = Field(
+        default=30 * 24 * 3600,
+        ge=60,
+        description="How long a browser an officer logged in from stays trusted (its logins "
+        "skip the account's failure throttle).",
+    )
+    throttles: Throttles = Field(
+        default_factory=Throttles,
+        description="Failed logins tolerated per address, account and device (JSON).",
+    )
+    hashing_threads: int = Field(
+        default=1, ge=1, le=32, description="Threads hashing passwords, and as many for secrets."
+    )
+    hashing_queue: int = Field(
+        default=8, ge=0, description="Checks waiting for a hashing thread before 503 answers."
     )
     issuer: str = Field(
         default="crossalert-registry",

@@ -107,7 +107,7 @@ async def test_an_alert_reaches_exactly_its_recipients_consoles_and_mailboxes(
 
         await net.post(alert)
 
-        reader = await net.registry.auth("reader", "reader-secret-123")
+        reader = await net.registry.auth("notifier", "notifier-secret-123")
         routed = await net.registry.http.post("/v1/routing", json={"alert": alert}, headers=reader)
         answer = RoutingAnswer.model_validate_json(routed.content)
         named = {r.contact_point for r in answer.recipients if not r.escalation_only}

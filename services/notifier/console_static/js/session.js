@@ -1,13 +1,25 @@
 // The officer's session, kept in this tab's sessionStorage only: a short access token and the
 // shift's refresh token, which buys the next access token once (POST /v1/refresh) until the
 // session ends (after the shift, at sign-out, or when the officer is disabled).
+// The registry's device token for each officer who signed in on this browser is kept in
+// localStorage: sent with the next sign-in, it keeps that officer's sign-in open while someone
+// else's wrong guesses slow the account down elsewhere.
 
 const KEYS = {
   token: "crossalert.console.token",
   refresh: "crossalert.console.refresh",
   endsAt: "crossalert.console.sessionEndsAt",
   lastUser: "crossalert.console.lastUser",
+  devices: "crossalert.console.devices",
 };
+
+function devices(store) {
+  try {
+    return JSON.parse(store.getItem(KEYS.devices) ?? "{}") ?? {};
+  } catch {
+    return {};
+  }
+}
 
 /** The claims of a JWT (its payload, base64url JSON); null if it is not one. */
 export function decodeClaims(token) {
@@ -48,8 +60,9 @@ async function post(path, body) {
 }
 
 export class Session {
-  constructor(storage = window.sessionStorage) {
+  constructor(storage = window.sessionStorage, lasting = window.localStorage) {
     this.storage = storage;
+    this.lasting = lasting;
     this.token = storage.getItem(KEYS.token);
     this.claims = this.token ? decodeClaims(this.token) : null;
     this.refreshToken = storage.getItem(KEYS.refresh);
@@ -104,7 +117,8 @@ export class Session {
   /** Sign in through the notifier (which asks the registry); start the shift's session. */
   async login(username, password) {
     const previous = this.refreshToken;
-    const { response, data } = await post("/v1/login", { username, password });
+    const device = devices(this.lasting)[username];
+    const { response, data } = await post("/v1/login", device ? { username, password, device_token: device } : { username, password });
     if (response.status === 401 || response.status === 400) {
       throw new ApiError(response.status, "Wrong user name or password, or the account is disabled.", data);
     }
@@ -116,6 +130,7 @@ export class Session {
     this.storage.removeItem(KEYS.refresh);
     this.storage.removeItem(KEYS.endsAt);
     const claims = this.keep(data);
+    if (data.device_token) this.lasting.setItem(KEYS.devices, JSON.stringify({ ...devices(this.lasting), [username]: data.device_token }));
     if (previous && previous !== this.refreshToken) post("/v1/logout", { refresh_token: previous }).catch(() => {});
     return claims;
   }
