@@ -113,9 +113,7 @@ def protected_app(verifier: TokenVerifier) -> FastAPI:
     return app
 
 
-def fixed_verifier(
-    *keys: Ed25519PrivateKey, audience: str = Audience.GATEWAY
-) -> TokenVerifier:
+def fixed_verifier(*keys: Ed25519PrivateKey, audience: str = Audience.GATEWAY) -> TokenVerifier:
     return TokenVerifier(jwks(keys or [KEY]), issuer=ISSUER, audience=audience)
 
 
@@ -377,9 +375,12 @@ async def test_a_service_refuses_a_token_not_meant_for_it() -> None:
     for_gateway = await call(gateway, "GET", "/me", token_for(audience=Audience.GATEWAY))
     for_notifier = await call(gateway, "GET", "/me", token_for(audience=Audience.NOTIFIER))
     for_nobody = await call(gateway, "GET", "/me", token_for(audience=[]))
-    without_aud = await call(gateway, "GET", "/me", forged(
-        {"alg": "EdDSA", "typ": "at+jwt", "kid": key_id(KEY)}, KEY.sign, drop="aud"
-    ))
+    without_aud = await call(
+        gateway,
+        "GET",
+        "/me",
+        forged({"alg": "EdDSA", "typ": "at+jwt", "kid": key_id(KEY)}, KEY.sign, drop="aud"),
+    )
 
     assert for_gateway.status_code == 200
     assert_refused(for_notifier, 401, "invalid_token")
