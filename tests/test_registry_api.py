@@ -200,3 +200,53 @@ async def test_reading_needs_a_token_and_writing_needs_admin(registry: Registry)
     assert write.status_code == 403
     assert write.json()["code"] == "insufficient_scope"
     assert "registry:admin" in write.json()["detail"]
+
+
+async def test_an_officer_is_never_bound_to_another_organisations_contact_point(
+    registry: Registry,
+) -> None:
+    headers = await admin(registry)
+    intruder = {
+        "username": "officer.intruder",
+        "organisation": "be-liege",
+        "contact_point": "nl-limburg-duty",
+        "display_name": "Not from Limburg",
+        "password": "a-long-passphrase-1",
+    }
+
+    created = await registry.http.post("/v1/console-users", json=intruder, headers=headers)
+    liege = await registry.http.get("/v1/console-users/officer.liege", headers=headers)
+    moved = {k: v for k, v in liege.json().items() if k != "version"}
+    replaced = await registry.http.put(
+        "/v1/console-users/officer.liege",
+        json=moved | {"contact_point": "nl-limburg-duty"},
+        headers=headers | {"If-Match": liege.headers["ETag"]},
+    )
+
+    for refused in (created, replaced):
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "foreign_contact_point"
+        assert refused.json()["field"] == "contact_point"
+    assert (
+        await registry.http.get("/v1/console-users/officer.intruder", headers=headers)
+    ).status_code == 404
+    unchanged = await registry.http.get("/v1/console-users/officer.liege", headers=headers)
+    assert unchanged.json() == liege.json()
+
+
+async def test_a_contact_point_does_not_change_organisation_under_its_officers(
+    registry: Registry,
+) -> None:
+    headers = await admin(registry)
+    desk = await registry.http.get("/v1/contact-points/be-liege-duty", headers=headers)
+    body = {k: v for k, v in desk.json().items() if k != "version"}
+
+    moved = await registry.http.put(
+        "/v1/contact-points/be-liege-duty",
+        json=body | {"organisation": "be-eupen"},
+        headers=headers | {"If-Match": desk.headers["ETag"]},
+    )
+
+    assert moved.status_code == 409, moved.text
+    assert moved.json()["code"] == "contact_point_in_use"
+    assert "officer.liege" in moved.json()["detail"]

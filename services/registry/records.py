@@ -7,7 +7,7 @@ back, which references it makes (checked, 422 naming the value), and what refers
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -58,6 +58,10 @@ class Referrer:
     key: Any
 
 
+Coherence = Callable[[AsyncSession, Any], Awaitable[None]]
+"""Refuses (a ProblemError naming the field) a record at odds with the records it names."""
+
+
 @dataclass(frozen=True)
 class Kind:
     """Everything the generic store needs to know about one kind of record."""
@@ -73,6 +77,8 @@ class Kind:
     references: Sequence[Reference]
     referrers: Sequence[Referrer]
     filters: dict[str, Callable[[BaseModel, str], bool]]
+    coherence: Sequence[Coherence] = ()
+    """Rules between this record and others, checked on every write after the references."""
 
 
 def _reuse(
@@ -284,6 +290,45 @@ def _user_row(record: BaseModel, row: m.ConsoleUser | None) -> m.ConsoleUser:
     return row
 
 
+async def _desk_of_own_organisation(session: AsyncSession, record: ConsoleUserIn) -> None:
+    """An officer watches a contact point of the officer's own organisation."""
+    if record.contact_point is None:
+        return
+    owner = await session.scalar(
+        select(m.ContactPoint.organisation_id).where(m.ContactPoint.id == record.contact_point)
+    )
+    if owner is not None and owner != record.organisation:
+        raise ProblemError(
+            422,
+            "foreign_contact_point",
+            f"contact point '{record.contact_point}' belongs to {owner}, not to "
+            f"{record.organisation}: an officer would read and acknowledge for another "
+            "organisation.",
+            field="contact_point",
+        )
+
+
+async def _officers_stay_with_their_desk(session: AsyncSession, record: ContactPointIn) -> None:
+    """A contact point does not move to another organisation under its officers."""
+    officers = await session.scalars(
+        select(m.ConsoleUser.username)
+        .where(
+            m.ConsoleUser.contact_point_id == record.id,
+            m.ConsoleUser.organisation_id != record.organisation,
+        )
+        .order_by(m.ConsoleUser.username)
+    )
+    names = list(officers)
+    if names:
+        raise ProblemError(
+            409,
+            "contact_point_in_use",
+            f"officers of another organisation watch this contact point ({', '.join(names)}); "
+            "move them before it changes organisation.",
+            field="organisation",
+        )
+
+
 def _has(values: Callable[[Any], Sequence[str]]) -> Callable[[BaseModel, str], bool]:
     return lambda record, wanted: wanted in values(record)
 
@@ -378,6 +423,7 @@ KINDS: dict[str, Kind] = {
                 "function": _equals("function"),
                 "category": _has(lambda r: [str(c.category) for c in r.competences]),
             },
+            coherence=(_officers_stay_with_their_desk,),
         ),
         Kind(
             path="agreements",
@@ -428,9 +474,17 @@ KINDS: dict[str, Kind] = {
             ),
             referrers=(),
             filters={"organisation": _equals("organisation")},
+            coherence=(_desk_of_own_organisation,),
         ),
     )
 }
+
+
+async def check_record(session: AsyncSession, kind: Kind, record: BaseModel) -> None:
+    """Refuse a record naming what is not stored (422), or at odds with what it names."""
+    await check_references(session, kind, record)
+    for rule in kind.coherence:
+        await rule(session, record)
 
 
 async def check_references(session: AsyncSession, kind: Kind, record: BaseModel) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from schemas.registry import Page
 from services.common.problems import ProblemError
 from services.registry import models as m
-from services.registry.records import Kind, Row, check_references, referrers_of
+from services.registry.records import Kind, Row, check_record, referrers_of
 
 MAX_PAGE = 500
 
@@ -62,7 +62,7 @@ async def create_record(session: AsyncSession, kind: Kind, record: BaseModel) ->
         raise ProblemError(
             409, "already_exists", f"{kind.path}/{key} exists already.", field=kind.key
         )
-    await check_references(session, kind, record)
+    await check_record(session, kind, record)
     row = kind.to_row(record, None)
     row.version = 1
     session.add(row)
@@ -84,7 +84,7 @@ async def replace_record(
         )
     row = await _row(session, kind, key)
     _check_version(kind, key, row.version, if_match)
-    await check_references(session, kind, record)
+    await check_record(session, kind, record)
     kind.to_row(record, row)
     row.version = if_match + 1
     await _flush(session, kind, key)
