@@ -36,9 +36,9 @@ class AlertState(BaseModel):
     status: Status
     sent: AwareDatetime
     received_at: AwareDatetime
-    client_id: str
+    client_id: str | None = Field(description="The API client that sent it: for its sender only.")
     published: bool
-    topic: str | None
+    topic: str | None = Field(description="Where the log holds it: for its sender only.")
     partition: int | None
     offset: int | None
     chain: AlertKey

@@ -35,12 +35,16 @@ class Gateway:
 async def running_gateway(
     state: Path, kafka: str, registry: Registry, **settings: Any
 ) -> AsyncIterator[Gateway]:
-    """Start the gateway on a SQLite file in `state`, trusting `registry`'s tokens."""
+    """Start the gateway on a SQLite file in `state` (unless given), trusting `registry`."""
+    settings.setdefault(
+        "database_url", f"sqlite+aiosqlite:///{state / f'gateway-{uuid.uuid4().hex[:6]}.sqlite3'}"
+    )
     app = create_app(
         GatewaySettings(
-            database_url=f"sqlite+aiosqlite:///{state / f'gateway-{uuid.uuid4().hex[:6]}.sqlite3'}",
             kafka_bootstrap_servers=kafka,
             registry_url="http://registry",
+            registry_client_id="gateway",
+            registry_client_secret="gateway-secret-123",
             log_format="json",
             **settings,
         ),

@@ -289,6 +289,25 @@ async def test_a_client_over_its_rate_gets_429_with_retry_after(
     assert int(answers[2].headers["Retry-After"]) >= 1
 
 
+async def test_the_rate_holds_across_gateway_processes(
+    tmp_path: Path, kafka_bootstrap: str, database_url: str
+) -> None:
+    shared = {"rate_limit_per_minute": 3, "database_url": database_url}
+    async with (
+        running_registry(f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}", tmp_path) as registry,
+        running_gateway(tmp_path, kafka_bootstrap, registry, **shared) as one,
+        running_gateway(tmp_path, kafka_bootstrap, registry, **shared) as two,
+    ):
+        auth = await registry.auth("liege-system", "liege-secret-123")
+        answers = [
+            await gateway.http.post("/v1/alerts", json=flood_alert(), headers=auth)
+            for gateway in (one, two, one, two)
+        ]
+
+    assert [a.status_code for a in answers] == [202, 202, 202, 429]
+    assert answers[3].json()["code"] == "rate_limited"
+
+
 async def test_every_request_writes_one_line_with_key_client_outcome_and_time(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, kafka_bootstrap: str
 ) -> None:

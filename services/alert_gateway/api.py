@@ -50,15 +50,19 @@ _CAP_BODY = {
 async def post_alert(request: Request, response: Response, claims: PublisherDep) -> Acceptance:
     """Publish a CAP 1.2 alert (JSON or XML); 202 once the broker acknowledged the write."""
     settings: GatewaySettings = request.app.state.settings
+    state = request.app.state
     note(request, client=claims.sub)
-    request.app.state.rate_limiter.take(claims.sub)
+    await state.rate_limiter.take(claims.sub)
     body = await read_bounded(request, settings.max_body_bytes)
     alert = read_alert(body, request.headers.get("content-type", ""))
     note(request, alert=f"{alert.sender},{alert.identifier}")
     service.authorise(alert, claims)
+    await service.authorise_answers(
+        sessions=state.sessions, router=state.router, alert=alert, claims=claims
+    )
     acceptance = await service.accept(
-        sessions=request.app.state.sessions,
-        producer=request.app.state.producer,
+        sessions=state.sessions,
+        producer=state.producer,
         alert=alert,
         claims=claims,
         ack_timeout=settings.kafka_send_timeout_seconds,
@@ -78,9 +82,17 @@ async def post_alert(request: Request, response: Response, claims: PublisherDep)
 @router.get(
     "/alerts/{sender}/{identifier}",
     response_model=AlertState,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 503),
 )
-async def get_alert(request: Request, sender: str, identifier: str, _: ReaderDep) -> AlertState:
-    """When and where an alert was accepted, its chain and its state."""
-    async with request.app.state.sessions() as session:
-        return await service.state_of(session, sender, identifier)
+async def get_alert(
+    request: Request, sender: str, identifier: str, claims: ReaderDep
+) -> AlertState:
+    """When and where an alert was accepted, its chain and its state (for its sender and the
+    organisations it reached)."""
+    return await service.state_for(
+        sessions=request.app.state.sessions,
+        router=request.app.state.router,
+        sender=sender,
+        identifier=identifier,
+        claims=claims,
+    )

@@ -19,6 +19,7 @@ from services.common.database import create_engine, session_factory
 from services.common.health import kafka_check
 from services.common.kafka import LazyProducer
 from services.common.migrations import migrate
+from services.common.registry_routing import RoutingClient
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -28,7 +29,7 @@ def create_app(
 ) -> FastAPI:
     """Build the gateway app; settings come from the environment unless given.
 
-    `registry_client` lets tests reach an in-process registry for its JWKS.
+    `registry_client` lets tests reach an in-process registry (JWKS, tokens, routing).
     """
     settings = settings or GatewaySettings()
 
@@ -38,7 +39,14 @@ def create_app(
         await migrate(engine, MIGRATIONS)
         app.state.sessions = session_factory(engine)
         app.state.producer = LazyProducer(settings)
-        app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+        app.state.rate_limiter = RateLimiter(app.state.sessions, settings.rate_limit_per_minute)
+        app.state.router = RoutingClient(
+            settings.registry_url,
+            client_id=settings.registry_client_id,
+            client_secret=settings.registry_client_secret.get_secret_value(),
+            timeout_seconds=settings.registry_timeout_seconds,
+            client=registry_client,
+        )
         app.state.token_verifier = registry_verifier(
             settings.registry_url,
             issuer=settings.issuer,
@@ -48,6 +56,7 @@ def create_app(
         try:
             yield
         finally:
+            await app.state.router.aclose()
             await app.state.token_verifier.aclose()
             await app.state.producer.close()
             await engine.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKeyConstraint, Index, Integer, String
+from sqlalchemy import Boolean, DateTime, ForeignKeyConstraint, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -30,6 +30,9 @@ class AcceptedAlert(Base):
     chain_category: Mapped[str] = mapped_column(String(16), nullable=False)
     client_id: Mapped[str] = mapped_column(String(100), nullable=False)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # Whom the message reaches is asked of the registry by these facts when another
+    # organisation wants to acknowledge it or read its state (JSON of RoutingFacts).
+    routing_facts: Mapped[str | None] = mapped_column(Text)
     # Written before the broker is asked; filled in once it acknowledged the write.
     published: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     topic: Mapped[str | None] = mapped_column(String(100))

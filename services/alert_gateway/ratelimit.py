@@ -1,34 +1,29 @@
-"""Per-client rate limiting: a token bucket for each API client, in this process."""
+"""Per-client publishing rate: a token bucket per API client, shared by every gateway process."""
 
 from __future__ import annotations
 
-import math
-import time
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.problems import ProblemError
+from services.common.ratelimit import Rate, SharedRateLimiter, retry_after
 
 
 class RateLimiter:
-    """Allows `per_minute` requests per client per minute, in bursts of up to that many."""
+    """Allows `per_minute` alerts per client per minute, in bursts of up to that many."""
 
-    def __init__(self, per_minute: int) -> None:
-        self._capacity = float(per_minute)
-        self._refill_per_second = per_minute / 60.0
-        self._buckets: dict[str, tuple[float, float]] = {}
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], per_minute: int) -> None:
+        self._limiter = SharedRateLimiter(sessions)
+        self._per_minute = per_minute
+        self._rate = Rate(burst=per_minute, every_seconds=60.0 / per_minute)
 
-    def take(self, client: str) -> None:
+    async def take(self, client: str) -> None:
         """Count one request of `client`; 429 with Retry-After when its bucket is empty."""
-        now = time.monotonic()
-        tokens, last = self._buckets.get(client, (self._capacity, now))
-        tokens = min(self._capacity, tokens + (now - last) * self._refill_per_second)
-        if tokens < 1.0:
-            wait = math.ceil((1.0 - tokens) / self._refill_per_second)
-            self._buckets[client] = (tokens, now)
+        wait = await self._limiter.take(f"client:{client}", self._rate)
+        if wait > 0:
             raise ProblemError(
                 429,
                 "rate_limited",
-                f"client {client} sent more than {int(self._capacity)} alerts in a minute; "
-                f"retry in {wait} s.",
-                headers={"Retry-After": str(wait)},
+                f"client {client} sent more than {self._per_minute} alerts in a minute; "
+                f"retry in {retry_after(wait)} s.",
+                headers={"Retry-After": retry_after(wait)},
             )
-        self._buckets[client] = (tokens - 1.0, now)

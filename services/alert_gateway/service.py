@@ -18,14 +18,17 @@ from schemas.cap import Alert, Category, MsgType, Status
 from schemas.envelopes import AlertKey, AlertPublished
 from schemas.gateway import Acceptance, AlertState
 from schemas.identity import TokenClaims
-from schemas.registry import NUTS_GEOCODE_NAMES
+from schemas.registry import NUTS_GEOCODE_NAMES, routing_facts
 from schemas.topics import EXERCISE_STATUSES
 from services.alert_gateway.models import AcceptedAlert, AlertReference
+from services.alert_gateway.recipients import organisations_reached
 from services.common.kafka import BrokerUnavailable, LazyProducer, publish
 from services.common.problems import ProblemError
+from services.common.registry_routing import RoutingClient
 
 RETRY_AFTER_SECONDS = 5
 _SAME_SENDER = (MsgType.UPDATE, MsgType.CANCEL)
+_ANSWERS = (MsgType.ACK, MsgType.ERROR)
 
 
 def authorise(alert: Alert, claims: TokenClaims) -> None:
@@ -58,6 +61,34 @@ def authorise(alert: Alert, claims: TokenClaims) -> None:
                         f"not for {geocode.value}.",
                         field=f"info[{i}].area[{j}].geocode[{k}]",
                     )
+
+
+async def authorise_answers(
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    router: RoutingClient,
+    alert: Alert,
+    claims: TokenClaims,
+) -> None:
+    """Refuse (403) an Ack or Error referring to a message the client's organisation neither
+    sent nor received: nobody answers into another organisation's incident."""
+    if alert.msg_type not in _ANSWERS:
+        return
+    for index, reference in enumerate(alert.references):
+        async with sessions() as session:
+            row = await session.get(AcceptedAlert, (reference.sender, reference.identifier))
+        if row is None or not row.published:
+            continue  # placing it in its chain refuses it (422, unknown reference)
+        if claims.sender in (row.sender, row.chain_sender):
+            continue
+        if claims.org not in await organisations_reached(sessions, router, row):
+            raise ProblemError(
+                403,
+                "not_a_recipient",
+                f"{claims.org} did not receive {reference.sender},{reference.identifier}, so it "
+                f"may not answer it with an {alert.msg_type}.",
+                field=f"references[{index}]",
+            )
 
 
 def digest_of(alert: Alert) -> str:
@@ -153,11 +184,42 @@ def acceptance_of(row: AcceptedAlert) -> Acceptance:
     )
 
 
-async def state_of(session: AsyncSession, sender: str, identifier: str) -> AlertState:
-    """What the gateway knows of an accepted alert; 404 when nothing."""
-    row = await session.get(AcceptedAlert, (sender, identifier))
-    if row is None or not row.published:
-        raise ProblemError(404, "not_found", f"no alert {sender},{identifier} was accepted.")
+async def state_for(
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    router: RoutingClient,
+    sender: str,
+    identifier: str,
+    claims: TokenClaims,
+) -> AlertState:
+    """What the gateway knows of an accepted alert, for its sender and the organisations of its
+    incident; 404 when nothing, 403 for anyone else.
+
+    Which client sent it and where it lies on the log are the sender's own business.
+    """
+    async with sessions() as session:
+        row = await session.get(AcceptedAlert, (sender, identifier))
+        if row is None or not row.published:
+            raise ProblemError(404, "not_found", f"no alert {sender},{identifier} was accepted.")
+        state = await _state_of(session, row)
+    if claims.sender == row.sender:
+        return state
+    if claims.sender != row.chain_sender and claims.org not in await organisations_reached(
+        sessions, router, row
+    ):
+        raise ProblemError(
+            403,
+            "not_sender_or_recipient",
+            f"{claims.org} neither sent {sender},{identifier} nor received it, so it may not "
+            "read its state.",
+        )
+    return state.model_copy(
+        update={"client_id": None, "topic": None, "partition": None, "offset": None}
+    )
+
+
+async def _state_of(session: AsyncSession, row: AcceptedAlert) -> AlertState:
+    sender, identifier = row.sender, row.identifier
     later = (
         await session.scalars(
             select(AcceptedAlert)
@@ -243,6 +305,14 @@ async def _place_in_chain(session: AsyncSession, alert: Alert) -> tuple[AlertKey
                 f"not {reference.sent.isoformat()}.",
                 field=field,
             )
+        if alert.msg_type in _SAME_SENDER and row.chain_sender != alert.sender:
+            raise ProblemError(
+                422,
+                "foreign_reference",
+                f"{reference.identifier} belongs to an incident of {row.chain_sender}; only "
+                "they update or cancel it.",
+                field=field,
+            )
         if await _chain_cancelled(session, row.chain_sender, row.chain_identifier):
             raise ProblemError(
                 409,
@@ -303,6 +373,7 @@ def _pending_row(
         chain_category=category.value,
         client_id=claims.sub,
         received_at=received_at,
+        routing_facts=routing_facts(alert).model_dump_json() if alert.info else None,
         published=False,
         references=[
             AlertReference(ref_sender=r.sender, ref_identifier=r.identifier)

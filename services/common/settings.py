@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,3 +29,19 @@ class ServiceSettings(BaseSettings):
     kafka_send_timeout_seconds: float = Field(
         default=5.0, gt=0, le=120, description="Longest wait for the broker to acknowledge a write."
     )
+
+
+class RegistryClientSettings(ServiceSettings):
+    """Settings of a service that trusts the registry's tokens and asks it as an API client."""
+
+    registry_url: str = Field(
+        default="http://127.0.0.1:8100", description="Base URL of the registry (tokens, JWKS)."
+    )
+    issuer: str = Field(default="crossalert-registry", description="Issuer of trusted tokens.")
+    registry_client_id: str = Field(
+        default="", description="This service's API client at the registry (routing:resolve)."
+    )
+    registry_client_secret: SecretStr = Field(
+        default=SecretStr(""), description="Its secret; required to ask the registry for routing."
+    )
+    registry_timeout_seconds: float = Field(default=3.0, gt=0)

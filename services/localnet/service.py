@@ -89,9 +89,11 @@ def registry_service(state_dir: Path, bootstrap: str, port: int, **settings: str
 def gateway_service(
     state_dir: Path, bootstrap: str, port: int, registry_url: str, **settings: str
 ) -> LocalService:
-    """The alert gateway, checking senders with the registry at `registry_url`."""
+    """The alert gateway, trusting the registry at `registry_url` and asking it whom an alert
+    reached as the seed's demo client `svc-alert-gateway`."""
     return _service(
         "alert_gateway", "GATEWAY", state_dir, bootstrap, port, registry_url=registry_url,
+        registry_client_id=GATEWAY_CLIENT[0], registry_client_secret=GATEWAY_CLIENT[1],
         **settings,
     )  # fmt: skip
 
@@ -109,6 +111,8 @@ def notifier_service(
 
 NOTIFIER_CLIENT = ("svc-notifier", "demo-secret-svc-notifier")
 """The seed's API client the notifier routes as (scope routing:resolve)."""
+GATEWAY_CLIENT = ("svc-alert-gateway", "demo-secret-svc-alert-gateway")
+"""The seed's API client the gateway asks routing as (scope routing:resolve)."""
 
 
 def _service(

@@ -28,6 +28,7 @@ from services.common.health import kafka_check
 from services.common.kafka import LazyProducer, create_consumer, create_topics, keep_consuming
 from services.common.migrations import migrate
 from services.common.outbox import OutboxPublisher
+from services.common.registry_routing import RegistryUnavailable, RoutingClient
 from services.notifier import console
 from services.notifier.api import router
 from services.notifier.escalation import Escalator
@@ -35,7 +36,6 @@ from services.notifier.hub import Hub
 from services.notifier.intake import record_alert
 from services.notifier.mailer import Mailer
 from services.notifier.models import OutboxEvent
-from services.notifier.routing import RegistryUnavailable, Router
 from services.notifier.settings import NotifierSettings
 
 log = structlog.get_logger(__name__)
@@ -73,7 +73,7 @@ def create_app(
             sessions, producer, model=OutboxEvent, to_envelope=OutboxEvent.envelope,
             producer_name=instance, ack_timeout=settings.kafka_send_timeout_seconds,
         )  # fmt: skip
-        router_ = Router(
+        router_ = RoutingClient(
             settings.registry_url, client_id=settings.registry_client_id,
             client_secret=settings.registry_client_secret.get_secret_value(),
             timeout_seconds=settings.registry_timeout_seconds, client=registry_http,

@@ -29,9 +29,9 @@ from schemas.envelopes import (
 )
 from schemas.registry import Reason, Recipient, RoutingAnswer, routing_facts
 from schemas.topics import EXERCISE_STATUSES
+from services.common.registry_routing import RegistryRefused, RoutingClient
 from services.notifier.feed import lock_feed, show
 from services.notifier.models import Delivery, OutboxEvent, ReceivedAlert
-from services.notifier.routing import RegistryRefused, Router
 
 log = structlog.get_logger(__name__)
 
@@ -109,7 +109,7 @@ async def record_alert(
     envelope: AlertPublished,
     *,
     sessions: async_sessionmaker[AsyncSession],
-    router: Router,
+    router: RoutingClient,
     producer: str,
 ) -> int:
     """Record every delivery of a published alert (once); return how many contact points."""

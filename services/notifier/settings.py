@@ -4,30 +4,22 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import ServiceSettings
+from services.common.settings import RegistryClientSettings
 
 
-class NotifierSettings(ServiceSettings):
+class NotifierSettings(RegistryClientSettings):
     """Where the notifier listens, whom it asks, where it keeps deliveries and sends mail."""
 
     model_config = SettingsConfigDict(env_prefix="CROSSALERT_NOTIFIER_")
 
     service_name: str = "notifier"
     http_port: int = Field(default=8300, ge=1, le=65535)
-    registry_url: str = Field(
-        default="http://127.0.0.1:8100", description="Base URL of the registry."
-    )
     registry_client_id: str = Field(
         default="svc-notifier", description="The notifier's API client at the registry."
     )
-    registry_client_secret: SecretStr = Field(
-        default=SecretStr(""), description="Its secret (routing:read); required to route."
-    )
-    registry_timeout_seconds: float = Field(default=3.0, gt=0)
-    issuer: str = Field(default="crossalert-registry", description="Issuer of trusted tokens.")
     database_url: str = Field(
         default="sqlite+aiosqlite:///.state/notifier.sqlite3",
         description="SQLAlchemy async URL: SQLite by default, postgresql+asyncpg:// in production.",

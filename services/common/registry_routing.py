@@ -1,5 +1,8 @@
 """Who must receive an alert: the registry's routing answer, cached, and kept for when it is down.
 
+The network's services (the notifier delivering, the gateway checking who may acknowledge)
+ask as API clients of their own with the scope `routing:resolve`.
+
 Answers are cached by the alert's routing facts (the same facts always get the same answer while
 the registry's data stays the same). A registry change event makes every cached answer stale:
 a stale answer is asked again, but used as it is while the registry cannot be reached, so alerts
@@ -28,7 +31,7 @@ class RegistryRefused(Exception):
     """The registry refused the question (e.g. an unknown sender): asking again will not help."""
 
 
-class Router:
+class RoutingClient:
     """Asks the registry for routing answers as a client of its own (client credentials)."""
 
     def __init__(
