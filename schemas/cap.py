@@ -9,12 +9,19 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from schemas.cap_types import (
-    AbsoluteUri,
     Base64Text,
     CapDateTime,
     CapToken,
@@ -24,9 +31,13 @@ from schemas.cap_types import (
     Polygon,
     ReferenceTriple,
     RequiredText,
+    ResourceUri,
     Sha1Hex,
     Text,
+    WebUrl,
     XmlSignature,
+    is_relative_reference,
+    relative_uri_without_content,
 )
 from schemas.errors import DOCUMENT, CapValidationError
 
@@ -164,11 +175,22 @@ class Resource(CapModel):
     resource_desc: RequiredText
     mime_type: RequiredText
     size: int | None = Field(default=None, ge=0, description="Size in bytes.")
-    uri: Text | None = None
+    uri: ResourceUri | None = None
     deref_uri: Base64Text | None = Field(
         default=None, description="The resource itself, base64-encoded."
     )
     digest: Sha1Hex | None = Field(default=None, description="SHA-1 of the resource, hex.")
+
+    @model_validator(mode="after")
+    def _relative_uri_needs_deref_uri(self) -> Resource:
+        if self.uri is not None and self.deref_uri is None and is_relative_reference(self.uri):
+            # A ValidationError located at `uri`: an error raised plainly here would name the
+            # whole resource, not the field at fault.
+            error = InitErrorDetails(
+                type=relative_uri_without_content(self.uri), loc=("uri",), input=self.uri
+            )
+            raise ValidationError.from_exception_data(type(self).__name__, [error])
+        return self
 
 
 class Area(CapModel):
@@ -210,7 +232,7 @@ class Info(CapModel):
     headline: Text | None = None
     description: Text | None = None
     instruction: Text | None = None
-    web: AbsoluteUri | None = None
+    web: WebUrl | None = None
     contact: Text | None = None
     parameter: list[NamedValue] = []
     resource: list[Resource] = []
@@ -287,6 +309,21 @@ def validate_alert(data: Any) -> Alert:
         raise CapValidationError.from_pydantic(exc) from None
 
 
+def document_bytes(data: bytes | str) -> bytes:
+    """The document as bytes, a text encoded as UTF-8; refuse a text no encoding can carry."""
+    if isinstance(data, bytes):
+        return data
+    try:
+        return data.encode()
+    except UnicodeEncodeError as exc:
+        raise CapValidationError.single(
+            DOCUMENT,
+            "invalid_character",
+            f"the document holds a lone surrogate ({data[exc.start]!r}), which is not a "
+            "character and cannot be encoded.",
+        ) from None
+
+
 def check_size(document: bytes) -> None:
     """Refuse a document larger than MAX_CAP_BYTES before any work is spent on it."""
     if len(document) > MAX_CAP_BYTES:
@@ -300,9 +337,10 @@ def check_size(document: bytes) -> None:
 
 def parse_cap_json(data: bytes | str) -> Alert:
     """Read the JSON twin of a CAP 1.2 alert; raise CapValidationError naming the field."""
-    check_size(data.encode() if isinstance(data, str) else data)
+    raw = document_bytes(data)
+    check_size(raw)
     try:
-        return Alert.model_validate_json(data)
+        return Alert.model_validate_json(raw)
     except ValidationError as exc:
         raise CapValidationError.from_pydantic(exc) from None
 

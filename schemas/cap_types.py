@@ -10,9 +10,11 @@ import base64
 import binascii
 import math
 import re
+import unicodedata
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, NamedTuple
+from urllib.parse import urlsplit
 
 from lxml import etree
 from pydantic import (
@@ -26,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from schemas.errors import shown
 
 # Characters XML 1.0 cannot carry; a model holding one could never be written as CAP XML.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -148,12 +152,22 @@ def decimal_text(value: float) -> str:
 Point = tuple[float, float]
 
 
+def _pair_text(pair: Any) -> str:
+    if isinstance(pair, list | tuple) and len(pair) == 2:
+        return f"{pair[0]},{pair[1]}"
+    raise PydanticCustomError(
+        "invalid_coordinate",
+        "must be made of [latitude, longitude] pairs; {pair} is not one.",
+        {"pair": shown(pair)},
+    )
+
+
 def parse_polygon(value: Any) -> tuple[Point, ...]:
     """Read a CAP polygon: space-separated `lat,lon` pairs, closed, at least four pairs."""
     if isinstance(value, str):
         points = tuple(_coordinate(pair) for pair in value.split())
     elif isinstance(value, list | tuple):
-        points = tuple(_coordinate(f"{p[0]},{p[1]}") for p in value)
+        points = tuple(_coordinate(_pair_text(pair)) for pair in value)
     else:
         raise PydanticCustomError("invalid_polygon", "must be a list of 'lat,lon' pairs.")
     if len(points) < 4:
@@ -366,18 +380,95 @@ Sha1Hex = Annotated[
     str, AfterValidator(_sha1), WithJsonSchema({"type": "string", "pattern": "^[0-9a-fA-F]{40}$"})
 ]
 
-_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
+# Browsers drop or reinterpret these inside a URL ("java\tscript:" is "javascript:", a
+# backslash is a slash), and invisible ones disguise what a reader sees, so none is accepted.
+_HIDDEN_CATEGORIES = ("Cc", "Cf", "Cs", "Zs", "Zl", "Zp")
+_WEB_URL_RULE = (
+    "must be a web address starting with http:// or https:// and naming a host, "
+    "such as https://example.org/alert"
+)
 
 
-def _absolute_uri(value: str) -> str:
-    if not _ABSOLUTE_URI.fullmatch(value):
-        raise PydanticCustomError(
-            "invalid_uri", "must be a full absolute URI such as https://example.org/alert."
+def _invalid_url(rule: str, value: str) -> PydanticCustomError:
+    return PydanticCustomError("invalid_url", rule + "; got {value}.", {"value": shown(value)})
+
+
+def _check_url_characters(value: str) -> None:
+    if any(c == "\\" or unicodedata.category(c) in _HIDDEN_CATEGORIES for c in value):
+        raise _invalid_url(
+            "must not contain white space, control or invisible formatting characters "
+            "or backslashes",
+            value,
         )
+
+
+def _web_url(value: str) -> str:
+    _check_url_characters(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise _invalid_url(_WEB_URL_RULE, value) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _invalid_url(_WEB_URL_RULE, value)
     return value
 
 
-AbsoluteUri = Annotated[str, AfterValidator(_absolute_uri)]
+def is_relative_reference(value: str) -> bool:
+    """True for a URI reference with neither a scheme nor a host of its own, like `plume.png`."""
+    before_path = re.split("[/?#]", value, maxsplit=1)[0]
+    return bool(value) and ":" not in before_path and not value.startswith("//")
+
+
+def _resource_uri(value: str) -> str:
+    if not is_relative_reference(value):
+        return _web_url(value)
+    _check_url_characters(value)
+    return value
+
+
+def relative_uri_without_content(value: str) -> PydanticCustomError:
+    """The refusal of a relative resource `uri` when no `derefUri` carries the content."""
+    return _invalid_url(
+        "may be a relative reference only when derefUri carries the resource itself; "
+        "otherwise it " + _WEB_URL_RULE,
+        value,
+    )
+
+
+_URL_CHAR = r"[^\s\\\x00-\x1f\x7f-\x9f]"
+_HOST_CHAR = r"[^\s\\\x00-\x1f\x7f-\x9f/?#]"
+_WEB_URL_PATTERN = rf"[Hh][Tt][Tt][Pp][Ss]?://{_HOST_CHAR}+([/?#]{_URL_CHAR}*)?"
+_RELATIVE_PATTERN = rf"(?!//)(?![^/?#]*:){_URL_CHAR}+"
+
+WebUrl = Annotated[
+    str,
+    AfterValidator(_web_url),
+    AfterValidator(_xml_text),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": f"^{_WEB_URL_PATTERN}$",
+            "description": "An absolute http:// or https:// URL naming a host.",
+        }
+    ),
+]
+"""A link a person may follow: an absolute http or https URL with a host, nothing else."""
+
+ResourceUri = Annotated[
+    str,
+    AfterValidator(_resource_uri),
+    AfterValidator(_xml_text),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": f"^({_WEB_URL_PATTERN}|{_RELATIVE_PATTERN})$",
+            "description": "An absolute http:// or https:// URL naming a host; or, only when "
+            "derefUri carries the resource, a relative reference naming it.",
+        }
+    ),
+]
+"""A resource's address: an http(s) URL, or a relative reference when derefUri is present."""
+
 
 XMLDSIG_NAMESPACE = "http://www.w3.org/2000/09/xmldsig#"
 
@@ -406,6 +497,11 @@ def normalise_signature(value: str | etree._Element) -> str:
         raise PydanticCustomError(
             "invalid_signature", "must be a well-formed ds:Signature XML element."
         ) from None
+    docinfo = element.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise PydanticCustomError(
+            "invalid_signature", "must not carry a DOCTYPE (no DTDs, no entities)."
+        )
     if element.tag != f"{{{XMLDSIG_NAMESPACE}}}Signature":
         raise PydanticCustomError(
             "invalid_signature", "must be a Signature element in the XML-DSig namespace."

@@ -11,7 +11,7 @@ from typing import Any
 
 from lxml import etree
 
-from schemas.cap import CAP_NAMESPACE, Alert, check_size, validate_alert
+from schemas.cap import CAP_NAMESPACE, Alert, check_size, document_bytes, validate_alert
 from schemas.cap_types import (
     XMLDSIG_NAMESPACE,
     decimal_text,
@@ -52,7 +52,7 @@ _RESOURCE: _Spec = {
     "resourceDesc": (_Kind.TEXT, None),
     "mimeType": (_Kind.TEXT, None),
     "size": (_Kind.TOKEN, None),
-    "uri": (_Kind.TEXT, None),
+    "uri": (_Kind.TOKEN, None),
     "derefUri": (_Kind.TEXT, None),
     "digest": (_Kind.TOKEN, None),
 }
@@ -113,7 +113,7 @@ def _refuse(code: str, message: str, field: str = DOCUMENT) -> CapValidationErro
 
 def parse_cap_xml(data: bytes | str) -> Alert:
     """Read a CAP 1.2 XML document into an Alert; raise CapValidationError naming the field."""
-    raw = data.encode() if isinstance(data, str) else data
+    raw = document_bytes(data)
     check_size(raw)
     if any(marker in raw for marker in _DOCTYPE_MARKERS):
         raise _refuse("doctype_forbidden", _DOCTYPE_REFUSAL)

@@ -107,7 +107,7 @@ def problem_from_error(error: ErrorDetails) -> Problem:
     loc = error["loc"]
     name = _element_name(loc)
     kind = error["type"]
-    given = _shown(error.get("input"))
+    given = shown(error.get("input"))
     ctx: dict[str, Any] = dict(error.get("ctx") or {})
     if kind == "missing" and error["msg"] == "Field required":
         message = f"{name} is required but missing."
@@ -133,6 +133,7 @@ def problem_from_error(error: ErrorDetails) -> Problem:
     return Problem(field=field_path(loc), code=_CODES.get(kind, kind), message=message)
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A value as it is written in a problem's sentence: its repr, cut to 60 characters."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

@@ -56,6 +56,8 @@ circle = st.builds(
     lambda c, r: f"{c[0]!r},{c[1]!r} {r!r}", point, st.floats(0, 500, allow_nan=False)
 )
 named_value = st.fixed_dictionaries({"valueName": required_text, "value": text})
+web_url = st.from_regex(r"https?://[a-z]{1,10}\.example\.org/[a-z0-9/]{0,10}", fullmatch=True)
+relative_uri = st.from_regex(r"[a-z0-9]{1,10}(/[a-z0-9]{1,10})?\.(png|csv|pdf)", fullmatch=True)
 
 
 def optional(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
@@ -69,13 +71,16 @@ def resources(draw: st.DrawFn) -> dict[str, Any]:
         "resourceDesc": draw(required_text),
         "mimeType": draw(required_text),
     }
-    resource |= draw(optional(uri=text))
     if draw(st.booleans()):
         resource |= {
             "derefUri": base64.b64encode(content).decode(),
             "digest": hashlib.sha1(content).hexdigest(),
             "size": len(content),
         }
+        # A relative uri names the content carried in derefUri (CAP 1.2, 3.2.3).
+        resource |= draw(optional(uri=web_url | relative_uri))
+    else:
+        resource |= draw(optional(uri=web_url))
     return resource
 
 
@@ -118,7 +123,7 @@ infos = st.builds(
         headline=text,
         description=text,
         instruction=text,
-        web=st.from_regex(r"https://[a-z]{1,10}\.example\.org/[a-z0-9/]{0,10}", fullmatch=True),
+        web=web_url,
         contact=text,
         parameter=st.lists(named_value, max_size=2),
         resource=st.lists(resources(), max_size=2),

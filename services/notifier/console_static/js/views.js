@@ -295,6 +295,19 @@ function reasonText(reason) {
   );
 }
 
+// Checked here as well as by the contract: a javascript: or data: link must never run in the console.
+/** A link to `url` labelled `label` if `url` is an absolute http or https URL, else null. */
+function webLink(url, label) {
+  let parsed;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return null;
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return null;
+  return h("a", { href: parsed.href, target: "_blank", rel: "noopener noreferrer" }, label);
+}
+
 function infoSection(info, now) {
   const lang = info.language;
   const text = (value) => (value ? h("span", { lang }, value) : null);
@@ -314,7 +327,7 @@ function infoSection(info, now) {
       ["Expires", info.expires ? time(info.expires, now, { relative: true }) : null],
       ["Sender", text(info.senderName)],
       ["Contact", text(info.contact)],
-      ["Web", info.web ? h("a", { href: info.web, target: "_blank", rel: "noopener noreferrer" }, info.web) : null],
+      ["Web", info.web ? webLink(info.web, info.web) ?? info.web : null],
       ["Event codes", (info.eventCode ?? []).map((c) => `${c.valueName}: ${c.value}`).join("; ")],
     ]),
     (info.parameter ?? []).length
@@ -338,19 +351,18 @@ function infoSection(info, now) {
           h(
             "ul",
             { class: "resources", "data-role": "resources" },
-            info.resource.map((r) =>
-              h(
+            info.resource.map((r) => {
+              const link = webLink(r.uri, r.resourceDesc);
+              return h(
                 "li",
                 {},
-                r.uri && /^https?:/i.test(r.uri)
-                  ? h("a", { href: r.uri, target: "_blank", rel: "noopener noreferrer" }, r.resourceDesc)
-                  : h("span", {}, r.resourceDesc),
+                link ?? h("span", {}, r.resourceDesc),
                 ` — ${r.mimeType}`,
                 r.size ? `, ${byteSize(r.size)}` : "",
                 r.derefUri ? " (embedded in the message)" : "",
-                r.uri && !/^https?:/i.test(r.uri) ? ` — ${r.uri}` : "",
-              ),
-            ),
+                r.uri && !link ? ` — ${r.uri}` : "",
+              );
+            }),
           ),
         )
       : null,
