@@ -44,7 +44,12 @@ class CloseCode(IntEnum):
     """The token is valid but not a duty officer's (no console scope or no contact point), or
     a `Renew` carried another officer's token."""
     TOO_SLOW = 4408
-    """The console fell behind the feed; reconnect with `resume_after` to catch up."""
+    """The console fell behind the feed or stopped reading; reconnect with `resume_after`."""
+    TOO_MANY = 4429
+    """The console sent too many messages, or its officer holds too many feeds open on this
+    notifier: reconnect after a while (with back-off)."""
+    TOO_BIG = 1009
+    """The console sent a message larger than the notifier reads."""
     GOING_AWAY = 1001
     """The notifier is shutting down; reconnect (to it or another instance)."""
 

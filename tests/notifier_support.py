@@ -17,8 +17,9 @@ import httpx
 import uvicorn
 import websockets
 from fastapi import FastAPI
-from gateway_support import flood_alert
-from registry_support import Registry
+from gateway_support import Gateway, flood_alert, running_gateway
+from registry_support import Registry, running_registry
+from smtp_support import SmtpServer, running_smtp
 
 from schemas.console import SERVER_MESSAGE, FeedItem, ItemKind, ServerMessage
 from services.notifier.app import create_app
@@ -78,6 +79,7 @@ async def serving(app: FastAPI, port: int, *, lifespan: bool = True) -> AsyncIte
         log_config=None,
         lifespan="on" if lifespan else "off",
         ws="websockets-sansio",
+        ws_max_size=getattr(app.state, "settings", NotifierSettings()).max_body_bytes,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -266,3 +268,49 @@ def ids(console: Console, kind: ItemKind = ItemKind.ALERT) -> list[str]:
 async def quiet(seconds: float = 1.5) -> None:
     """Give a wrong delivery time to show itself before asserting it did not happen."""
     await asyncio.sleep(seconds)
+
+
+@dataclass
+class Network:
+    registry: Registry
+    gateway: Gateway
+    notifier: Notifier
+    smtp: SmtpServer
+    publisher: dict[str, str]
+
+    async def post(self, alert: dict[str, Any]) -> dict[str, Any]:
+        answer = await self.gateway.http.post("/v1/alerts", json=alert, headers=self.publisher)
+        assert answer.status_code == 202, answer.text
+        return dict(answer.json())
+
+    async def console(self, contact_point: str, *, connect: bool = True) -> Console:
+        token = await login(self.notifier.http, OFFICERS[contact_point])
+        console = Console(self.notifier.ws_url, token)
+        if connect:
+            await console.connect()
+            await console.wait_for(lambda c: any(m.type == "synced" for m in c.messages))
+        return console
+
+    async def report(self, alert: dict[str, Any], headers: dict[str, str]) -> Any:
+        return await self.notifier.http.get(
+            f"/v1/alerts/{alert['sender']}/{alert['identifier']}/deliveries", headers=headers
+        )
+
+
+@asynccontextmanager
+async def network_on(
+    tmp_path: Path, kafka: str, *, database_url: str | None = None, **settings: Any
+) -> AsyncIterator[Network]:
+    """The whole network, with the notifier on `database_url` (SQLite by default)."""
+    if database_url is not None:
+        settings["database_url"] = database_url
+    async with (
+        running_registry(f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}", tmp_path) as registry,
+        running_gateway(tmp_path, kafka, registry) as gateway,
+        running_smtp(free_port()) as smtp,
+        running_notifier(
+            tmp_path, kafka, registry, free_port(), smtp_port=smtp.port, **settings
+        ) as notifier,
+    ):
+        publisher = await registry.auth("liege-system", "liege-secret-123")
+        yield Network(registry, gateway, notifier, smtp, publisher)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -11,6 +12,7 @@ from pydantic import BaseModel
 
 from schemas import Status, parse_cap_json, parse_cap_xml
 from schemas.cap import Category
+from schemas.console import CloseCode
 from schemas.envelopes import ENVELOPE_TYPES, AlertPublished, decode_envelope
 from schemas.errors import CapValidationError
 from schemas.jsonschema import json_schemas
@@ -127,3 +129,12 @@ def test_registry_examples_in_the_openapi_page_are_valid_records() -> None:
         assert isinstance(examples, list) and examples, model.__name__
         for example in examples:
             model.model_validate(example)
+
+
+def test_the_consoles_close_codes_are_the_notifiers() -> None:
+    script = (Path(__file__).parents[1] / "services/notifier/console_static/js/feed.js").read_text()
+    block = re.search(r"export const CLOSE = Object\.freeze\(\{(.*?)\}\);", script, re.DOTALL)
+    assert block is not None
+    in_javascript = {name: int(code) for name, code in re.findall(r"(\w+): (\d+)", block[1])}
+
+    assert in_javascript == {code.name: code.value for code in CloseCode}

@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Depends, Request, Response, WebSocket, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from schemas.console import FEED_PATH, Acknowledgement, AcknowledgeRequest
 from schemas.deliveries import DeliveryReport
 from schemas.envelopes import AlertKey
 from schemas.identity import Scope, TokenClaims, TokenResponse
-from services.common.auth import ClaimsDep, requires
+from services.common.auth import requires, requires_any
 from services.common.problems import ProblemError, problem_responses
 from services.common.requests import note
 from services.notifier import acks
@@ -22,6 +22,7 @@ from services.notifier.socket import serve_console
 router = APIRouter(prefix="/v1", tags=["notifier"])
 
 OfficerDep = Annotated[TokenClaims, Depends(requires(Scope.CONSOLE))]
+ReaderDep = Annotated[TokenClaims, Depends(requires_any(Scope.ALERTS_READ, Scope.CONSOLE))]
 
 
 class Login(BaseModel):
@@ -91,7 +92,7 @@ async def _at_registry(request: Request, path: str, **body: Any) -> Response:
     response_model=Acknowledgement,
     responses={
         200: {"model": Acknowledgement, "description": "Already acknowledged: the first one."},
-        **problem_responses(401, 403, 404),
+        **problem_responses(401, 403, 404, 413, 422),
     },
 )
 async def acknowledge(
@@ -103,7 +104,7 @@ async def acknowledge(
     claims: OfficerDep,
 ) -> Acknowledgement:
     """Acknowledge an alert for the officer's contact point, with an optional note."""
-    key = AlertKey(sender=sender, identifier=identifier)
+    key = alert_key(sender, identifier)
     note(request, user=claims.sub, alert=str(key))
     acknowledgement, created = await acks.acknowledge(
         sessions=request.app.state.sessions,
@@ -126,13 +127,21 @@ async def acknowledge(
     responses=problem_responses(401, 403, 404),
 )
 async def deliveries(
-    request: Request, sender: str, identifier: str, claims: ClaimsDep
+    request: Request, sender: str, identifier: str, claims: ReaderDep
 ) -> DeliveryReport:
     """Each recipient of an alert: channel, status, times, acknowledgement, escalations."""
     async with request.app.state.sessions() as session:
-        return await delivery_report(
-            session, AlertKey(sender=sender, identifier=identifier), claims
-        )
+        return await delivery_report(session, alert_key(sender, identifier), claims)
+
+
+def alert_key(sender: str, identifier: str) -> AlertKey:
+    """The key an alert's path names; 404 for one no CAP alert can have (a space, a comma…)."""
+    try:
+        return AlertKey(sender=sender, identifier=identifier)
+    except ValidationError:
+        raise ProblemError(
+            404, "unknown_alert", "No alert with such a sender and identifier can exist."
+        ) from None
 
 
 @router.websocket(FEED_PATH.removeprefix("/v1"))

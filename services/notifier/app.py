@@ -37,6 +37,7 @@ from services.notifier.intake import record_alert
 from services.notifier.mailer import Mailer
 from services.notifier.models import OutboxEvent
 from services.notifier.settings import NotifierSettings
+from services.notifier.transport import AbortableWebSockets
 
 log = structlog.get_logger(__name__)
 
@@ -201,4 +202,5 @@ def create_app(
     )
     app.include_router(router)
     app.include_router(console.router)
+    app.add_middleware(AbortableWebSockets)
     return app

@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
+from collections.abc import Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from sqlalchemy import case, update
@@ -22,25 +24,48 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from schemas.console import CloseCode, FeedItem, Heartbeat, ItemKind
 from schemas.envelopes import AlertKey, Channel, DeliveryStatus
+from services.common.workers import run_rounds
 from services.notifier import feed
 from services.notifier.intake import add_outbox, receipt
 from services.notifier.models import Delivery
+from services.notifier.transport import aborter
 
 log = structlog.get_logger(__name__)
 
 BATCH = 500
+GONE = (WebSocketDisconnect, RuntimeError, OSError)
+"""What sending to or reading from a console that went away raises."""
+CLOSE_SECONDS = 2.0
+"""How long a close frame may wait for a console's unread messages before the abort."""
+ABORT_AFTER_SECONDS = 10.0
+"""A closed console's connection still there after this long is aborted."""
 
 
 class Connection:
-    """One console's WebSocket, its queue and the highest `seq` queued for it."""
+    """One console's WebSocket, its bounded queue and the highest `seq` queued for it."""
 
-    def __init__(self, websocket: WebSocket, *, contact_point: str, queue_size: int) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        *,
+        officer: str,
+        contact_point: str,
+        queue_size: int,
+        buffer_bytes: int,
+        send_timeout: float,
+    ) -> None:
         self.websocket = websocket
+        self.officer = officer
         self.contact_point = contact_point
         self.cursor = 0
         self.live = False
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size)
+        self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue_size)
+        self._queued_bytes = 0
+        self._buffer_bytes = buffer_bytes
+        self._send_timeout = send_timeout
         self.close_reason: tuple[int, str] | None = None
+        self.closing = asyncio.Event()
+        """Set when the console is dropped: its connection is then closed, even mid-send."""
         self._expiry: asyncio.TimerHandle | None = None
 
     def expire_at(self, exp: float | None) -> None:
@@ -57,38 +82,88 @@ class Connection:
             )
 
     def offer(self, seq: int, message: str) -> bool:
-        """Queue a message; False (and the console is to be dropped) when the queue is full."""
+        """Queue a message; False (and the console is to be dropped) when the queue is full.
+
+        Full means as many messages, or as many bytes, as the console may have waiting; one
+        message larger than the byte bound still goes when nothing else waits.
+        """
+        if not self._queue.empty() and self._queued_bytes + len(message) > self._buffer_bytes:
+            return False
         try:
             self._queue.put_nowait(message)
         except asyncio.QueueFull:
             return False
+        self._queued_bytes += len(message)
         self.cursor = max(self.cursor, seq)
         return True
 
     def drop(self, code: int, reason: str) -> None:
-        """Close the console after what is queued is abandoned."""
+        """Close the console after what is queued is abandoned (it resumes from its cursor)."""
         if self.close_reason is None:
             self.close_reason = (code, reason)
             while not self._queue.empty():
                 self._queue.get_nowait()
-            self._queue.put_nowait(None)
+            self._queued_bytes = 0
+            self.closing.set()
 
     async def send_queued(self, *, heartbeat_seconds: float) -> None:
-        """Send what is queued until told to close; a heartbeat when idle."""
+        """Send what is queued, and a heartbeat when idle, until the console is dropped.
+
+        A console that takes no message for the send timeout (it stopped reading, and the
+        server's buffer is full) is dropped as too slow.
+        """
         while True:
             try:
                 async with asyncio.timeout(heartbeat_seconds):
                     message = await self._queue.get()
+                self._queued_bytes -= len(message)
             except TimeoutError:
-                beat = Heartbeat(at=datetime.now(UTC), cursor=self.cursor)
-                message = beat.model_dump_json()
-            if message is None:
-                break
-            await self.websocket.send_text(message)
-        if self.close_reason is not None:
-            code, reason = self.close_reason
-            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                message = Heartbeat(at=datetime.now(UTC), cursor=self.cursor).model_dump_json()
+            try:
+                async with asyncio.timeout(self._send_timeout):
+                    await self.websocket.send_text(message)
+            except TimeoutError:
+                self.drop(CloseCode.TOO_SLOW, "The console stopped reading; reconnect to resume.")
+                return
+
+    async def serve(
+        self, receiving: Coroutine[Any, Any, object], *, heartbeat_seconds: float
+    ) -> None:
+        """Send the feed while `receiving` reads the console, until either ends or the console
+        is dropped (too slow, token expired, a flood), even in the middle of a send; then close.
+        """
+        tasks = {
+            asyncio.create_task(self.send_queued(heartbeat_seconds=heartbeat_seconds)),
+            asyncio.create_task(receiving),
+            asyncio.create_task(self.closing.wait()),
+        }
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, *GONE):
+                await task
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the WebSocket, saying why it was dropped; abort it if the console does not read.
+
+        The close frame waits behind what the console has not read: when it cannot leave
+        within a moment, the connection is aborted, and a console that never answers the close
+        loses its connection a little later all the same.
+        """
+        abort = aborter(self.websocket)
+        code, reason = self.close_reason or (1000, "")
+        try:
+            async with asyncio.timeout(CLOSE_SECONDS):
                 await self.websocket.close(code=code, reason=reason)
+        except TimeoutError:
+            if abort is not None:
+                abort()
+            return
+        except GONE:
+            return  # the console went first
+        if abort is not None:
+            asyncio.get_running_loop().call_later(ABORT_AFTER_SECONDS, abort)
 
 
 class Hub:
@@ -105,6 +180,7 @@ class Hub:
         self._poll = poll_seconds
         self._producer = producer
         self._by_contact_point: dict[str, set[Connection]] = defaultdict(set)
+        self._by_officer: dict[str, set[Connection]] = defaultdict(set)
         self._last_seq = 0
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -130,18 +206,9 @@ class Hub:
 
     async def run(self) -> None:
         """Follow the feed until cancelled (after `start`)."""
-        while True:
-            try:
-                await self.catch_up()
-            except Exception:
-                # A database outage must not end live push; the next round tries again.
-                log.exception("feed catch-up failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll):
-                    await self._wake.wait()
+        await run_rounds(self.catch_up, every=self._poll, name="hub", wake=self._wake)
 
-    async def catch_up(self) -> None:
+    async def catch_up(self) -> bool:
         """Push every feed entry written since the last round to the consoles concerned."""
         async with self._lock:
             async with self._sessions() as session:
@@ -150,6 +217,7 @@ class Hub:
                     await self._push(session, contact_point)
             self._last_seq = max(self._last_seq, newest)
         await self._record_deliveries()
+        return False
 
     async def _push(self, session: AsyncSession, contact_point: str) -> None:
         while True:
@@ -210,13 +278,31 @@ class Hub:
             connection.live = True
         await self._record_deliveries()
 
+    def consoles_of(self, officer: str) -> int:
+        """How many feeds `officer` holds open on this process."""
+        return len(self._by_officer.get(officer, ()))
+
+    def admit(self, connection: Connection, *, per_officer: int) -> bool:
+        """Count a new console of its officer; False when the officer holds `per_officer` here."""
+        consoles = self._by_officer[connection.officer]
+        if len(consoles) >= per_officer:
+            if not consoles:
+                del self._by_officer[connection.officer]
+            return False
+        consoles.add(connection)
+        return True
+
     def detach(self, connection: Connection) -> None:
         """Forget a console that went away."""
-        group = self._by_contact_point.get(connection.contact_point)
-        if group is not None:
-            group.discard(connection)
-            if not group:
-                del self._by_contact_point[connection.contact_point]
+        for groups, key in (
+            (self._by_contact_point, connection.contact_point),
+            (self._by_officer, connection.officer),
+        ):
+            group = groups.get(key)
+            if group is not None:
+                group.discard(connection)
+                if not group:
+                    del groups[key]
 
     def close_all(self) -> None:
         """Tell every console this process is going away."""

@@ -49,6 +49,20 @@ class NotifierSettings(RegistryClientSettings):
     console_queue_size: int = Field(
         default=1000, ge=1, description="Feed messages queued per console before it is dropped."
     )
+    console_buffer_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Bytes of feed messages queued per console before it is dropped (one "
+        "message larger than this still goes alone).",
+    )
+    console_send_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A console that takes no message for this long is dropped (it resumes).",
+    )
+    console_connections_per_officer: int = Field(
+        default=8, ge=1, description="Feeds one officer may hold open on one notifier process."
+    )
     console_origins: list[str] = Field(
         default_factory=list,
         description="Origins (besides the notifier's own) whose pages may open the feed.",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -32,6 +34,37 @@ log = structlog.get_logger(__name__)
 HELLO_SECONDS = 10
 MAX_REPLAY = 2000
 """Beyond this many missed entries a console gets a fresh snapshot instead of the replay."""
+MESSAGE_BURST = 5
+MESSAGE_EVERY_SECONDS = 30.0
+"""What a console may send after its hello: a renewal every few minutes, a few in a row."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a console's message closes its connection."""
+
+    code: int
+    reason: str
+
+
+class Allowance:
+    """A token bucket of one connection: `burst` messages at once, then one per `every` s."""
+
+    def __init__(self, burst: int, every_seconds: float) -> None:
+        self._burst = float(burst)
+        self._every = every_seconds
+        self._tokens = float(burst)
+        self._at = time.monotonic()
+
+    def take(self) -> bool:
+        """Count one message; False when the connection has none left."""
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._at) / self._every)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
 
 def origin_allowed(websocket: WebSocket, allowed: list[str]) -> bool:
@@ -66,8 +99,40 @@ async def serve_console(
     hello, token = claims
     assert token.contact_point is not None
     connection = Connection(
-        websocket, contact_point=token.contact_point, queue_size=settings.console_queue_size
+        websocket,
+        officer=token.sub,
+        contact_point=token.contact_point,
+        queue_size=settings.console_queue_size,
+        buffer_bytes=settings.console_buffer_bytes,
+        send_timeout=settings.console_send_timeout_seconds,
     )
+    if not hub.admit(connection, per_officer=settings.console_connections_per_officer):
+        log.warning("console refused: too many for its officer", user=token.sub)
+        await websocket.close(
+            CloseCode.TOO_MANY, "This officer has too many consoles open; close one or retry."
+        )
+        return
+    try:
+        await _serve(websocket, connection, hello, token, hub=hub, verifier=verifier,
+                     settings=settings, instance=instance)  # fmt: skip
+    finally:
+        connection.expire_at(None)
+        hub.detach(connection)
+        log.info("console disconnected", user=token.sub, reason=connection.close_reason)
+
+
+async def _serve(
+    websocket: WebSocket,
+    connection: Connection,
+    hello: Hello,
+    token: TokenClaims,
+    *,
+    hub: Hub,
+    verifier: TokenVerifier,
+    settings: NotifierSettings,
+    instance: str,
+) -> None:
+    assert token.contact_point is not None
     await websocket.send_text(
         Welcome(
             username=token.sub, display_name=token.name, organisation=token.org,
@@ -93,23 +158,27 @@ async def serve_console(
             connection.cursor = after
             cursor = after
     connection.expire_at(token.exp)
-    try:
-        await hub.attach(connection, items, cursor)
-        # Synced goes through the queue, after the items it follows.
-        connection.offer(connection.cursor, Synced(cursor=connection.cursor).model_dump_json())
-        log.info("console connected", user=token.sub, contact_point=token.contact_point,
-                 resumed_after=hello.resume_after, cursor=connection.cursor)  # fmt: skip
-        sender = asyncio.create_task(connection.send_queued(heartbeat_seconds=HEARTBEAT_SECONDS))
-        receiver = asyncio.create_task(_listen(websocket, connection, verifier, token))
-        await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (sender, receiver):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-                await task
-    finally:
-        connection.expire_at(None)
-        hub.detach(connection)
-        log.info("console disconnected", user=token.sub, reason=connection.close_reason)
+    await hub.attach(connection, items, cursor)
+    # Synced goes through the queue, after the items it follows.
+    connection.offer(connection.cursor, Synced(cursor=connection.cursor).model_dump_json())
+    log.info("console connected", user=token.sub, contact_point=token.contact_point,
+             resumed_after=hello.resume_after, cursor=connection.cursor)  # fmt: skip
+    tasks = {
+        asyncio.create_task(connection.send_queued(heartbeat_seconds=HEARTBEAT_SECONDS)),
+        asyncio.create_task(
+            _listen(websocket, connection, verifier, token, hello.token, settings.max_body_bytes)
+        ),
+        # A drop (too slow, token expired, a flood) ends the connection even mid-send.
+        asyncio.create_task(connection.closing.wait()),
+    }
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(
+            asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError
+        ):
+            await task
+    await connection.close()
 
 
 async def _hello(websocket: WebSocket, verifier: TokenVerifier) -> tuple[Hello, TokenClaims] | None:
@@ -136,36 +205,55 @@ async def _hello(websocket: WebSocket, verifier: TokenVerifier) -> tuple[Hello, 
 
 
 async def _listen(
-    websocket: WebSocket, connection: Connection, verifier: TokenVerifier, officer: TokenClaims
+    websocket: WebSocket,
+    connection: Connection,
+    verifier: TokenVerifier,
+    officer: TokenClaims,
+    token: str,
+    max_bytes: int,
 ) -> None:
-    """Read what the console sends (its renewed tokens) until it goes away."""
-    while True:
+    """Read what the console sends (its renewed tokens) until it goes away or is dropped.
+
+    A console sends a renewal every few minutes: a flood of messages is refused before any
+    token is verified, and a renewal repeating the token in force is not verified again.
+    """
+    allowance = Allowance(MESSAGE_BURST, MESSAGE_EVERY_SECONDS)
+    while connection.close_reason is None:
         message = await websocket.receive_text()
-        if connection.close_reason is not None:
-            continue  # closing: the sender tells the console why
-        outcome = await _renewal(message, verifier, officer)
-        if isinstance(outcome, TokenClaims):
-            connection.expire_at(outcome.exp)
+        if len(message) > max_bytes:
+            connection.drop(CloseCode.TOO_BIG, f"A console message is {max_bytes} bytes at most.")
+        elif not allowance.take():
+            connection.drop(CloseCode.TOO_MANY, "The console sent too many messages.")
         else:
-            connection.drop(*outcome)
+            outcome = await _renewal(message, verifier, officer, token)
+            if isinstance(outcome, Refusal):
+                connection.drop(outcome.code, outcome.reason)
+            elif outcome is not None:
+                token, claims = outcome
+                connection.expire_at(claims.exp)
 
 
 async def _renewal(
-    message: str, verifier: TokenVerifier, officer: TokenClaims
-) -> TokenClaims | tuple[int, str]:
-    """The claims of a valid Renew of the same officer's session, else why it is refused."""
+    message: str, verifier: TokenVerifier, officer: TokenClaims, current: str
+) -> tuple[str, TokenClaims] | Refusal | None:
+    """The new token and its claims of a valid Renew of the same officer's session, None for
+    the token already in force, else why the message is refused."""
     try:
         renew = Renew.model_validate_json(message)
     except ValidationError:
-        return CloseCode.BAD_MESSAGE, "After the hello a console sends only renew messages."
+        return Refusal(
+            CloseCode.BAD_MESSAGE, "After the hello a console sends only renew messages."
+        )
+    if renew.token == current:
+        return None
     try:
         claims = await verifier.verify(renew.token)
     except ProblemError as exc:
-        return CloseCode.UNAUTHORIZED, exc.detail[:120]
+        return Refusal(CloseCode.UNAUTHORIZED, exc.detail[:120])
     if (
         Scope.CONSOLE not in claims.scopes
         or claims.sub != officer.sub
         or claims.contact_point != officer.contact_point
     ):
-        return CloseCode.FORBIDDEN, "A renewal must carry the same duty officer's token."
-    return claims
+        return Refusal(CloseCode.FORBIDDEN, "A renewal must carry the same duty officer's token.")
+    return renew.token, claims

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -236,12 +237,31 @@ class _Socket:
     def __init__(self) -> None:
         self.sent: list[str] = []
         self.closed_with: tuple[int, str] | None = None
+        self.scope: dict[str, Any] = {}
 
     async def send_text(self, message: str) -> None:
         self.sent.append(message)
 
     async def close(self, code: int, reason: str) -> None:
         self.closed_with = (code, reason)
+
+
+def console_of(
+    socket: _Socket,
+    *,
+    queue_size: int = 100,
+    buffer_bytes: int = 1 << 20,
+    send_timeout: float = 0.2,
+) -> Connection:
+    """A console's connection over a fake socket."""
+    return Connection(
+        socket,  # type: ignore[arg-type]
+        officer="officer.eupen",
+        contact_point="be-eupen-desk",
+        queue_size=queue_size,
+        buffer_bytes=buffer_bytes,
+        send_timeout=send_timeout,
+    )
 
 
 def _item(seq: int) -> FeedItem:
@@ -258,15 +278,16 @@ async def test_a_console_that_falls_behind_is_dropped_and_the_others_are_not() -
     hub = Hub(None, poll_seconds=1, producer="test")  # type: ignore[arg-type]
     slow_socket, fast_socket = _Socket(), _Socket()
     # The slow console's queue holds three items and nothing drains it; the fast one's is wide.
-    slow = Connection(slow_socket, contact_point="be-eupen-desk", queue_size=3)  # type: ignore[arg-type]
-    fast = Connection(fast_socket, contact_point="be-eupen-desk", queue_size=100)  # type: ignore[arg-type]
+    slow = console_of(slow_socket, queue_size=3)
+    fast = console_of(fast_socket, queue_size=100)
 
     for seq in range(1, 6):
         hub.offer([slow, fast], _item(seq))
 
     assert slow.close_reason is not None and slow.close_reason[0] == CloseCode.TOO_SLOW
+    assert slow.closing.is_set()
     assert fast.close_reason is None and fast.cursor == 5
-    await slow.send_queued(heartbeat_seconds=60)
+    await slow.close()
     assert slow_socket.sent == []  # what it could not take is not sent late: it resumes instead
     assert slow_socket.closed_with is not None and slow_socket.closed_with[0] == 4408
     sending = asyncio.create_task(fast.send_queued(heartbeat_seconds=60))
@@ -275,3 +296,62 @@ async def test_a_console_that_falls_behind_is_dropped_and_the_others_are_not() -
             await asyncio.sleep(0.01)
     sending.cancel()
     assert [FeedItem.model_validate_json(m).seq for m in fast_socket.sent] == [1, 2, 3, 4, 5]
+
+
+async def test_a_console_is_dropped_when_its_waiting_messages_reach_the_byte_bound() -> None:
+    hub = Hub(None, poll_seconds=1, producer="test")  # type: ignore[arg-type]
+    size = len(_item(1).model_dump_json(by_alias=True, exclude_none=True))
+    console = console_of(_Socket(), buffer_bytes=2 * size + size // 2)
+
+    hub.offer([console], _item(1))
+    hub.offer([console], _item(2))
+    assert console.close_reason is None
+    hub.offer([console], _item(3))
+
+    assert console.close_reason is not None and console.close_reason[0] == CloseCode.TOO_SLOW
+    assert console.cursor == 2
+
+
+class _StuckSocket(_Socket):
+    """A console that stopped reading: every send waits for ever; its connection can be aborted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.aborted = False
+        self.scope["crossalert.abort"] = self.abort
+
+    async def send_text(self, message: str) -> None:
+        await asyncio.Event().wait()
+
+    async def close(self, code: int, reason: str) -> None:
+        await asyncio.Event().wait()  # the close frame waits behind the unread messages
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+async def test_a_console_that_stops_reading_is_dropped_and_its_connection_aborted() -> None:
+    socket = _StuckSocket()
+    console = console_of(socket)
+    console.offer(1, "x" * 1000)
+
+    await console.send_queued(heartbeat_seconds=60)  # returns once the send timed out
+    await console.close()
+
+    assert console.close_reason is not None and console.close_reason[0] == CloseCode.TOO_SLOW
+    assert socket.aborted
+
+
+async def test_a_token_expiring_in_the_middle_of_a_send_ends_the_connection() -> None:
+    socket = _StuckSocket()
+    # The send would wait for ten minutes: the token's expiry comes first.
+    console = console_of(socket, send_timeout=600)
+    console.offer(1, "x" * 1000)
+    console.expire_at(time.time() + 0.2)
+
+    async with asyncio.timeout(30):  # a bound on a hang, not on speed
+        await console.serve(asyncio.Event().wait(), heartbeat_seconds=60)
+
+    assert console.close_reason is not None
+    assert console.close_reason[0] == CloseCode.UNAUTHORIZED
+    assert socket.aborted

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -18,22 +16,23 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from gateway_support import LIEGE, Gateway, running_gateway
+from gateway_support import LIEGE, running_gateway
 from notifier_support import (
     EMAILS,
     FLOOD_RECIPIENTS,
     OFFICERS,
     Console,
-    Notifier,
+    Network,
     follow_up,
     free_port,
     ids,
     login,
     meuse_alert,
+    network_on,
     quiet,
     running_notifier,
 )
-from registry_support import Registry, running_registry
+from registry_support import running_registry
 from smtp_support import SmtpServer, running_smtp
 from sqlalchemy import select
 
@@ -43,52 +42,6 @@ from schemas.envelopes import AlertAcknowledged, decode_envelope
 from schemas.registry import RoutingAnswer
 from schemas.topics import ACKS
 from services.notifier.models import OutboxEvent
-
-
-@dataclass
-class Network:
-    registry: Registry
-    gateway: Gateway
-    notifier: Notifier
-    smtp: SmtpServer
-    publisher: dict[str, str]
-
-    async def post(self, alert: dict[str, Any]) -> dict[str, Any]:
-        answer = await self.gateway.http.post("/v1/alerts", json=alert, headers=self.publisher)
-        assert answer.status_code == 202, answer.text
-        return dict(answer.json())
-
-    async def console(self, contact_point: str, *, connect: bool = True) -> Console:
-        token = await login(self.notifier.http, OFFICERS[contact_point])
-        console = Console(self.notifier.ws_url, token)
-        if connect:
-            await console.connect()
-            await console.wait_for(lambda c: any(m.type == "synced" for m in c.messages))
-        return console
-
-    async def report(self, alert: dict[str, Any], headers: dict[str, str]) -> Any:
-        return await self.notifier.http.get(
-            f"/v1/alerts/{alert['sender']}/{alert['identifier']}/deliveries", headers=headers
-        )
-
-
-@asynccontextmanager
-async def network_on(
-    tmp_path: Path, kafka: str, *, database_url: str | None = None, **settings: Any
-) -> AsyncIterator[Network]:
-    """The whole network, with the notifier on `database_url` (SQLite by default)."""
-    if database_url is not None:
-        settings["database_url"] = database_url
-    async with (
-        running_registry(f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}", tmp_path) as registry,
-        running_gateway(tmp_path, kafka, registry) as gateway,
-        running_smtp(free_port()) as smtp,
-        running_notifier(
-            tmp_path, kafka, registry, free_port(), smtp_port=smtp.port, **settings
-        ) as notifier,
-    ):
-        publisher = await registry.auth("liege-system", "liege-secret-123")
-        yield Network(registry, gateway, notifier, smtp, publisher)
 
 
 @pytest.fixture

@@ -3,11 +3,14 @@
 // exponential back-off and resumes where it stopped, so an outage of the notifier costs nothing
 // but time.
 
+// The notifier's close codes (schemas.console.CloseCode; a test keeps the two the same).
 export const CLOSE = Object.freeze({
   BAD_MESSAGE: 4400,
   UNAUTHORIZED: 4401,
   FORBIDDEN: 4403,
   TOO_SLOW: 4408,
+  TOO_MANY: 4429,
+  TOO_BIG: 1009,
   GOING_AWAY: 1001,
 });
 
