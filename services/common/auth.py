@@ -19,6 +19,7 @@ import jwt
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
 from schemas.identity import (
@@ -205,11 +206,20 @@ def _unauthorized(code: str, detail: str) -> ProblemError:
     return ProblemError(401, code, detail, headers={"WWW-Authenticate": challenge})
 
 
-def bearer_token(request: Request) -> str:
+BEARER = HTTPBearer(
+    auto_error=False,
+    bearerFormat="JWT",
+    description="An access token of the registry (POST /v1/oauth/token), meant for this service.",
+)
+"""The security scheme of every protected route, as the OpenAPI page documents it."""
+
+
+def bearer_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+) -> str:
     """The token of the request's `Authorization: Bearer …` header (RFC 6750 §2.1)."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = credentials.credentials.strip() if credentials is not None else ""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not token:
         # RFC 6750 §3.1: a request without credentials gets a challenge but no error code.
         raise ProblemError(
             401,

@@ -13,6 +13,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -37,6 +38,51 @@ class ProblemBody(BaseModel):
         default=None, description="The offending field, e.g. info[0].urgency."
     )
     errors: list[Problem] | None = None
+
+
+def document_refusals(app: FastAPI) -> None:
+    """Make the OpenAPI page of `app` name the refusals every route may answer.
+
+    Besides what a route documents itself: 422 where it reads parameters or a body, 400 and
+    413 where it reads a body, 401 and 403 where it needs a token; and every refusal as the problem
+    document it is (FastAPI would document its own 422 shape, as application/json).
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _with_refusals(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _with_refusals(spec: dict[str, Any]) -> dict[str, Any]:
+    problem = {"schema": {"$ref": "#/components/schemas/ProblemBody"}}
+    components = spec.setdefault("components", {}).setdefault("schemas", {})
+    if "ProblemBody" not in components:
+        body = ProblemBody.model_json_schema(ref_template=_REF)
+        components.update(body.pop("$defs", {}))
+        components["ProblemBody"] = body
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            statuses: set[int] = set()
+            if operation.get("parameters") or operation.get("requestBody"):
+                statuses.add(422)
+            if operation.get("requestBody"):
+                statuses |= {400, 413}  # a body that does not parse, one that is too large
+            if operation.get("security"):
+                statuses |= {401, 403}
+            responses = operation.setdefault("responses", {})
+            for status in statuses:
+                responses.setdefault(str(status), {"description": _TITLES[status]})
+            for status, response in responses.items():
+                if status.startswith("4") or status.startswith("5"):
+                    response["content"] = {PROBLEM_JSON: problem}
+    return spec
+
+
+_REF = "#/components/schemas/{model}"
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -172,10 +218,12 @@ def allowed_methods(request: Request) -> list[str]:
     route per method.
     """
     methods: set[str] = set()
-    for route in request.app.router.routes:
+    for context in iter_route_contexts(request.app.routes):
+        route = context.original_route
         match, _ = route.matches({**request.scope, "method": "GET"})
-        if match is not Match.NONE and isinstance(getattr(route, "methods", None), set):
-            methods |= route.methods
+        allowed = getattr(route, "methods", None)
+        if match is not Match.NONE and isinstance(allowed, set):
+            methods |= allowed
     return sorted(methods)
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.identity import Scope, TokenClaims
 from schemas.registry import Page, RoutingAnswer, RoutingRequest, routing_facts
 from services.common.auth import requires, requires_any
-from services.common.problems import ProblemError
+from services.common.problems import ProblemError, problem_responses
 from services.registry import store
 from services.registry.records import KINDS, Kind
 from services.registry.routing import UnknownSender, resolve
@@ -85,7 +85,7 @@ def _record_routes(kind: Kind) -> None:
         return await store.list_records(db, kind, filters=filters, limit=limit, offset=offset)
 
     @router.get(f"/{kind.path}/{{key}}", response_model=record_out, tags=[kind.path],
-                summary=f"Read one of the {noun}")  # fmt: skip
+                summary=f"Read one of the {noun}", responses=problem_responses(404))  # fmt: skip
     async def read_record(key: str, response: Response, db: SessionDep, _: ReaderDep) -> Any:
         """The record, with its version as ETag."""
         record = await store.get_record(db, kind, key)
@@ -93,7 +93,8 @@ def _record_routes(kind: Kind) -> None:
         return record
 
     @router.post(f"/{kind.path}", response_model=record_out, status_code=status.HTTP_201_CREATED,
-                 tags=[kind.path], summary=f"Create one of the {noun}")  # fmt: skip
+                 tags=[kind.path], summary=f"Create one of the {noun}",
+                 responses=problem_responses(409))  # fmt: skip
     async def create_record(
         record: record_in, response: Response, db: SessionDep, _: AdminDep
     ) -> Any:
@@ -104,7 +105,8 @@ def _record_routes(kind: Kind) -> None:
         return created
 
     @router.put(f"/{kind.path}/{{key}}", response_model=record_out, tags=[kind.path],
-                summary=f"Replace one of the {noun}")  # fmt: skip
+                summary=f"Replace one of the {noun}",
+                responses=problem_responses(400, 404, 409, 412, 428))  # fmt: skip
     async def replace_record(
         key: str,
         record: record_in,
@@ -121,7 +123,8 @@ def _record_routes(kind: Kind) -> None:
         return replaced
 
     @router.delete(f"/{kind.path}/{{key}}", status_code=status.HTTP_204_NO_CONTENT,
-                   tags=[kind.path], summary=f"Delete one of the {noun}")  # fmt: skip
+                   tags=[kind.path], summary=f"Delete one of the {noun}",
+                   responses=problem_responses(400, 404, 409, 412))  # fmt: skip
     async def delete_record(
         key: str,
         db: SessionDep,
@@ -136,7 +139,8 @@ for _kind in KINDS.values():
     _record_routes(_kind)
 
 
-@router.post("/routing", response_model=RoutingAnswer, tags=["routing"])
+@router.post("/routing", response_model=RoutingAnswer, tags=["routing"],
+             responses=problem_responses(403))  # fmt: skip
 async def route_alert(
     request: Request, body: RoutingRequest, db: SessionDep, claims: RouterDep
 ) -> RoutingAnswer:
