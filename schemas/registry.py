@@ -134,7 +134,7 @@ class OrganisationIn(Record):
                     "kind": "civil_protection",
                     "home_region": "BE33",
                     "acts_for": ["BE33"],
-                    "cap_sender": "crisis@liege.example.org",
+                    "cap_sender": "cellule-crise@gouverneur-liege.example.org",
                     "languages": ["fr", "de"],
                 }
             ]
@@ -389,7 +389,7 @@ class RoutingRequest(Record):
             "examples": [
                 {
                     "facts": {
-                        "sender": "crisis@liege.example.org",
+                        "sender": "cellule-crise@gouverneur-liege.example.org",
                         "status": "Actual",
                         "categories": ["Geo"],
                         "severity": "Severe",

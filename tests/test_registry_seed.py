@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from registry_support import database_for, running_registry
 
+from schemas.registry import RoutingRequest
 from services.localnet import postgres
 from services.registry.cli import seed_database
 from services.registry.seed import DEFAULT_SEED, SeedError, read_seed
@@ -28,11 +29,25 @@ async def test_the_network_seed_loads_idempotently(
             login = await registry.http.post(
                 "/v1/login", json={"username": "officer.liege", "password": "demo-liege-1"}
             )
+            # The OpenAPI page's routing example, as the network and as Liège's system ask it.
+            example = RoutingRequest.model_json_schema()["examples"][0]
+            routed = [
+                await registry.http.post("/v1/routing", json=example, headers=headers)
+                for headers in (
+                    await registry.auth("svc-notifier", "demo-secret-svc-notifier"),
+                    await registry.auth(
+                        "be-liege-governor-system", "demo-secret-be-liege-governor"
+                    ),
+                )
+            ]
 
     assert first == {"created": total}
     assert second == {"unchanged": total}
     assert regions.json()["total"] == len(document["regions"])
     assert login.status_code == 200
+    for answer in routed:
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["recipients"]
 
 
 async def test_a_broken_seed_names_the_entry(tmp_path: Path) -> None:
