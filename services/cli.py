@@ -68,6 +68,7 @@ def serve(service: Annotated[Service, typer.Argument(help="The service to run.")
         port=settings.http_port,
         log_config=None,  # the app routes uvicorn's loggers through the service's renderer
         ws_max_size=settings.max_body_bytes,
+        forwarded_allow_ips=settings.trusted_proxies,
     )
 
 

@@ -6,6 +6,7 @@ environment against the settings class that will read it.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Any
@@ -128,3 +129,21 @@ def test_the_registry_signing_key_lives_on_a_volume(monkeypatch: pytest.MonkeyPa
     assert key_folder in mounts
     assert mounts[key_folder] in COMPOSE["volumes"]
     assert f"-d -o crossalert -m 0700 {key_folder}" in (ROOT / "Dockerfile").read_text()
+
+
+def test_the_registry_believes_forwarded_addresses_of_the_notifier_only() -> None:
+    trusted = environment("registry")["CROSSALERT_REGISTRY_TRUSTED_PROXIES"]
+    notifier = compose_service_of("notifier")["networks"]["default"]["ipv4_address"]
+    [subnet] = COMPOSE["networks"]["default"]["ipam"]["config"]
+
+    assert trusted == notifier
+    assert ipaddress.ip_address(notifier) in ipaddress.ip_network(subnet["subnet"])
+
+
+@pytest.mark.parametrize("service", ["alert_gateway", "notifier"])
+def test_each_service_asking_the_registry_has_a_client_of_its_own(service: str) -> None:
+    env = environment(service)
+    prefix = SERVICE_SETTINGS[service].model_config["env_prefix"]
+
+    assert env[f"{prefix}REGISTRY_CLIENT_ID"].startswith("svc-")
+    assert env[f"{prefix}REGISTRY_CLIENT_SECRET"] == "secret"  # given at deployment

@@ -16,6 +16,11 @@ class ServiceSettings(BaseSettings):
     service_name: str = Field(default="crossalert", description="Names this process in logs.")
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
     http_port: int = Field(default=8000, ge=1, le=65535)
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="Comma-separated addresses (or *) whose X-Forwarded-For names the client: "
+        "a reverse proxy, or the notifier passing officers' logins to the registry.",
+    )
     max_body_bytes: int = Field(
         default=64 * 1024,
         ge=1024,
