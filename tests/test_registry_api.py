@@ -250,3 +250,33 @@ async def test_a_contact_point_does_not_change_organisation_under_its_officers(
     assert moved.status_code == 409, moved.text
     assert moved.json()["code"] == "contact_point_in_use"
     assert "officer.liege" in moved.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "extra"),
+    [
+        ("/v1/api-clients", {"secret_hash": "$argon2id$v=19$m=65536,t=3,p=4$forged"}),
+        ("/v1/console-users", {"password_hash": "$argon2id$v=19$m=65536,t=3,p=4$forged"}),
+        ("/v1/console-users", {"version": 99}),
+        ("/v1/organisations", {"scopes": ["registry:admin"]}),
+    ],
+)
+async def test_fields_a_record_does_not_have_are_refused_not_assigned(
+    registry: Registry, path: str, extra: dict[str, Any]
+) -> None:
+    headers = await admin(registry)
+    bodies = {
+        "/v1/api-clients": {"client_id": "be-namur-system", "organisation": "be-nccn",
+                            "secret": "a-long-secret-123", "scopes": ["alerts:read"]},
+        "/v1/console-users": {"username": "officer.namur", "organisation": "be-nccn",
+                              "contact_point": "be-nccn-duty", "display_name": "Namur",
+                              "password": "a-long-passphrase-1"},
+        "/v1/organisations": NEW_ORG,
+    }  # fmt: skip
+
+    refused = await registry.http.post(path, json=bodies[path] | extra, headers=headers)
+
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["field"] == next(iter(extra))
+    key = next(iter(bodies[path].values()))
+    assert (await registry.http.get(f"{path}/{key}", headers=headers)).status_code == 404
