@@ -358,3 +358,29 @@ async def test_the_gateway_keeps_accepting_while_the_registry_is_down(
             second = await gateway.http.post("/v1/alerts", json=flood_alert(), headers=auth)
 
     assert (first.status_code, second.status_code) == (202, 202)
+
+
+@pytest.mark.parametrize(
+    ("where", "url"),
+    [("web", "javascript:alert(document.cookie)"), ("web", " JaVaScRiPt:alert(1)"),
+     ("uri", "data:text/html,<script>alert(1)</script>")],
+)  # fmt: skip
+async def test_a_link_that_is_not_http_is_refused_naming_its_field(
+    world: World, kafka_bootstrap: str, where: str, url: str
+) -> None:
+    alert = flood_alert()
+    if where == "web":
+        alert["info"][0]["web"] = url
+    else:
+        alert["info"][0]["resource"] = [
+            {"resourceDesc": "Plan", "mimeType": "text/html", "uri": url}
+        ]
+
+    refused = await post(world, alert)
+
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "invalid_url"
+    assert refused.json()["field"] == (
+        "info[0].web" if where == "web" else "info[0].resource[0].uri"
+    )
+    assert alert["identifier"] not in await identifiers_on(kafka_bootstrap, "alerts.geo")

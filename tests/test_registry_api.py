@@ -265,7 +265,7 @@ async def test_fields_a_record_does_not_have_are_refused_not_assigned(
     registry: Registry, path: str, extra: dict[str, Any]
 ) -> None:
     headers = await admin(registry)
-    bodies = {
+    bodies: dict[str, dict[str, Any]] = {
         "/v1/api-clients": {"client_id": "be-namur-system", "organisation": "be-nccn",
                             "secret": "a-long-secret-123", "scopes": ["alerts:read"]},
         "/v1/console-users": {"username": "officer.namur", "organisation": "be-nccn",

@@ -550,3 +550,38 @@ def claims_of(token: str) -> dict[str, Any]:
     padded = payload + "=" * (-len(payload) % 4)
     claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(padded))
     return claims
+
+
+HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script><b>bold</b>'
+
+
+async def test_script_and_markup_in_every_text_of_an_alert_are_shown_as_text(
+    browser: Browser, network: Network, officers: list[OfficerPage]
+) -> None:
+    eupen = await officer(browser, network, officers, "officer.eupen")
+    alert = meuse_alert()
+    info = alert["info"][0]
+    marker = f"{HOSTILE} [{alert['identifier']}]"
+    for field in ("headline", "description", "instruction", "senderName", "contact", "event"):
+        info[field] = marker
+    info["area"][0]["areaDesc"] = marker
+    info["parameter"] = [{"valueName": HOSTILE, "value": HOSTILE}]
+    alert["note"] = HOSTILE
+    # Only http(s) links are accepted at all (a javascript: one is refused at the gateway).
+    info["web"] = "https://example.org/?q=<script>"
+
+    await network.post(alert)
+
+    card = eupen.card(alert["sender"], alert["identifier"])
+    await expect(card).to_be_visible(timeout=SLOW)
+    await expect(card.locator('[data-role="headline"]')).to_have_text(marker)
+    await card.locator('[data-role="open"]').click()
+    detail = eupen.page.locator("#detail article")
+    await expect(detail.locator('[data-role="description"]')).to_have_text(marker)
+    await expect(detail.locator('[data-role="parameters"]')).to_contain_text(HOSTILE)
+    assert await eupen.evaluate("() => window.pwned") is None
+    # Nothing the alert said became an element: no image, script or bold text from it.
+    made = eupen.page.locator("img[src='x'], script:text('pwned'), b:text-is('bold')")
+    await expect(made).to_have_count(0)
+    web = detail.locator('a[href^="https://example.org/"]')
+    await expect(web).to_have_count(1)

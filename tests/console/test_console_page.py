@@ -118,6 +118,36 @@ async def test_the_page_is_served_with_a_strict_policy_and_fetches_nothing_elsew
     # The page fixture fails the test on any script error, policy violation or foreign request.
 
 
+async def test_the_browser_gets_the_security_headers_and_refuses_to_frame_the_console(
+    browser: Browser, base_url: str
+) -> None:
+    context = await browser.new_context()
+    try:
+        tab = await context.new_page()
+        loaded = await tab.goto(f"{base_url}/console")
+        assert loaded is not None
+        headers = await loaded.all_headers()
+        framing = await context.new_page()
+        async with framing.expect_console_message(
+            lambda message: "frame-ancestors" in message.text
+        ) as refusal:
+            await framing.set_content(f'<iframe src="{base_url}/console"></iframe>')
+        refused = (await refusal.value).text
+        framed = framing.frames[-1]
+        framed_title = await framed.title() if framed is not framing.main_frame else ""
+    finally:
+        await context.close()
+
+    policy = headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy
+    assert "default-src 'none'" in policy and "unsafe" not in policy
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["x-frame-options"] == "DENY"
+    assert "has been blocked" in refused, refused
+    assert "crossalert" not in framed_title
+
+
 @pytest.mark.parametrize(
     "path", ["..%2Fconsole.py", "js/..%2F..%2Fconsole.py", "missing.js", "js/main.py", "js/"]
 )
