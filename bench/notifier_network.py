@@ -124,7 +124,7 @@ async def client_token(registry_url: str, client: tuple[str, str], scope: str) -
 
 async def routing(registry_url: str, alert: Alert) -> RoutingAnswer:
     """The registry's routing answer for `alert`, asked as the notifier asks it."""
-    token = await client_token(registry_url, NOTIFIER_CLIENT, "routing:read")
+    token = await client_token(registry_url, NOTIFIER_CLIENT, "routing:resolve")
     async with httpx.AsyncClient(timeout=10) as http:
         answer = await http.post(
             f"{registry_url}/v1/routing",
@@ -230,7 +230,7 @@ def mail_sink(folder: Path, port: int) -> Iterator[None]:
         sink.join(timeout=10)
 
 
-def _services(state: Path, bootstrap: str, run: str) -> list[LocalService]:
+def _services(state: Path, bootstrap: str, run: str, **settings: str) -> list[LocalService]:
     # Consoles stay connected for the whole run; a 5-minute token would close them.
     registry = registry_service(state, bootstrap, REGISTRY_PORT, token_ttl_seconds="3600")
     gateway = gateway_service(
@@ -241,6 +241,8 @@ def _services(state: Path, bootstrap: str, run: str) -> list[LocalService]:
         state, bootstrap, NOTIFIER_PORT, registry.url, MAIL_PORT,
         # A broker kept from an earlier run holds its alerts: this run reads only its own.
         consumer_group=f"bench-notifier-{run}", consumer_start="latest",
+        # Thousands of consoles share the seed's few officers here.
+        console_connections_per_officer=str(10**6), **settings,
     )  # fmt: skip
     return [registry, gateway, notifier]
 
@@ -257,8 +259,11 @@ def _wait_ready(service: LocalService) -> None:
 
 
 @contextmanager
-def running_network() -> Iterator[Network]:
-    """Start (or use) a broker, a mail sink and the three services on fresh databases."""
+def running_network(**notifier: str) -> Iterator[Network]:
+    """Start (or use) a broker, a mail sink and the three services on fresh databases.
+
+    `notifier` are further settings of the notifier (`console_send_timeout_seconds="2"`).
+    """
     root = kafka.repo_root()
     state = root / ".state" / "bench-notifier"
     raise_open_files_limit()  # the services inherit it: the notifier holds every console
@@ -268,12 +273,13 @@ def running_network() -> Iterator[Network]:
         shutil.rmtree(state, ignore_errors=True)
         state.mkdir(parents=True)
         stack.enter_context(mail_sink(state / "mail", MAIL_PORT))
-        registry, gateway, notifier = _services(state, bootstrap, uuid.uuid4().hex[:8])
+        services = _services(state, bootstrap, uuid.uuid4().hex[:8], **notifier)
+        registry = services[0]
         asyncio.run(seed_database(registry.env["CROSSALERT_REGISTRY_DATABASE_URL"], DEFAULT_SEED))
         pids = {}
-        for service in (registry, gateway, notifier):
+        for service in services:
             pids[service.name] = start_service(service)
             stack.callback(process.terminate, pids[service.name], timeout=STOP_TIMEOUT_S,
                            marker="serve")  # fmt: skip
-        _wait_ready(notifier)
-        yield Network(bootstrap, registry.url, gateway.url, notifier.url, pids)
+        _wait_ready(services[2])
+        yield Network(bootstrap, registry.url, services[1].url, services[2].url, pids)

@@ -18,7 +18,7 @@ class RateLimiter:
 
     async def take(self, client: str) -> None:
         """Count one request of `client`; 429 with Retry-After when its bucket is empty."""
-        wait = await self._limiter.take(f"client:{client}", self._rate)
+        wait = await self._limiter.take({f"client:{client}": self._rate})
         if wait > 0:
             raise ProblemError(
                 429,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import Column, Float, MetaData, String, Table, case, delete, literal, select
@@ -45,41 +46,36 @@ class SharedRateLimiter:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def take(self, key: str, rate: Rate) -> float:
-        """Count one request of `key`: 0 when allowed, else the seconds to wait (not counted)."""
+    async def take(self, limits: Mapping[str, Rate]) -> float:
+        """Count one request under each key: 0 when every key allowed it, else the longest
+        wait of a key that did not (that key's request is not counted)."""
         now = time.time()
-        table = RATE_LIMITS
-        start = case((table.c.tat > now, table.c.tat), else_=literal(now, Float))
-        later = start + rate.every_seconds
+        wait = 0.0
         async with self._sessions() as session, session.begin():
-            insert = (
-                postgresql.insert(table)
-                if session.get_bind().dialect.name == "postgresql"
-                else sqlite.insert(table)
-            )
-            allowed = await session.scalar(
-                insert.values(key=key, tat=now + rate.every_seconds)
-                .on_conflict_do_update(
-                    index_elements=[table.c.key],
-                    set_={"tat": later},
-                    where=later - now <= rate.window,
-                )
-                .returning(table.c.tat)
-            )
-            if allowed is not None:
-                return 0.0
-            tat = await session.scalar(select(table.c.tat).where(table.c.key == key))
-        return max(0.0, (tat or now) + rate.every_seconds - rate.window - now)
+            postgres = session.get_bind().dialect.name == "postgresql"
+            for key, rate in limits.items():
+                wait = max(wait, await _take(session, key, rate, now, postgres=postgres))
+        return wait
 
-    async def wait(self, key: str, rate: Rate) -> float:
-        """Seconds before one more request of `key` would be allowed (0: now), counting nothing."""
+    async def wait(self, limits: Mapping[str, Rate]) -> float:
+        """Seconds before one more request under every key would be allowed (0: now); counts
+        nothing."""
         async with self._sessions() as session:
-            tat: float | None = await session.scalar(
-                select(RATE_LIMITS.c.tat).where(RATE_LIMITS.c.key == key)
+            rows = await session.execute(
+                select(RATE_LIMITS.c.key, RATE_LIMITS.c.tat).where(
+                    RATE_LIMITS.c.key.in_(list(limits))
+                )
             )
-        if tat is None:
-            return 0.0
-        return max(0.0, tat + rate.every_seconds - rate.window - time.time())
+            stands: dict[str, float] = {key: tat for key, tat in rows}
+        now = time.time()
+        return max(
+            (
+                stands[key] + rate.every_seconds - rate.window - now
+                for key, rate in limits.items()
+                if key in stands
+            ),
+            default=0.0,
+        )
 
     async def forget(self, key: str) -> None:
         """Start `key` afresh (a correct password after a few wrong ones)."""
@@ -98,3 +94,23 @@ class SharedRateLimiter:
 def retry_after(seconds: float) -> str:
     """A Retry-After value: whole seconds, at least one."""
     return str(max(1, math.ceil(seconds)))
+
+
+async def _take(
+    session: AsyncSession, key: str, rate: Rate, now: float, *, postgres: bool
+) -> float:
+    table = RATE_LIMITS
+    start = case((table.c.tat > now, table.c.tat), else_=literal(now, Float))
+    later = start + rate.every_seconds
+    insert = postgresql.insert(table) if postgres else sqlite.insert(table)
+    allowed = await session.scalar(
+        insert.values(key=key, tat=now + rate.every_seconds)
+        .on_conflict_do_update(
+            index_elements=[table.c.key], set_={"tat": later}, where=later - now <= rate.window
+        )
+        .returning(table.c.tat)
+    )
+    if allowed is not None:
+        return 0.0
+    tat = await session.scalar(select(table.c.tat).where(table.c.key == key))
+    return max(0.0, (tat or now) + rate.every_seconds - rate.window - now)

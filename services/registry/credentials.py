@@ -21,11 +21,15 @@ Whatever happens, an unknown account costs and answers the same as a wrong passw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
+import os
 import secrets
+import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -64,15 +68,23 @@ class HashingLimits:
 
 
 class HashingGate:
-    """Runs argon2 on threads of its own, a bounded number at a time; refuses the excess at once."""
+    """Runs argon2 on threads of its own, a bounded number at a time; refuses the excess at once.
+
+    The threads run at a lower scheduling priority (argon2's own lane threads inherit it), so
+    that hashing takes the CPU the event loop leaves: a flood of logins slows other logins,
+    not every request of the registry.
+    """
 
     def __init__(self, name: str, limits: HashingLimits) -> None:
         self._capacity = limits.threads + limits.queue
         self._admitted = 0
-        self._executor = ThreadPoolExecutor(max_workers=limits.threads, thread_name_prefix=name)
+        self._executor = ThreadPoolExecutor(
+            max_workers=limits.threads, thread_name_prefix=name, initializer=_yield_cpu
+        )
 
-    async def verify(self, hashed: str | None, secret: str) -> bool:
-        """Whether `secret` matches `hashed` (None: an unknown account, at the same cost)."""
+    @contextlib.contextmanager
+    def admitted(self) -> Iterator[None]:
+        """A place at the gate for one check: 503 at once when every place is taken."""
         if self._admitted >= self._capacity:
             raise ProblemError(
                 503,
@@ -83,14 +95,27 @@ class HashingGate:
             )
         self._admitted += 1
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, verify_secret, hashed, secret)
+            yield
         finally:
             self._admitted -= 1
+
+    async def verify(self, hashed: str | None, secret: str) -> bool:
+        """Whether `secret` matches `hashed` (None: an unknown account, at the same cost)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, verify_secret, hashed, secret)
 
     def close(self) -> None:
         """Stop the gate's threads once the hashing under way is done."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _yield_cpu() -> None:
+    # Linux gives each thread its own nice value; raising one's own needs no privilege.
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICE)
+
+
+HASHING_NICE = 10
 
 
 class VerifiedSecrets:
@@ -160,15 +185,18 @@ class Credentials:
         await self._refuse_if_throttled(keys)
         async with self._sessions() as session:
             client = await session.get(m.ApiClient, client_id)
-        if client is not None and self._verified.known(client, secret):
-            valid = True
+        renewal = client is not None and self._verified.known(client, secret)
+        if renewal:
+            valid = True  # no hashing, no place at the gate needed
         else:
-            valid = await self._clients.verify(client.secret_hash if client else None, secret)
+            with self._clients.admitted():
+                valid = await self._clients.verify(client.secret_hash if client else None, secret)
         if client is None or not valid or client.revoked:
-            await self._failed(keys)
+            await self._limiter.take(keys)
             raise oauth_error(401, "invalid_client", "unknown client, wrong secret, or revoked.")
-        self._verified.remember(client, secret)
-        await self._limiter.forget(pair)
+        if not renewal:
+            self._verified.remember(client, secret)
+            await self._limiter.forget(pair)
         return client
 
     async def officer(
@@ -190,12 +218,15 @@ class Credentials:
                 pair: throttles.per_account_at_address,
                 f"user:{username}": throttles.per_account,
             }
-        await self._refuse_if_throttled(keys)
-        async with self._sessions() as session:
-            user = await session.get(m.ConsoleUser, username)
-        valid = await self._officers.verify(user.password_hash if user else None, password)
+        # A password is always hashed: a place at the gate first, before any database work, so
+        # that a flood is refused for nothing.
+        with self._officers.admitted():
+            await self._refuse_if_throttled(keys)
+            async with self._sessions() as session:
+                user = await session.get(m.ConsoleUser, username)
+            valid = await self._officers.verify(user.password_hash if user else None, password)
         if user is None or not valid or user.disabled:
-            await self._failed(keys)
+            await self._limiter.take(keys)
             raise oauth_error(401, "invalid_grant", "unknown user, wrong password, or disabled.")
         await self._limiter.forget(pair)
         return user
@@ -225,21 +256,17 @@ class Credentials:
         )
 
     async def _refuse_if_throttled(self, keys: dict[str, Rate]) -> None:
-        # Looked at before any hashing, so a throttled attempt costs a few reads.
-        waits = [await self._limiter.wait(key, rate) for key, rate in keys.items()]
-        if max(waits) > 0:
+        # Looked at before any hashing, so a throttled attempt costs one read.
+        wait = await self._limiter.wait(keys)
+        if wait > 0:
             raise ProblemError(
                 429,
                 "too_many_attempts",
                 "Too many failed attempts for this account or from this address; "
-                f"retry in {retry_after(max(waits))} s.",
-                headers={"Retry-After": retry_after(max(waits))},
+                f"retry in {retry_after(wait)} s.",
+                headers={"Retry-After": retry_after(wait)},
                 extra={"error": "temporarily_unavailable"},
             )
-
-    async def _failed(self, keys: dict[str, Rate]) -> None:
-        for key, rate in keys.items():
-            await self._limiter.take(key, rate)
 
 
 def oauth_error(status: int, error: str, detail: str) -> ProblemError:
