@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gateway_support import flood_alert
 from registry_support import Registry, database_for, running_registry
 
 from schemas import Category, NamedValue, parse_cap_xml, to_cap_json
@@ -314,3 +315,22 @@ async def test_a_centre_may_not_preview_another_senders_routing(
     assert foreign.json()["code"] == "not_own_sender"
     assert foreign.json()["field"] == "facts.sender"
     assert "recipients" not in foreign.json()
+
+
+async def test_a_preview_may_carry_a_whole_large_alert_but_not_more(
+    registry: tuple[Registry, dict[str, str]],
+) -> None:
+    client, _ = registry
+    liege = await client.auth("liege-system", "liege-secret-123")
+    alert = flood_alert()
+    alert["info"][0]["area"][0]["geocode"] = [{"valueName": "NUTS2", "value": "BE33"}]
+    alert["info"][0]["description"] = "Situation report. " * 50_000  # 900 KB, under CAP's 1 MiB
+    oversized = b'{"alert": {"note": "' + b"x" * (3 * 1024 * 1024) + b'"}}'
+
+    large = await client.http.post("/v1/routing", json={"alert": alert}, headers=liege)
+    refused = await client.http.post(
+        "/v1/routing", content=oversized, headers=liege | {"content-type": "application/json"}
+    )
+
+    assert large.status_code == 200, large.text[:300]
+    assert refused.status_code == 413

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from services.common.health import ReadinessCheck, health_router
 from services.common.logging import configure_logging
-from services.common.problems import install_problem_handlers
+from services.common.problems import document_refusals, install_problem_handlers
 from services.common.requests import BodyLimit, log_each_request
 from services.common.settings import ServiceSettings
 
@@ -26,15 +26,21 @@ def service_app(
     checks: Mapping[str, ReadinessCheck],
     optional_checks: Mapping[str, ReadinessCheck] | None = None,
     lifespan: Lifespan | None = None,
+    larger_bodies: Mapping[str, int] | None = None,
 ) -> FastAPI:
-    """A FastAPI app with the service's logging, metadata, problem errors and health endpoints."""
+    """A FastAPI app with the service's logging, metadata, problem errors and health endpoints.
+
+    Every request body is bounded by the `max_body_bytes` setting, or by `larger_bodies` for
+    the paths it names.
+    """
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     app = FastAPI(
         title=title, description=description, version=version("crossalert"), lifespan=lifespan
     )
     app.state.settings = settings
     install_problem_handlers(app)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    document_refusals(app)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, larger=larger_bodies)
     log_each_request(app)  # outermost: a refused body is logged too
     app.include_router(health_router(checks, optional_checks))
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 from fastapi import FastAPI, Request, Response
@@ -29,24 +29,30 @@ async def read_bounded(request: Request, limit: int) -> bytes:
 
 
 class BodyLimit:
-    """Refuses (413) every request whose body is larger than `limit` bytes, on every route.
+    """Refuses (413) every request whose body is larger than `limit` bytes, on every route
+    (`larger` names the paths that read more, such as a whole CAP alert).
 
     Checked on the declared Content-Length first, then while the body arrives, so that an
-    anonymous route never reads or parses more than the bound (a 10 MB login, say).
+    anonymous route never reads or parses more than the bound (a 10 MB login, say). FastAPI's
+    own `max_body_size` would answer some refusals as plain text, not as problem documents.
     """
 
-    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, limit: int, larger: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on with a body reader that stops at the bound."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope["path"], self.limit)
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await _too_large(self.limit).response()(scope, receive, send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await _too_large(limit).response()(scope, receive, send)
                 return
         seen = 0
 
@@ -54,8 +60,8 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _too_large(self.limit)
+            if seen > limit:
+                raise _too_large(limit)
             return message
 
         await self.app(scope, bounded_receive, send)

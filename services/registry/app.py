@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from schemas.cap import MAX_CAP_BYTES
 from schemas.identity import Audience
 from services.common.app import service_app
 from services.common.auth import TokenVerifier
@@ -93,6 +94,8 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         checks={"database": database_check},
         optional_checks={"kafka": kafka_check(settings.kafka_bootstrap_servers)},
         lifespan=lifespan,
+        # A routing preview may carry a whole CAP alert.
+        larger_bodies={"/v1/routing": MAX_CAP_BYTES + 64 * 1024},
     )
     app.include_router(router)
     app.include_router(identity_api.router)
