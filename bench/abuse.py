@@ -27,20 +27,17 @@ import multiprocessing
 import multiprocessing.synchronize
 import os
 import shutil
-import socket
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from urllib.parse import urlsplit
 
 import httpx
 import websockets
-from websockets.client import ClientProtocol
-from websockets.uri import parse_uri
 
 from bench.broker import bench_broker
+from bench.consoles import StuckConsole
 from bench.notifier_network import (
     PUBLISHER,
     Network,
@@ -200,37 +197,6 @@ def token_figures(label: str, samples: dict[str, dict[str, list[float]]]) -> lis
 # ---------------------------------------------------------------- memory under slow consumers
 
 
-class StuckConsole:
-    """A console that says hello and never reads again: a raw socket with a tiny buffer."""
-
-    def __init__(self, url: str, hello: str) -> None:
-        protocol = ClientProtocol(parse_uri(url))
-        address = urlsplit(url)
-        self.socket = socket.socket()
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.socket.connect((address.hostname, address.port))
-        protocol.send_request(protocol.connect())
-        self.socket.sendall(b"".join(protocol.data_to_send()))
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            answer += self.socket.recv(1)
-        protocol.receive_data(answer)
-        protocol.send_text(hello.encode())
-        self.socket.sendall(b"".join(protocol.data_to_send()))
-
-    def cut_off(self, within: float) -> bool:
-        """Whether the notifier dropped the connection (reading ends rather than waits)."""
-        self.socket.settimeout(within)
-        try:
-            while self.socket.recv(1 << 20):
-                pass
-        except ConnectionResetError:
-            return True
-        except TimeoutError:
-            return False
-        return True
-
-
 async def _reading_consoles(url: str, hellos: list[str], stop: asyncio.Event) -> None:
     async def console(hello: str) -> None:
         async with websockets.connect(url, max_size=None) as socket_:
@@ -257,8 +223,9 @@ def large(batch: list[Alert]) -> list[Alert]:
 async def memory_round(network: Network, stuck: bool) -> dict[str, float]:
     """Peak and settled RSS growth (KiB) of one fresh notifier under one kind of consoles."""
     pid = network.notifier_pid
-    batch = large(alerts(f"MEM-{uuid.uuid4().hex[:6]}", LARGE_ALERTS))
-    chosen = console_officers(await routing(network.registry_url, batch[0]))
+    plain = alerts(f"MEM-{uuid.uuid4().hex[:6]}", LARGE_ALERTS)
+    chosen = console_officers(await routing(network.registry_url, plain[0]))
+    batch = large(plain)
     tokens = [await login(network.notifier_url, officer) for officer in chosen]
     hellos = [json.dumps({"type": "hello", "token": tokens[n % len(tokens)]})
               for n in range(CONSOLES)]  # fmt: skip

@@ -3,6 +3,8 @@ each alert reaches them, so that the clients never compete with the measurement 
 
 A console sends its Hello, waits for Synced, then stamps every feed item it reads with
 `clock()`. Workers take commands through a pipe; `Consoles` spreads them over the workers.
+`StuckConsole` is the other kind: one that says hello and never reads again (the abuse
+benchmark and tests/notifier/test_feed_abuse.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import multiprocessing
 import re
 import resource
+import socket
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -20,9 +23,12 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import Literal
+from urllib.parse import urlsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.client import ClientProtocol
+from websockets.uri import parse_uri
 
 ITEM = '{"type":"item"'
 SYNCED = '{"type":"synced"'
@@ -245,3 +251,34 @@ class Consoles:
             worker.join(timeout=30)
             if worker.is_alive():
                 worker.kill()
+
+
+class StuckConsole:
+    """A console that says hello and never reads again: a raw socket with a tiny buffer."""
+
+    def __init__(self, url: str, hello: str) -> None:
+        protocol = ClientProtocol(parse_uri(url))
+        address = urlsplit(url)
+        self.socket = socket.socket()
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.socket.connect((address.hostname, address.port))
+        protocol.send_request(protocol.connect())
+        self.socket.sendall(b"".join(protocol.data_to_send()))
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += self.socket.recv(1)  # the handshake's answer only, not a byte of the feed
+        protocol.receive_data(answer)
+        protocol.send_text(hello.encode())
+        self.socket.sendall(b"".join(protocol.data_to_send()))
+
+    def cut_off(self, within: float) -> bool:
+        """Whether the notifier dropped the connection (reading ends rather than waits)."""
+        self.socket.settimeout(within)
+        try:
+            while self.socket.recv(1 << 20):
+                pass
+        except ConnectionResetError:
+            return True
+        except TimeoutError:
+            return False
+        return True

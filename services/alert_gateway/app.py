@@ -46,6 +46,8 @@ def create_app(
             client_secret=settings.registry_client_secret.get_secret_value(),
             timeout_seconds=settings.registry_timeout_seconds,
             client=registry_client,
+            # The gateway follows no change events: an answer is asked again after a minute.
+            fresh_for=60,
         )
         app.state.token_verifier = registry_verifier(
             settings.registry_url,

@@ -42,7 +42,10 @@ class RoutingClient:
         client_secret: str,
         timeout_seconds: float,
         client: httpx.AsyncClient | None = None,
+        fresh_for: float | None = None,
     ) -> None:
+        """`fresh_for`: seconds an answer is trusted before it is asked again (None: until
+        `invalidate`, for a client that follows the registry's change events)."""
         self._url = registry_url.rstrip("/")
         self._client_id = client_id
         self._client_secret = client_secret
@@ -52,7 +55,8 @@ class RoutingClient:
         self._token: str | None = None
         self._token_expires = 0.0
         self._answers: dict[str, RoutingAnswer] = {}
-        self._fresh: set[str] = set()
+        self._fresh: dict[str, float] = {}
+        self._fresh_for = fresh_for
         self._lock = asyncio.Lock()
 
     async def aclose(self) -> None:
@@ -67,7 +71,10 @@ class RoutingClient:
     async def route(self, facts: RoutingFacts) -> RoutingAnswer:
         """The recipients of an alert with these facts."""
         key = _cache_key(facts)
-        if key in self._fresh:
+        asked = self._fresh.get(key)
+        if asked is not None and (
+            self._fresh_for is None or time.monotonic() - asked < self._fresh_for
+        ):
             return self._answers[key]
         try:
             answer = await self._ask(facts)
@@ -78,7 +85,7 @@ class RoutingClient:
             log.warning("registry unreachable; routing from the last known answer")
             return known
         self._answers[key] = answer
-        self._fresh.add(key)
+        self._fresh[key] = time.monotonic()
         return answer
 
     async def _ask(self, facts: RoutingFacts) -> RoutingAnswer:

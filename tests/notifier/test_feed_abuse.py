@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from notifier_support import Console, Network, ids, login, meuse_alert, network_on
-from websockets.client import ClientProtocol
-from websockets.uri import parse_uri
 
+from bench.consoles import StuckConsole
 from schemas.identity import Principal
 from services.registry.identity import issue_token, load_or_create_signing_key
 
@@ -47,38 +45,6 @@ async def network(tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[Network
         yield net
 
 
-class StuckConsole:
-    """A console that says hello and then never reads: a raw socket with a tiny receive buffer."""
-
-    def __init__(self, url: str, token: str) -> None:
-        self.protocol = ClientProtocol(parse_uri(url))
-        address = urlsplit(url)
-        self.socket = socket.socket()
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.socket.connect((address.hostname, address.port))
-        self.protocol.send_request(self.protocol.connect())
-        self.socket.sendall(b"".join(self.protocol.data_to_send()))
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            answer += self.socket.recv(1)  # the handshake only, not a byte of the feed
-        self.protocol.receive_data(answer)
-        self.protocol.send_text(f'{{"type": "hello", "token": "{token}"}}'.encode())
-        self.socket.sendall(b"".join(self.protocol.data_to_send()))
-
-    def cut_off(self) -> bool:
-        """Whether the notifier dropped the connection: reading what is left ends in a reset
-        or an end of stream rather than waiting for more."""
-        self.socket.settimeout(HANG)
-        try:
-            while self.socket.recv(1 << 20):
-                pass
-        except ConnectionResetError:
-            return True
-        except TimeoutError:
-            return False
-        return True
-
-
 def large_alert(size: int = 700_000) -> dict[str, Any]:
     """A flood alert for Liège's province with a long description (a big situation report)."""
     alert: dict[str, Any] = meuse_alert()
@@ -96,7 +62,8 @@ async def test_a_console_that_stops_reading_is_dropped_and_the_others_get_everyt
     network: Network,
 ) -> None:
     token = await login(network.notifier.http, "officer.eupen")
-    stuck = await asyncio.to_thread(StuckConsole, network.notifier.ws_url, token)
+    hello = json.dumps({"type": "hello", "token": token})
+    stuck = await asyncio.to_thread(StuckConsole, network.notifier.ws_url, hello)
     reader = await network.console("be-eupen-desk")
     hub = network.notifier.app.state.hub
     await eventually(lambda: hub.consoles_of("officer.eupen") == 2, "both consoles attached")
@@ -108,7 +75,7 @@ async def test_a_console_that_stops_reading_is_dropped_and_the_others_get_everyt
     wanted = {alert["identifier"] for alert in alerts}
     await reader.wait_for(lambda c: wanted <= set(ids(c)), timeout=HANG, what="every alert")
     await eventually(lambda: hub.consoles_of("officer.eupen") == 1, "the stuck console dropped")
-    assert await asyncio.to_thread(stuck.cut_off), "the stuck console's connection is still up"
+    assert await asyncio.to_thread(stuck.cut_off, HANG), "the stuck console is still connected"
     assert reader.closed is None
     assert (await network.notifier.http.get("/readyz")).status_code == 200
 
