@@ -46,15 +46,15 @@ class SharedRateLimiter:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def take(self, limits: Mapping[str, Rate]) -> float:
-        """Count one request under each key: 0 when every key allowed it, else the longest
-        wait of a key that did not (that key's request is not counted)."""
+    async def take(self, limits: Mapping[str, Rate], *, cost: int = 1) -> float:
+        """Count `cost` requests under each key: 0 when every key allowed them, else the
+        longest wait of a key that did not (that key counts none of them)."""
         now = time.time()
         wait = 0.0
         async with self._sessions() as session, session.begin():
             postgres = session.get_bind().dialect.name == "postgresql"
             for key, rate in limits.items():
-                wait = max(wait, await _take(session, key, rate, now, postgres=postgres))
+                wait = max(wait, await _take(session, key, rate, now, cost, postgres=postgres))
         return wait
 
     async def wait(self, limits: Mapping[str, Rate]) -> float:
@@ -97,14 +97,15 @@ def retry_after(seconds: float) -> str:
 
 
 async def _take(
-    session: AsyncSession, key: str, rate: Rate, now: float, *, postgres: bool
+    session: AsyncSession, key: str, rate: Rate, now: float, cost: int, *, postgres: bool
 ) -> float:
     table = RATE_LIMITS
+    spent = cost * rate.every_seconds
     start = case((table.c.tat > now, table.c.tat), else_=literal(now, Float))
-    later = start + rate.every_seconds
+    later = start + spent
     insert = postgresql.insert(table) if postgres else sqlite.insert(table)
     allowed = await session.scalar(
-        insert.values(key=key, tat=now + rate.every_seconds)
+        insert.values(key=key, tat=now + spent)
         .on_conflict_do_update(
             index_elements=[table.c.key], set_={"tat": later}, where=later - now <= rate.window
         )
@@ -113,4 +114,4 @@ async def _take(
     if allowed is not None:
         return 0.0
     tat = await session.scalar(select(table.c.tat).where(table.c.key == key))
-    return max(0.0, (tat or now) + rate.every_seconds - rate.window - now)
+    return max(0.0, (tat or now) + spent - rate.window - now)
