@@ -121,18 +121,27 @@ async def test_an_oversized_message_closes_the_console(network: Network) -> None
 
 async def test_one_officer_holds_a_bounded_number_of_feeds(network: Network) -> None:
     token = await login(network.notifier.http, "officer.eupen")
-    consoles = [Console(network.notifier.ws_url, token) for _ in range(6)]
-    for console in consoles:
+    other = await network.console("nl-limburg-duty")
+    consoles = [Console(network.notifier.ws_url, token) for _ in range(200)]
+
+    async def opened(console: Console) -> None:
         await console.connect()
         await console.wait_for(
             lambda c: c.closed is not None or any(m.type == "synced" for m in c.messages),
             timeout=HANG,
         )
 
+    await asyncio.gather(*(opened(console) for console in consoles))
+
+    live = [c for c in consoles if c.closed is None]
     refused = [c for c in consoles if c.closed is not None]
-    assert len(refused) == 2
+    assert len(live) == 4  # console_connections_per_officer of this network
     assert all(c.closed is not None and c.closed[0] == 4429 for c in refused)
-    await consoles[0].disconnect()
+    assert (await network.notifier.http.get("/readyz")).status_code == 200
+    alert = meuse_alert()
+    await network.post(alert)
+    await other.wait_for(lambda c: alert["identifier"] in ids(c), timeout=HANG)
+    await live[0].disconnect()
     again = Console(network.notifier.ws_url, token)
     await again.connect()
     await again.wait_for(lambda c: any(m.type == "synced" for m in c.messages), timeout=HANG)
