@@ -36,7 +36,10 @@ def health_router(
         """The process is alive and answers."""
         return {"status": "ok"}
 
-    @router.get("/readyz")
+    @router.get(
+        "/readyz",
+        responses={503: {"description": "A required dependency does not answer (Retry-After)."}},
+    )
     async def readyz(response: Response) -> dict[str, object]:
         """Every required dependency answers; otherwise 503 naming the ones that do not."""
         outcomes = await asyncio.gather(*map(_run, everything.values()))

@@ -75,9 +75,11 @@ def _with_refusals(spec: dict[str, Any]) -> dict[str, Any]:
                 statuses |= {401, 403}
             responses = operation.setdefault("responses", {})
             for status in statuses:
-                responses.setdefault(str(status), {"description": _TITLES[status]})
-            for status, response in responses.items():
-                if status.startswith("4") or status.startswith("5"):
+                response = responses.setdefault(str(status), {"description": _TITLES[status]})
+                if status == 422 or "content" not in response:  # 422: FastAPI's own shape
+                    response["content"] = {PROBLEM_JSON: {}}
+            for response in responses.values():
+                if PROBLEM_JSON in response.get("content", {}):
                     response["content"] = {PROBLEM_JSON: problem}
     return spec
 
