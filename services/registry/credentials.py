@@ -231,8 +231,14 @@ class Credentials:
         await self._limiter.forget(pair)
         return user
 
-    async def trust_device(self, username: str) -> str:
-        """A new trusted-device token for the browser `username` just logged in from."""
+    async def device_token(self, username: str, presented: str | None) -> str:
+        """The device token of the browser `username` just logged in from: the one it
+        presented if that is trusted for this officer, else a new one."""
+        if presented is not None and await self._trusted(username, presented):
+            return presented
+        return await self._trust_device(username)
+
+    async def _trust_device(self, username: str) -> str:
         token = secrets.token_urlsafe(32)
         now = datetime.now(UTC)
         async with self._sessions() as session, session.begin():

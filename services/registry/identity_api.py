@@ -118,7 +118,7 @@ async def login(request: Request, body: Login) -> TokenResponse:
         refresh = await sessions.start(
             db, username=user.username, ttl_seconds=settings.session_ttl_seconds
         )
-    device = body.device_token or await credentials.trust_device(user.username)
+    device = await credentials.device_token(user.username, body.device_token)
     return _issue(request, principal, audiences_of(principal.scopes)).model_copy(
         update={
             "refresh_token": refresh,

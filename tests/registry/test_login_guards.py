@@ -79,11 +79,16 @@ async def test_a_device_token_of_another_officer_opens_nothing(registry: Registr
     eupen = await login(
         registry.http, {"username": "officer.eupen", "password": "eupen-password-1"}
     )
+    borrowed_token = eupen.json()["device_token"]
+    given_back = await login(registry.http, RIGHT | {"device_token": borrowed_token})
     for _ in range(5):
         await login(registry.http, WRONG)
 
-    borrowed = await login(registry.http, RIGHT | {"device_token": eupen.json()["device_token"]})
+    borrowed = await login(registry.http, RIGHT | {"device_token": borrowed_token})
 
+    # Liège's officer is given a device token of its own, not Eupen's back.
+    assert given_back.status_code == 200
+    assert given_back.json()["device_token"] != borrowed_token
     assert_throttled(borrowed, longest=Throttles().per_account_at_address.window)
 
 
