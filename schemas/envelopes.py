@@ -22,8 +22,9 @@ from pydantic import (
 )
 
 from schemas.cap import Alert, Category, MsgType, Status
-from schemas.cap_types import CapToken, RequiredText, Text
+from schemas.cap_types import CapToken, Text
 from schemas.errors import CapValidationError
+from schemas.observations import Observation
 
 
 def _now() -> datetime:
@@ -70,23 +71,29 @@ class AlertPublished(Envelope):
     received_at: AwareDatetime
 
 
-class Observation(ContractModel):
-    """One measurement of a health or environmental indicator in a region."""
+class ObservationsReported(Envelope):
+    """Observations an agency submitted for one place (a region, or a station), in one go.
 
-    indicator: RequiredText = Field(description="e.g. 'ili_consultations_per_100k'.")
-    region: RequiredText = Field(description="NUTS-style region code, e.g. 'BE33'.")
-    value: float
-    unit: RequiredText
-    observed_at: AwareDatetime
-    source: CapToken = Field(description="CAP sender id of the reporting organisation.")
-    status: Literal[Status.ACTUAL, Status.EXERCISE, Status.TEST] = Status.ACTUAL
+    A submission's rows for one place travel together, so that the evaluator weighs them
+    together: their order within a submission does not matter.
+    """
 
+    type: Literal["observations.reported"] = "observations.reported"
+    client_id: str = Field(description="The API client that submitted them.")
+    observations: list[Observation] = Field(min_length=1)
 
-class ObservationReported(Envelope):
-    """An observation submitted by a health or environment agency."""
+    @model_validator(mode="after")
+    def _one_place_one_traffic(self) -> ObservationsReported:
+        places = {o.place for o in self.observations}
+        kinds = {o.status is Status.ACTUAL for o in self.observations}
+        if len(places) > 1 or len(kinds) > 1:
+            raise ValueError("one envelope carries one place's observations, real or exercise.")
+        return self
 
-    type: Literal["observation.reported"] = "observation.reported"
-    observation: Observation
+    @property
+    def place(self) -> str:
+        """The region, or region/station, every observation of the envelope is of."""
+        return self.observations[0].place
 
 
 class AlertAcknowledged(Envelope):
@@ -167,12 +174,12 @@ class RegistryChange(Envelope):
 
 
 AnyEnvelope = Annotated[
-    AlertPublished | ObservationReported | AlertAcknowledged | DeliveryReceipt | RegistryChange,
+    AlertPublished | ObservationsReported | AlertAcknowledged | DeliveryReceipt | RegistryChange,
     Field(discriminator="type"),
 ]
 ENVELOPE_TYPES: tuple[type[Envelope], ...] = (
     AlertPublished,
-    ObservationReported,
+    ObservationsReported,
     AlertAcknowledged,
     DeliveryReceipt,
     RegistryChange,

@@ -20,19 +20,10 @@ from schemas.cap import Alert, Category, Severity, Status
 from schemas.cap_types import CapToken
 from schemas.envelopes import Channel
 from schemas.identity import Scope
+from schemas.names import Language, RegionCode, Slug
 
 NUTS_GEOCODE_NAMES = ("NUTS", "NUTS0", "NUTS1", "NUTS2", "NUTS3")
 """CAP geocode value names whose values are the network's region codes."""
-
-
-class Language(StrEnum):
-    """The network's working languages."""
-
-    NL = "nl"
-    FR = "fr"
-    DE = "de"
-    EN = "en"
-    LB = "lb"
 
 
 class OrganisationKind(StrEnum):
@@ -56,28 +47,12 @@ class ContactFunction(StrEnum):
     OPERATIONS_CENTRE = "operations_centre"
 
 
-def _slug(value: str) -> str:
-    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", value):
-        raise ValueError(
-            f"'{value}' is not an identifier: use 1-64 lowercase letters, digits, '.', '_', '-'."
-        )
-    return value
-
-
-def _region_code(value: str) -> str:
-    if not re.fullmatch(r"[A-Z]{2}[A-Z0-9]{0,3}", value):
-        raise ValueError(f"'{value}' is not a NUTS-style region code such as BE, BE3, BE33.")
-    return value
-
-
 def _email(value: str) -> str:
     if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
         raise ValueError(f"'{value}' is not an email address.")
     return value
 
 
-Slug = Annotated[str, AfterValidator(_slug)]
-RegionCode = Annotated[str, AfterValidator(_region_code)]
 Email = Annotated[str, AfterValidator(_email)]
 
 

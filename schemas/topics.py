@@ -14,7 +14,7 @@ from schemas.envelopes import (
     AlertPublished,
     DeliveryReceipt,
     Envelope,
-    ObservationReported,
+    ObservationsReported,
     RegistryChange,
 )
 
@@ -56,10 +56,10 @@ ALERT_TOPICS: dict[Category, TopicSpec] = {
 }
 OBSERVATIONS = TopicSpec(
     name="observations",
-    envelope=ObservationReported,
-    key="region,indicator",
+    envelope=ObservationsReported,
+    key="place: region, or region/station (every indicator of a place on one partition)",
     producers=("alert_gateway",),
-    consumers=("threshold_evaluator",),
+    consumers=("evaluator",),
     description="Indicator observations from health and environment agencies.",
 )
 ACKS = TopicSpec(
@@ -112,9 +112,9 @@ def route(envelope: Envelope) -> tuple[str, bytes]:
                 raise ValueError("Draft alerts are validated but never published")
             topic = ALERT_TOPICS[category].name_for(exercise=alert.status in EXERCISE_STATUSES)
             return topic, str(chain).encode()
-        case ObservationReported(observation=obs):
-            topic = OBSERVATIONS.name_for(exercise=obs.status in EXERCISE_STATUSES)
-            return topic, f"{obs.region},{obs.indicator}".encode()
+        case ObservationsReported(observations=[first, *_]):
+            topic = OBSERVATIONS.name_for(exercise=first.status in EXERCISE_STATUSES)
+            return topic, envelope.place.encode()
         case AlertAcknowledged(alert=key, ack=ack):
             topic = ACKS.name_for(exercise=ack.status in EXERCISE_STATUSES)
             return topic, str(key).encode()
