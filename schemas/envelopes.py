@@ -158,6 +158,7 @@ class RegistryEntity(StrEnum):
     CONTACT_POINT = "contact_point"
     COMPETENCE = "competence"
     AGREEMENT = "agreement"
+    INDICATOR = "indicator"
     THRESHOLD = "threshold"
     API_CLIENT = "api_client"
     CONSOLE_USER = "console_user"

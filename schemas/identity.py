@@ -33,7 +33,13 @@ class Scope(StrEnum):
     """Resolve the recipients of any sender's alert, with their addresses: network services."""
     ALERTS_PUBLISH = "alerts:publish"
     ALERTS_READ = "alerts:read"
+    ALERTS_ON_BEHALF = "alerts:on-behalf"
+    """Get a token publishing as an organisation that owns threshold rules: the evaluator."""
     OBSERVATIONS_SUBMIT = "observations:submit"
+    THRESHOLDS_WRITE = "thresholds:write"
+    """Write the organisation's own threshold rules (a new version each time)."""
+    THRESHOLDS_READ = "thresholds:read"
+    """Read every threshold rule and indicator: the network's services."""
     CONSOLE = "console"
 
 
@@ -55,6 +61,9 @@ SCOPE_AUDIENCES: dict[Scope, tuple[Audience, ...]] = {
     Scope.ROUTING_READ: (Audience.REGISTRY,),
     Scope.ROUTING_RESOLVE: (Audience.REGISTRY,),
     Scope.ALERTS_PUBLISH: (Audience.GATEWAY,),
+    Scope.ALERTS_ON_BEHALF: (Audience.REGISTRY,),
+    Scope.THRESHOLDS_WRITE: (Audience.REGISTRY,),
+    Scope.THRESHOLDS_READ: (Audience.REGISTRY,),
     # An alert's state at the gateway, its delivery report at the notifier.
     Scope.ALERTS_READ: (Audience.GATEWAY, Audience.NOTIFIER),
     Scope.OBSERVATIONS_SUBMIT: (Audience.GATEWAY,),
@@ -91,6 +100,10 @@ class Principal(BaseModel):
         default=None, description="The contact point a duty officer watches for."
     )
     name: str | None = Field(default=None, description="Display name.")
+    act: dict[str, str] | None = Field(
+        default=None,
+        description="Who acts for the organisation (RFC 8693): the service holding the token.",
+    )
 
     @property
     def scopes(self) -> frozenset[str]:

@@ -163,6 +163,11 @@ class ThresholdRuleIn(Record):
         description="Without a reported value for this long, the series has no data.",
     )
     texts: dict[Language, AlertTexts] = Field(min_length=1)
+    event_codes: list[str] = Field(
+        default_factory=list,
+        description="CAP event codes of its alerts (e.g. epidemic.indicator): contact points "
+        "competent for these codes only are reached by them.",
+    )
     urgency: Urgency = Urgency.EXPECTED
     certainty: Certainty = Certainty.LIKELY
     retired: bool = Field(

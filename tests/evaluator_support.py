@@ -27,6 +27,7 @@ def version(**changes: Any) -> dict[str, Any]:
         "id": "euregio-rate",
         "owner": "be-aviq",
         "agreement": "euregio-health",
+        "event_codes": ["epidemic.indicator"],
         "effective_from": "2025-01-01T00:00:00+00:00",
         "indicator": "rate-14d",
         "regions": ["BE33"],

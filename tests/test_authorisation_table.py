@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from evaluator_support import version
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from notifier_support import Network, login, meuse_alert, network_on
@@ -34,6 +35,9 @@ SYSTEMS = {
     "sender_system": ("liege-system", "liege-secret-123"),
     "recipient_system": ("limburg-system", "limburg-secret-123"),
     "stranger_system": ("metz-system", "metz-secret-123"),
+    "rule_owner": ("aviq-system", "aviq-secret-123"),
+    "rule_party": ("ggd-system", "ggd-secret-123"),
+    "evaluator_service": ("evaluator", "evaluator-secret-123"),
     "network_service": ("notifier", "notifier-secret-123"),
     "directory_reader": ("reader", "reader-secret-123"),
     "administrator": ("admin", "admin-secret-123"),
@@ -47,6 +51,8 @@ SENDERS = {
     "sender_system": "crisis@liege.example.org",
     "recipient_system": "meldkamer@vrzl.example.org",
     "stranger_system": "cogic@metz.example.org",
+    "rule_owner": "surveillance@aviq.example.org",
+    "rule_party": "infectieziekten@ggdzl.example.org",
 }
 # The administrator comes last: a refused kind that wrongly deleted a record would leave the
 # administrator a 404 to show it.
@@ -162,19 +168,28 @@ def records(prefix: str) -> dict[str, tuple[str, dict[str, Any]]]:
              "contact_point": "be-nccn-duty", "display_name": "Test officer",
              "password": "a-long-passphrase-1"},
         ),
+        "indicators": (
+            f"{prefix}-indicator",
+            {"id": f"{prefix}-indicator", "unit": "cases", "period": "day", "category": "Health",
+             "names": {"en": "Test indicator"}},
+        ),
     }  # fmt: skip
 
 
 DIRECTORY = frozenset({"directory_reader", "administrator"})
+CATALOGUE = DIRECTORY | {"rule_owner", "rule_party", "evaluator_service"}
+RULE_READERS = CATALOGUE
+"""The owner, a party of the rule's agreement, the services and the directory read a rule."""
 ADMINISTRATOR = frozenset({"administrator"})
 
 
 def record_rows() -> list[Row]:
     rows = []
     for kind, (_, body) in records("zy").items():
+        readers = CATALOGUE if kind == "indicators" else DIRECTORY
         rows += [
-            simple("registry", "GET", f"/v1/{kind}", DIRECTORY),
-            simple("registry", "GET", f"/v1/{kind}/{{key}}", DIRECTORY, key=records("zz")[kind][0]),
+            simple("registry", "GET", f"/v1/{kind}", readers),
+            simple("registry", "GET", f"/v1/{kind}/{{key}}", readers, key=records("zz")[kind][0]),
             with_body("registry", "POST", f"/v1/{kind}", ADMINISTRATOR, fixed(body)),
         ]
     for kind, (key, body) in records("zz").items():
@@ -262,6 +277,41 @@ def alert_row(
     return Row(service, method, path, allowed, call)
 
 
+RULE = "aviq-rate-be33"
+
+
+def rule_body(rule_id: str) -> dict[str, Any]:
+    """AViQ's rule for Liège's province, bound to the Euregio health agreement."""
+    return version(id=rule_id, owner="be-aviq", regions=["BE33"])
+
+
+def rule_rows() -> list[Row]:
+    owner = frozenset({"rule_owner"})
+
+    async def next_version(world: World, kind: str) -> httpx.Response:
+        registry = world.by_service["registry"]
+        current = await registry.get(
+            f"/v1/threshold-rules/{RULE}", headers=world.headers("rule_owner")
+        )
+        headers = world.headers(kind) | {"If-Match": current.headers["ETag"]}
+        return await registry.put(
+            f"/v1/threshold-rules/{RULE}", json=rule_body(RULE), headers=headers
+        )
+
+    async def new_rule(world: World, kind: str) -> httpx.Response:
+        body = rule_body(f"aviq-new-{kind.replace('_', '-')}")
+        return await world.by_service["registry"].post(
+            "/v1/threshold-rules", json=body, headers=world.headers(kind)
+        )
+
+    return [
+        simple("registry", "GET", "/v1/threshold-rules", RULE_READERS),
+        simple("registry", "GET", "/v1/threshold-rules/{rule_id}", RULE_READERS, rule_id=RULE),
+        Row("registry", "POST", "/v1/threshold-rules", owner, new_rule),
+        Row("registry", "PUT", "/v1/threshold-rules/{rule_id}", owner, next_version),
+    ]
+
+
 def open_rows() -> list[Row]:
     """Routes anyone may call: they check credentials themselves, or hold nothing private."""
     officer = {"username": "officer.eupen", "password": "eupen-password-1"}
@@ -308,7 +358,7 @@ async def client_credentials(world: World, kind: str) -> httpx.Response:
     return await world.by_service["registry"].post("/v1/oauth/token", data=form)
 
 
-TABLE = [*record_rows(), *alert_rows(), *open_rows()]
+TABLE = [*record_rows(), *rule_rows(), *alert_rows(), *open_rows()]
 
 ELSEWHERE = {
     ("notifier", "WEBSOCKET", "/v1/feed"): "tests/notifier/test_feed_abuse.py and "
@@ -339,6 +389,10 @@ async def world(
         }
         world = World(network, tokens, alert, by_service)
         await _create_throwaway_records(world)
+        written = await network.registry.http.post(
+            "/v1/threshold-rules", json=rule_body(RULE), headers=world.headers("rule_owner")
+        )
+        assert written.status_code == 201, written.text
         await _wait_until_delivered(world)
         yield world
 

@@ -30,7 +30,6 @@ async def session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(session)]
-ReaderDep = Annotated[TokenClaims, Depends(requires(Scope.REGISTRY_READ))]
 AdminDep = Annotated[TokenClaims, Depends(requires(Scope.REGISTRY_ADMIN))]
 RouterDep = Annotated[TokenClaims, Depends(requires_any(Scope.ROUTING_READ, Scope.ROUTING_RESOLVE))]
 
@@ -68,6 +67,7 @@ def _record_routes(kind: Kind) -> None:
     record_in: Any = kind.record_in
     record_out: Any = kind.record_out
     noun = kind.path.replace("-", " ")
+    readers: Any = Annotated[TokenClaims, Depends(requires_any(*kind.readers))]
 
     @router.get(f"/{kind.path}", response_model=Page[record_out], tags=[kind.path],
                 summary=f"List {noun}",
@@ -76,7 +76,7 @@ def _record_routes(kind: Kind) -> None:
     async def list_records(
         request: Request,
         db: SessionDep,
-        _: ReaderDep,
+        _: readers,
         limit: Annotated[int, Query(ge=1, le=store.MAX_PAGE)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> Page[BaseModel]:
@@ -86,7 +86,7 @@ def _record_routes(kind: Kind) -> None:
 
     @router.get(f"/{kind.path}/{{key}}", response_model=record_out, tags=[kind.path],
                 summary=f"Read one of the {noun}", responses=problem_responses(404))  # fmt: skip
-    async def read_record(key: str, response: Response, db: SessionDep, _: ReaderDep) -> Any:
+    async def read_record(key: str, response: Response, db: SessionDep, _: readers) -> Any:
         """The record, with its version as ETag."""
         record = await store.get_record(db, kind, key)
         response.headers["ETag"] = etag(record.version)  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from services.common.health import kafka_check
 from services.common.kafka import LazyProducer
 from services.common.outbox import OutboxPublisher
 from services.common.workers import run_rounds
-from services.registry import identity_api
+from services.registry import identity_api, thresholds_api
 from services.registry import models as m
 from services.registry.api import router
 from services.registry.credentials import Credentials, HashingLimits
@@ -98,6 +98,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         larger_bodies={"/v1/routing": MAX_CAP_BYTES + 64 * 1024},
     )
     app.include_router(router)
+    app.include_router(thresholds_api.router)
     app.include_router(identity_api.router)
     app.include_router(identity_api.jwks_router)
     return app

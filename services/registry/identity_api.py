@@ -7,7 +7,7 @@ body limit every route has), and every credential check passes the guards of
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 from pydantic import BaseModel, Field
@@ -19,6 +19,7 @@ from schemas.identity import (
     Audience,
     JwkSet,
     Principal,
+    Scope,
     TokenResponse,
     audiences_of,
 )
@@ -27,6 +28,7 @@ from services.registry import models as m
 from services.registry import sessions
 from services.registry.credentials import Credentials, oauth_error
 from services.registry.identity import issue_token
+from services.registry.principals import speaking_for
 from services.registry.settings import RegistrySettings
 
 router = APIRouter(prefix="/v1", tags=["identity"])
@@ -55,18 +57,22 @@ async def token(
     refresh_token: Annotated[str | None, Form(max_length=MAX_TOKEN)] = None,
     scope: Annotated[str | None, Form(max_length=500)] = None,
     resource: Annotated[list[Audience] | None, Form()] = None,
+    on_behalf_of: Annotated[str | None, Form(max_length=MAX_NAME)] = None,
 ) -> TokenResponse:
     """OAuth2 token endpoint: `client_credentials` for systems, `password` and
     `refresh_token` (a session started by /v1/login) for duty officers.
 
     `scope` narrows the token to some of the granted scopes, `resource` (RFC 8707) to some
-    of the services they open.
+    of the services they open. `on_behalf_of` (with `alerts:on-behalf`) asks a token that
+    publishes as an organisation owning threshold rules, naming the client in `act`.
     """
     credentials: Credentials = request.app.state.credentials
     address = client_address(request)
     if grant_type == "client_credentials":
         client = await credentials.client(client_id or "", client_secret or "", address=address)
         principal = await _as_principal(request, client)
+        if on_behalf_of:
+            principal = await _on_behalf(request, principal, on_behalf_of)
     elif grant_type == "password":
         user = await credentials.officer(username or "", password or "", address=address)
         principal = await _as_principal(request, user)
@@ -194,32 +200,32 @@ async def _as_principal(request: Request, account: m.ApiClient | m.ConsoleUser) 
 async def _principal(db: AsyncSession, account: m.ApiClient | m.ConsoleUser) -> Principal:
     """Who the token speaks for: the account, its organisation's sender, regions, competences."""
     if isinstance(account, m.ApiClient):
-        kind: Literal["client", "user"] = "client"
-        subject, extra = account.client_id, {}
-    else:
-        kind, subject = "user", account.username
-        extra = {"contact_point": account.contact_point_id, "name": account.display_name}
-    organisation = await db.get(m.Organisation, account.organisation_id)
-    assert organisation is not None  # a foreign key guarantees it
-    regions = await db.scalars(
-        select(m.OrganisationRegion.region_code)
-        .where(m.OrganisationRegion.organisation_id == organisation.id)
-        .order_by(m.OrganisationRegion.region_code)
-    )
-    categories = await db.scalars(
-        select(m.Competence.category)
-        .join(m.ContactPoint, m.ContactPoint.id == m.Competence.contact_point_id)
-        .where(m.ContactPoint.organisation_id == organisation.id)
-        .distinct()
-        .order_by(m.Competence.category)
-    )
-    return Principal(
-        sub=subject,
-        kind=kind,
-        org=organisation.id,
-        sender=organisation.cap_sender,
-        scope=" ".join(sorted(account.scopes)),
-        regions=tuple(regions),
-        categories=tuple(categories),
-        **extra,
-    )
+        return await speaking_for(db, account.organisation_id, "client", account.client_id,
+                                   account.scopes)  # fmt: skip
+    return await speaking_for(
+        db, account.organisation_id, "user", account.username, account.scopes,
+        contact_point=account.contact_point_id, name=account.display_name,
+    )  # fmt: skip
+
+
+async def _on_behalf(request: Request, service: Principal, organisation_id: str) -> Principal:
+    """A token publishing as `organisation_id`, for a service allowed to (the evaluator), and
+    only for an organisation that owns threshold rules (it raises their alerts)."""
+    if Scope.ALERTS_ON_BEHALF not in service.scopes:
+        raise oauth_error(
+            403, "unauthorized_client", f"{service.sub} may not act for another organisation."
+        )
+    async with request.app.state.sessions() as db:
+        owns = await db.scalar(
+            select(m.ThresholdRule.id).where(m.ThresholdRule.owner_id == organisation_id).limit(1)
+        )
+        if owns is None:
+            raise oauth_error(
+                403,
+                "unauthorized_client",
+                f"{organisation_id} owns no threshold rule: nobody acts for it.",
+            )
+        return await speaking_for(
+            db, organisation_id, "client", service.sub, [Scope.ALERTS_PUBLISH],
+            act={"sub": service.sub, "org": service.org},
+        )  # fmt: skip

@@ -15,6 +15,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -277,6 +278,51 @@ class TrustedDevice(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+class Indicator(Versioned, Base):
+    """Something agencies measure and report, per period."""
+
+    __tablename__ = "indicators"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    unit: Mapped[str] = mapped_column(String(60), nullable=False)
+    period: Mapped[str] = mapped_column(String(16), nullable=False)
+    category: Mapped[str] = mapped_column(String(16), nullable=False)
+    names: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False, default=dict)
+    descriptions: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False, default=dict)
+    minimum: Mapped[float | None] = mapped_column(Float)
+    maximum: Mapped[float | None] = mapped_column(Float)
+
+
+class ThresholdRule(Base):
+    """A threshold rule of an agency; its content lives in its versions."""
+
+    __tablename__ = "threshold_rules"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(
+        ForeignKey("organisations.id", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    versions: Mapped[list[ThresholdRuleVersion]] = relationship(
+        order_by="ThresholdRuleVersion.version", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+
+class ThresholdRuleVersion(Base):
+    """One version of a rule, never changed once written."""
+
+    __tablename__ = "threshold_rule_versions"
+
+    rule_id: Mapped[str] = mapped_column(
+        ForeignKey("threshold_rules.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    effective_from: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    """The version as its owner wrote it (schemas.thresholds.ThresholdRuleIn, JSON)."""
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(100), nullable=False)
 
 
 class OutboxEvent(Base):

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.envelopes import RegistryEntity
+from schemas.identity import Scope
 from schemas.registry import (
     AgreementIn,
     AgreementOut,
@@ -32,6 +33,7 @@ from schemas.registry import (
     RegionOut,
 )
 from schemas.registry import Competence as CompetenceRecord
+from schemas.thresholds import IndicatorIn, IndicatorOut
 from services.common.problems import ProblemError
 from services.registry import models as m
 from services.registry.identity import hash_secret
@@ -79,6 +81,8 @@ class Kind:
     filters: dict[str, Callable[[BaseModel, str], bool]]
     coherence: Sequence[Coherence] = ()
     """Rules between this record and others, checked on every write after the references."""
+    readers: tuple[Scope, ...] = (Scope.REGISTRY_READ,)
+    """Any of these scopes reads the records (writing always takes registry:admin)."""
 
 
 def _reuse(
@@ -329,6 +333,33 @@ async def _officers_stay_with_their_desk(session: AsyncSession, record: ContactP
         )
 
 
+def _indicator_record(row: m.Indicator) -> IndicatorOut:
+    return IndicatorOut(
+        id=row.id,
+        unit=row.unit,
+        period=row.period,
+        category=row.category,
+        names=row.names,
+        descriptions=row.descriptions,
+        minimum=row.minimum,
+        maximum=row.maximum,
+        version=row.version,
+    )
+
+
+def _indicator_row(record: BaseModel, row: m.Indicator | None) -> m.Indicator:
+    assert isinstance(record, IndicatorIn)
+    row = row or m.Indicator(id=record.id)
+    row.unit = record.unit
+    row.period = record.period.value
+    row.category = record.category.value
+    row.names = {str(lang): text for lang, text in record.names.items()}
+    row.descriptions = {str(lang): text for lang, text in record.descriptions.items()}
+    row.minimum = record.minimum
+    row.maximum = record.maximum
+    return row
+
+
 def _has(values: Callable[[Any], Sequence[str]]) -> Callable[[BaseModel, str], bool]:
     return lambda record, wanted: wanted in values(record)
 
@@ -475,6 +506,21 @@ KINDS: dict[str, Kind] = {
             referrers=(),
             filters={"organisation": _equals("organisation")},
             coherence=(_desk_of_own_organisation,),
+        ),
+        Kind(
+            path="indicators",
+            entity=RegistryEntity.INDICATOR,
+            table=m.Indicator,
+            key="id",
+            record_in=IndicatorIn,
+            record_out=IndicatorOut,
+            to_record=_indicator_record,
+            to_row=_indicator_row,
+            references=(),
+            referrers=(),
+            filters={"category": _equals("category"), "period": _equals("period")},
+            # The catalogue is the network's common vocabulary: agencies and services read it.
+            readers=(Scope.REGISTRY_READ, Scope.THRESHOLDS_READ, Scope.THRESHOLDS_WRITE),
         ),
     )
 }

@@ -15,9 +15,12 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.errors import CapValidationError, field_path
+from schemas.thresholds import ThresholdRuleIn
 from services.common.problems import ProblemError
-from services.registry import store
+from services.registry import models as m
+from services.registry import store, thresholds
 from services.registry.identity import verify_secret
+from services.registry.principals import speaking_for
 from services.registry.records import KINDS, Kind
 
 DEFAULT_SEED = Path(__file__).with_name("seed") / "benelux_greater_region.yaml"
@@ -28,9 +31,12 @@ SECTIONS = {
     "organisations": "organisations",
     "contact_points": "contact-points",
     "agreements": "agreements",
+    "indicators": "indicators",
     "api_clients": "api-clients",
     "console_users": "console-users",
 }
+RULES = "threshold_rules"
+"""Written last, each as its owner would (a new version when it differs from the latest)."""
 SECRETS = {"api-clients": ("secret", "secret_hash"), "console-users": ("password", "password_hash")}
 
 
@@ -43,9 +49,10 @@ def read_seed(path: Path) -> dict[str, list[dict[str, Any]]]:
     document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(document, dict):
         raise SeedError(f"{path}: a seed file is a mapping of sections")
-    unknown = set(document) - set(SECTIONS)
+    unknown = set(document) - {*SECTIONS, RULES}
     if unknown:
-        raise SeedError(f"{path}: unknown sections {sorted(unknown)}; known: {list(SECTIONS)}")
+        known = [*SECTIONS, RULES]
+        raise SeedError(f"{path}: unknown sections {sorted(unknown)}; known: {known}")
     return document
 
 
@@ -72,7 +79,36 @@ async def load_seed(
                 if section == "regions" and raw.get("code") in new_regions:
                     result = "created"
                 outcome[result] += 1
+        for index, raw in enumerate(document.get(RULES, [])):
+            outcome[await _write_rule(session, raw, f"{RULES}[{index}]")] += 1
     return outcome
+
+
+async def _write_rule(session: AsyncSession, raw: dict[str, Any], where: str) -> str:
+    try:
+        rule = ThresholdRuleIn.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise SeedError(f"{where}.{field_path(error['loc'])}: {error['msg']}") from None
+    if await session.get(m.Organisation, rule.owner) is None:
+        raise SeedError(f"{where}.owner: organisation '{rule.owner}' is not in the registry")
+    owner = await speaking_for(session, rule.owner, "client", "seed", [])
+    try:
+        if await session.get(m.ThresholdRule, rule.id) is None:
+            await thresholds.create_rule(session, rule=rule, claims=owner)
+            return "created"
+        stored = await thresholds.get_rule(session, rule_id=rule.id, claims=owner)
+        latest = ThresholdRuleIn.model_validate(
+            stored.latest.model_dump(include=set(raw) | set(ThresholdRuleIn.model_fields))
+        )
+        if latest == rule:
+            return "unchanged"
+        await thresholds.add_version(
+            session, rule_id=rule.id, rule=rule, claims=owner, if_match=stored.latest.version
+        )
+    except ProblemError as exc:
+        raise SeedError(f"{where}: {exc.field or ''} {exc.detail}".strip()) from None
+    return "updated"
 
 
 async def _upsert(session: AsyncSession, kind: Kind, raw: dict[str, Any], where: str) -> str:

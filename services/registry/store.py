@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
+from schemas.envelopes import RegistryEntity
 from schemas.registry import Page
 from services.common.problems import ProblemError
 from services.registry import models as m
@@ -67,7 +68,7 @@ async def create_record(session: AsyncSession, kind: Kind, record: BaseModel) ->
     row.version = 1
     session.add(row)
     await _flush(session, kind, key)
-    await _changed(session, kind, key, "created", row.version)
+    await record_change(session, kind.entity, key, "created", row.version)
     return kind.to_record(row)
 
 
@@ -88,7 +89,7 @@ async def replace_record(
     kind.to_row(record, row)
     row.version = if_match + 1
     await _flush(session, kind, key)
-    await _changed(session, kind, key, "updated", row.version)
+    await record_change(session, kind.entity, key, "updated", row.version)
     return kind.to_record(row)
 
 
@@ -110,7 +111,7 @@ async def delete_record(
     version = row.version
     await session.delete(row)
     await _flush(session, kind, key)
-    await _changed(session, kind, key, "deleted", version + 1)
+    await record_change(session, kind.entity, key, "deleted", version + 1)
 
 
 async def _row(session: AsyncSession, kind: Kind, key: str) -> Row:
@@ -156,13 +157,14 @@ CHANGED = "registry_changed"
 """Set in `session.info` when the session wrote outbox events."""
 
 
-async def _changed(
-    session: AsyncSession, kind: Kind, key: str, operation: str, version: int
+async def record_change(
+    session: AsyncSession, entity: RegistryEntity, key: str, operation: str, version: int
 ) -> None:
+    """Record a write for the change events, and tell every process its caches are stale."""
     session.info[CHANGED] = True
     session.add(
         m.OutboxEvent(
-            entity=kind.entity.value,
+            entity=entity.value,
             entity_id=key,
             operation=operation,
             version=version,

@@ -52,7 +52,12 @@ class World:
         """The token this operation's scopes ask for."""
         if operation.path in ANONYMOUS:
             return {}
-        token = self.tokens["resolver" if operation.path == "/v1/routing" else "admin"]
+        if operation.path == "/v1/routing":
+            token = self.tokens["resolver"]
+        elif operation.path.startswith("/v1/threshold-rules"):
+            token = self.tokens["agency"]
+        else:
+            token = self.tokens["admin"]
         return {"Authorization": f"Bearer {token}"}
 
 
@@ -71,6 +76,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         tokens = {
             "admin": await registry.token("admin", "admin-secret-123"),
             "resolver": await registry.token("notifier", "notifier-secret-123"),
+            "agency": await registry.token("aviq-system", "aviq-secret-123"),
         }
         key = load_or_create_signing_key(state / "signing-key.pem")
         yield World(registry, tokens, key, schemathesis.openapi.from_dict(served.json()))
