@@ -19,6 +19,7 @@ from services.common.database import create_engine, session_factory
 from services.common.health import kafka_check
 from services.common.kafka import LazyProducer
 from services.common.migrations import migrate
+from services.common.registry_client import registry_client_of
 from services.common.registry_routing import RoutingClient
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -40,15 +41,9 @@ def create_app(
         app.state.sessions = session_factory(engine)
         app.state.producer = LazyProducer(settings)
         app.state.rate_limiter = RateLimiter(app.state.sessions, settings.rate_limit_per_minute)
-        app.state.router = RoutingClient(
-            settings.registry_url,
-            client_id=settings.registry_client_id,
-            client_secret=settings.registry_client_secret.get_secret_value(),
-            timeout_seconds=settings.registry_timeout_seconds,
-            client=registry_client,
-            # The gateway follows no change events: an answer is asked again after a minute.
-            fresh_for=60,
-        )
+        app.state.registry = registry_client_of(settings, client=registry_client)
+        # The gateway follows no change events: an answer is asked again after a minute.
+        app.state.router = RoutingClient(app.state.registry, fresh_for=60)
         app.state.token_verifier = registry_verifier(
             settings.registry_url,
             issuer=settings.issuer,
@@ -58,7 +53,7 @@ def create_app(
         try:
             yield
         finally:
-            await app.state.router.aclose()
+            await app.state.registry.aclose()
             await app.state.token_verifier.aclose()
             await app.state.producer.close()
             await engine.dispose()

@@ -16,7 +16,8 @@ from schemas.cap import MsgType
 from schemas.registry import RoutingFacts
 from services.alert_gateway.models import AcceptedAlert
 from services.common.problems import ProblemError
-from services.common.registry_routing import RegistryRefused, RegistryUnavailable, RoutingClient
+from services.common.registry_client import RegistryRefused, RegistryUnavailable
+from services.common.registry_routing import RoutingClient
 
 log = structlog.get_logger(__name__)
 

@@ -11,58 +11,27 @@ keep flowing to the recipients last known. Only facts never seen before need the
 
 from __future__ import annotations
 
-import asyncio
 import time
 
-import httpx
 import structlog
 
-from schemas.identity import TokenResponse
+from schemas.identity import Scope
 from schemas.registry import RoutingAnswer, RoutingFacts, RoutingRequest
+from services.common.registry_client import RegistryClient, RegistryRefused, RegistryUnavailable
 
 log = structlog.get_logger(__name__)
 
 
-class RegistryUnavailable(Exception):
-    """The registry did not answer, and no answer for these facts is known."""
-
-
-class RegistryRefused(Exception):
-    """The registry refused the question (e.g. an unknown sender): asking again will not help."""
-
-
 class RoutingClient:
-    """Asks the registry for routing answers as a client of its own (client credentials)."""
+    """The registry's routing answers, asked with `routing:resolve` and cached by facts."""
 
-    def __init__(
-        self,
-        registry_url: str,
-        *,
-        client_id: str,
-        client_secret: str,
-        timeout_seconds: float,
-        client: httpx.AsyncClient | None = None,
-        fresh_for: float | None = None,
-    ) -> None:
+    def __init__(self, registry: RegistryClient, *, fresh_for: float | None = None) -> None:
         """`fresh_for`: seconds an answer is trusted before it is asked again (None: until
         `invalidate`, for a client that follows the registry's change events)."""
-        self._url = registry_url.rstrip("/")
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._timeout = timeout_seconds
-        self._http = client or httpx.AsyncClient(timeout=timeout_seconds)
-        self._owns_http = client is None
-        self._token: str | None = None
-        self._token_expires = 0.0
+        self._registry = registry
         self._answers: dict[str, RoutingAnswer] = {}
         self._fresh: dict[str, float] = {}
         self._fresh_for = fresh_for
-        self._lock = asyncio.Lock()
-
-    async def aclose(self) -> None:
-        """Close the HTTP client this router opened."""
-        if self._owns_http:
-            await self._http.aclose()
 
     def invalidate(self) -> None:
         """The registry changed: ask again before trusting a cached answer."""
@@ -90,50 +59,12 @@ class RoutingClient:
 
     async def _ask(self, facts: RoutingFacts) -> RoutingAnswer:
         body = RoutingRequest(facts=facts).model_dump(mode="json", exclude_none=True)
-
-        async def ask() -> httpx.Response:
-            return await self._http.post(
-                f"{self._url}/v1/routing",
-                json=body,
-                headers={"Authorization": f"Bearer {await self._access_token()}"},
-            )
-
-        try:
-            async with asyncio.timeout(self._timeout):
-                response = await ask()
-                if response.status_code == 401:
-                    # Signed by a key the registry no longer uses, or revoked: a new token.
-                    self._token = None
-                    response = await ask()
-        except (httpx.HTTPError, TimeoutError) as exc:
-            raise RegistryUnavailable(str(exc) or type(exc).__name__) from exc
-        if response.status_code >= 500:
-            raise RegistryUnavailable(f"registry answered {response.status_code}")
+        response = await self._registry.request(
+            "POST", "/v1/routing", scope=Scope.ROUTING_RESOLVE, json=body
+        )
         if response.status_code != 200:
             raise RegistryRefused(f"registry answered {response.status_code}: {response.text}")
         return RoutingAnswer.model_validate_json(response.content)
-
-    async def _access_token(self) -> str:
-        async with self._lock:
-            if self._token is None or time.monotonic() > self._token_expires:
-                response = await self._http.post(
-                    f"{self._url}/v1/oauth/token",
-                    data={
-                        "grant_type": "client_credentials",
-                        "client_id": self._client_id,
-                        "client_secret": self._client_secret,
-                        "scope": "routing:resolve",
-                    },
-                )
-                if response.status_code >= 500:
-                    raise RegistryUnavailable(f"token endpoint answered {response.status_code}")
-                if response.status_code != 200:
-                    raise RegistryRefused(f"the registry refused our credentials: {response.text}")
-                token = TokenResponse.model_validate_json(response.content)
-                self._token = token.access_token
-                # Renew a little early, so that a token never expires on its way.
-                self._token_expires = time.monotonic() + token.expires_in * 0.8
-            return self._token
 
 
 def _cache_key(facts: RoutingFacts) -> str:

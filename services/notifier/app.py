@@ -28,7 +28,8 @@ from services.common.health import kafka_check
 from services.common.kafka import LazyProducer, create_consumer, create_topics, keep_consuming
 from services.common.migrations import migrate
 from services.common.outbox import OutboxPublisher
-from services.common.registry_routing import RegistryUnavailable, RoutingClient
+from services.common.registry_client import RegistryUnavailable, registry_client_of
+from services.common.registry_routing import RoutingClient
 from services.notifier import console
 from services.notifier.api import router
 from services.notifier.escalation import Escalator
@@ -74,11 +75,7 @@ def create_app(
             sessions, producer, model=OutboxEvent, to_envelope=OutboxEvent.envelope,
             producer_name=instance, ack_timeout=settings.kafka_send_timeout_seconds,
         )  # fmt: skip
-        router_ = RoutingClient(
-            settings.registry_url, client_id=settings.registry_client_id,
-            client_secret=settings.registry_client_secret.get_secret_value(),
-            timeout_seconds=settings.registry_timeout_seconds, client=registry_http,
-        )  # fmt: skip
+        router_ = RoutingClient(registry_client_of(settings, client=registry_http))
         hub = Hub(sessions, poll_seconds=settings.feed_poll_seconds, producer=instance)
         mailer = Mailer(sessions, settings, producer=instance)
 

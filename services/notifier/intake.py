@@ -29,7 +29,8 @@ from schemas.envelopes import (
 )
 from schemas.registry import Reason, Recipient, RoutingAnswer, routing_facts
 from schemas.topics import EXERCISE_STATUSES
-from services.common.registry_routing import RegistryRefused, RoutingClient
+from services.common.registry_client import RegistryRefused
+from services.common.registry_routing import RoutingClient
 from services.notifier.feed import lock_feed, show
 from services.notifier.models import Delivery, OutboxEvent, ReceivedAlert
 
