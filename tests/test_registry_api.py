@@ -99,7 +99,11 @@ async def test_deleting_a_referenced_organisation_lists_the_referrers(registry: 
     assert refused.status_code == 409
     body = refused.json()
     assert body["code"] == "still_referenced"
-    assert body["referenced_by"] == ["agreements/euregio-health", "contact_points/be-aviq-health"]
+    assert body["referenced_by"] == [
+        "agreements/euregio-health",
+        "api_clients/aviq-system",
+        "contact_points/be-aviq-health",
+    ]
     still = await registry.http.get("/v1/organisations/be-aviq", headers=headers)
     assert still.status_code == 200
 
