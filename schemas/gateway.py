@@ -47,3 +47,14 @@ class AlertState(BaseModel):
     referenced_by: list[AlertKey]
     expires: AwareDatetime | None
     state: Literal["active", "updated", "cancelled", "expired"]
+
+
+class ObservationsAccepted(BaseModel):
+    """The answer to accepted observations: how many, of which places, on which topic."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rows: int = Field(description="Observations accepted (every row of the submission).")
+    not_reported: int = Field(description="Of them, values not reported ('-' or empty).")
+    places: list[str] = Field(description="The regions (or region/station) they are of.")
+    topic: str = Field(description="observations, or its exercise twin.")

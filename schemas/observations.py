@@ -111,7 +111,7 @@ class Observation(BaseModel):
         max_length=40,
         description="The canonical label of the period: 2026-W14, 2026-04-03, or a UTC timestamp.",
     )
-    value: float | None = Field(description="None when not reported (never read as 0).")
+    value: float | None = Field(default=None, description="None when not reported (never 0).")
     numerator: float | None = Field(default=None, ge=0, description="e.g. the cases counted.")
     denominator: float | None = Field(default=None, gt=0, description="e.g. the tests done.")
     unit: str = Field(min_length=1, max_length=60)

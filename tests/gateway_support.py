@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 from registry_support import Registry
 
-from schemas.envelopes import AlertPublished, decode_envelope
+from schemas.envelopes import AlertPublished, Envelope, decode_envelope
 from services.alert_gateway.app import create_app
 from services.alert_gateway.settings import GatewaySettings
 
@@ -111,6 +111,15 @@ async def record_at(bootstrap: str, topic: str, partition: int, offset: int) -> 
 
 async def identifiers_on(bootstrap: str, topic: str) -> set[str]:
     """Every alert identifier written to `topic` so far (read up to its end offsets)."""
+    return {
+        envelope.alert.identifier
+        for envelope in await envelopes_on(bootstrap, topic)
+        if isinstance(envelope, AlertPublished)
+    }
+
+
+async def envelopes_on(bootstrap: str, topic: str) -> list[Envelope]:
+    """Every envelope written to `topic` so far (read up to its end offsets)."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -119,14 +128,11 @@ async def identifiers_on(bootstrap: str, topic: str) -> set[str]:
         enable_auto_commit=False,
     )
     await consumer.start()
-    found: set[str] = set()
+    found: list[Envelope] = []
 
     def keep(batches: dict[TopicPartition, list[Any]]) -> None:
         for records in batches.values():
-            for record in records:
-                envelope = decode_envelope(record.value)
-                if isinstance(envelope, AlertPublished):
-                    found.add(envelope.alert.identifier)
+            found.extend(decode_envelope(record.value) for record in records)
 
     try:
         async with asyncio.timeout(30):

@@ -309,7 +309,17 @@ def rule_rows() -> list[Row]:
         simple("registry", "GET", "/v1/threshold-rules/{rule_id}", RULE_READERS, rule_id=RULE),
         Row("registry", "POST", "/v1/threshold-rules", owner, new_rule),
         Row("registry", "PUT", "/v1/threshold-rules/{rule_id}", owner, next_version),
+        with_body("gateway", "POST", "/v1/observations", AGENCIES, observation),
     ]
+
+
+AGENCIES = frozenset({"rule_owner", "rule_party"})
+
+
+def observation(_world: World, kind: str) -> dict[str, Any]:
+    """A week's rate, of the agency's own region for the two agencies."""
+    region = "NL423" if kind == "rule_party" else "BE332"
+    return {"indicator": "rate-14d", "region": region, "period": "2026-W10", "value": 12.5}
 
 
 def open_rows() -> list[Row]:

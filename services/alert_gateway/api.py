@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from schemas.gateway import Acceptance, AlertState
+from schemas.cap import Status
+from schemas.gateway import Acceptance, AlertState, ObservationsAccepted
 from schemas.identity import Scope, TokenClaims
-from services.alert_gateway import service
+from services.alert_gateway import observations, service
 from services.alert_gateway.intake import read_alert
 from services.alert_gateway.settings import GatewaySettings
 from services.common.auth import requires
-from services.common.problems import problem_responses
+from services.common.problems import ProblemError, problem_responses
+from services.common.registry_client import RegistryUnavailable
 from services.common.requests import note, read_bounded
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 
 PublisherDep = Annotated[TokenClaims, Depends(requires(Scope.ALERTS_PUBLISH))]
 ReaderDep = Annotated[TokenClaims, Depends(requires(Scope.ALERTS_READ))]
+ReporterDep = Annotated[TokenClaims, Depends(requires(Scope.OBSERVATIONS_SUBMIT))]
 
 _CAP_BODY = {
     "requestBody": {
@@ -96,3 +100,77 @@ async def get_alert(
         identifier=identifier,
         claims=claims,
     )
+
+
+_OBSERVATIONS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "description": "One observation or a list: indicator, region, station, "
+                    "period, value (null or '-': not reported), numerator, denominator, unit, "
+                    "status (new or revision).",
+                    "oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}],
+                }
+            },
+            "text/csv": {
+                "schema": {
+                    "type": "string",
+                    "description": "A header line naming the same columns; comma- or "
+                    "semicolon-separated (then with decimal commas).",
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/observations",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ObservationsAccepted,
+    tags=["observations"],
+    openapi_extra=_OBSERVATIONS_BODY,
+    responses=problem_responses(400, 401, 403, 413, 415, 422, 429, 503),
+)
+async def post_observations(
+    request: Request,
+    claims: ReporterDep,
+    traffic: Annotated[
+        Literal[Status.ACTUAL, Status.EXERCISE, Status.TEST],
+        Query(alias="status", description="Exercise and Test go to the exercise twin."),
+    ] = Status.ACTUAL,
+) -> ObservationsAccepted:
+    """Submit an agency's observations (JSON or CSV); 202 once the broker holds every row.
+
+    Every row is checked (indicator, unit, period, value, the agency's regions and
+    competences); one wrong row refuses the whole submission, naming each wrong row.
+    """
+    settings: GatewaySettings = request.app.state.settings
+    state = request.app.state
+    note(request, client=claims.sub)
+    await state.rate_limiter.take(claims.sub)
+    body = await read_bounded(request, settings.max_body_bytes)
+    rows = observations.read_rows(body, request.headers.get("content-type", ""))
+    try:
+        catalogue = await state.catalogue.indicators()
+    except RegistryUnavailable:
+        raise ProblemError(
+            503,
+            "registry_unavailable",
+            "the indicator catalogue cannot be read now; nothing was accepted. Send again shortly.",
+            headers={"Retry-After": str(observations.RETRY_AFTER_SECONDS)},
+        ) from None
+    found = observations.observations(
+        rows, catalogue=catalogue, claims=claims, status=traffic, now=datetime.now(UTC)
+    )
+    accepted = await observations.publish_all(
+        state.producer,
+        found,
+        client_id=claims.sub,
+        producer_name=settings.service_name,
+        ack_timeout=settings.kafka_send_timeout_seconds,
+    )
+    note(request, outcome="published", rows=accepted.rows, topic=accepted.topic)
+    return accepted

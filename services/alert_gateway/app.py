@@ -15,6 +15,7 @@ from services.alert_gateway.ratelimit import RateLimiter
 from services.alert_gateway.settings import GatewaySettings
 from services.common.app import service_app
 from services.common.auth import registry_verifier
+from services.common.catalogue import IndicatorCatalogue
 from services.common.database import create_engine, session_factory
 from services.common.health import kafka_check
 from services.common.kafka import LazyProducer
@@ -44,6 +45,7 @@ def create_app(
         app.state.registry = registry_client_of(settings, client=registry_client)
         # The gateway follows no change events: an answer is asked again after a minute.
         app.state.router = RoutingClient(app.state.registry, fresh_for=60)
+        app.state.catalogue = IndicatorCatalogue(app.state.registry, fresh_for=60)
         app.state.token_verifier = registry_verifier(
             settings.registry_url,
             issuer=settings.issuer,
@@ -64,7 +66,8 @@ def create_app(
     app = service_app(
         settings,
         title="crossalert alert gateway",
-        description="Crisis centres publish, update and cancel CAP 1.2 alerts here.",
+        description="Crisis centres publish, update and cancel CAP 1.2 alerts here; agencies "
+        "submit their observations.",
         checks={
             "kafka": kafka_check(settings.kafka_bootstrap_servers),
             "registry_keys": signing_keys,
