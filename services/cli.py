@@ -18,6 +18,7 @@ from services.alert_gateway.send_cli import send
 from services.alert_gateway.settings import GatewaySettings
 from services.cap_cli import cap_app
 from services.common.settings import ServiceSettings
+from services.evaluator.cli import thresholds_app
 from services.localnet import mailsink
 from services.localnet.cli import down, kafka_app, up
 from services.localnet.postgres_cli import postgres_app
@@ -44,6 +45,7 @@ app.add_typer(cap_app, name="cap")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(registry_app, name="registry")
 app.add_typer(postgres_app, name="postgres")
+app.add_typer(thresholds_app, name="thresholds")
 app.command()(up)
 app.command()(down)
 app.command("send")(send)
