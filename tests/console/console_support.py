@@ -9,7 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
 from playwright.async_api import Browser, ConsoleMessage, Locator, Page, Request, expect
+
+from services.common.problems import install_problem_handlers
+from services.notifier import console
 
 CHROMIUM = Path(os.environ.get("CROSSALERT_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -53,6 +57,14 @@ def free_port() -> int:
         _HANDED_OUT.add(port)
         return port
     raise RuntimeError(f"every port from {PORTS.start} to {PORTS.stop - 1} is taken")
+
+
+def console_app() -> FastAPI:
+    """The console's router alone, with the services' problem answers."""
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(console.router)
+    return app
 
 
 def key_selector(kind: str, sender: str, identifier: str) -> str:

@@ -8,7 +8,6 @@ the contract's own models, so the page reads exactly what the notifier sends.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,43 +15,17 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from fastapi import FastAPI
 from gateway_support import flood_alert
-from notifier_support import serving
 from playwright.async_api import Browser, expect
 
-from console.console_support import OfficerPage, free_port
+from console.console_support import OfficerPage, console_app
 from schemas.cap import validate_alert
 from schemas.console import FeedItem, ItemKind
 from schemas.envelopes import AlertKey
 from schemas.registry import Reason
-from services.common.problems import install_problem_handlers
-from services.notifier import console
 
 ROOT = Path(__file__).parents[2]
 SEED = ROOT / "services" / "registry" / "seed" / "benelux_greater_region.yaml"
-
-
-def console_app() -> FastAPI:
-    """The console's router alone, with the services' problem answers."""
-    app = FastAPI()
-    install_problem_handlers(app)
-    app.include_router(console.router)
-    return app
-
-
-@pytest.fixture(scope="module")
-async def base_url() -> AsyncIterator[str]:
-    async with serving(console_app(), free_port()) as url:
-        yield url
-
-
-@pytest.fixture
-async def page(browser: Browser, base_url: str) -> AsyncIterator[OfficerPage]:
-    officer = await OfficerPage.open(browser, base_url, "harness")
-    yield officer
-    await officer.close()
-    assert officer.problems == []
 
 
 def item(

@@ -13,6 +13,7 @@ import {
   byteSize, englishLanguageName, fullTime, nativeLanguageName, plural, relativeTime, shortTime,
 } from "./format.js";
 import { regionsFor, renderMap } from "./map.js";
+import { isProvenanceParameter, readProvenance, renderProvenance } from "./provenance.js";
 import { GROUPS, REGIONS } from "./regions.js";
 
 const STATE_WORDS = {
@@ -308,14 +309,47 @@ function webLink(url, label) {
   return h("a", { href: parsed.href, target: "_blank", rel: "noopener noreferrer" }, label);
 }
 
+function parameterTable(parameters, role) {
+  return h(
+    "table",
+    { class: "table", "data-role": role },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Value"))),
+    h("tbody", {}, parameters.map((p) => h("tr", {}, h("td", {}, p.valueName), h("td", {}, p.value)))),
+  );
+}
+
+// The provenance's own parameters are shown by its block; as sent, they stay one click away
+// (open at once when part of them could not be read).
+function parametersBlock(parameters, provenance) {
+  const carried = provenance ? parameters.filter(isProvenanceParameter) : [];
+  const others = parameters.filter((p) => !carried.includes(p));
+  if (!parameters.length) return null;
+  return h(
+    "div",
+    {},
+    h("h4", {}, "Parameters"),
+    others.length ? parameterTable(others, "parameters") : null,
+    carried.length
+      ? h(
+          "details",
+          { class: "raw-parameters", "data-role": "provenance-parameters", open: provenance.unreadable.length > 0 },
+          h("summary", {}, `Provenance parameters as sent (${carried.length})`),
+          parameterTable(carried, "provenance-parameter-table"),
+        )
+      : null,
+  );
+}
+
 function infoSection(info, now) {
   const lang = info.language;
   const text = (value) => (value ? h("span", { lang }, value) : null);
+  const provenance = readProvenance(info.parameter ?? []);
   return h(
     "div",
     { class: "info-block", lang },
     info.description ? h("div", { class: "prose" }, h("h4", {}, "Description"), h("p", { "data-role": "description" }, info.description)) : null,
     info.instruction ? h("div", { class: "prose instruction" }, h("h4", {}, "Instruction"), h("p", {}, info.instruction)) : null,
+    provenance ? renderProvenance(provenance) : null,
     definitionList([
       ["Event", text(info.event)],
       ["Categories", (info.category ?? []).map((c) => CATEGORY_NAMES[c] ?? c).join(", ")],
@@ -330,19 +364,7 @@ function infoSection(info, now) {
       ["Web", info.web ? webLink(info.web, info.web) ?? info.web : null],
       ["Event codes", (info.eventCode ?? []).map((c) => `${c.valueName}: ${c.value}`).join("; ")],
     ]),
-    (info.parameter ?? []).length
-      ? h(
-          "div",
-          {},
-          h("h4", {}, "Parameters"),
-          h(
-            "table",
-            { class: "table", "data-role": "parameters" },
-            h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Value"))),
-            h("tbody", {}, info.parameter.map((p) => h("tr", {}, h("td", {}, p.valueName), h("td", {}, p.value)))),
-          ),
-        )
-      : null,
+    parametersBlock(info.parameter ?? [], provenance),
     (info.resource ?? []).length
       ? h(
           "div",
