@@ -19,6 +19,7 @@ from services.alert_gateway.settings import GatewaySettings
 from services.cap_cli import cap_app
 from services.common.settings import ServiceSettings
 from services.evaluator.cli import thresholds_app
+from services.evaluator.settings import EvaluatorSettings
 from services.localnet import mailsink
 from services.localnet.cli import down, kafka_app, up
 from services.localnet.postgres_cli import postgres_app
@@ -32,6 +33,7 @@ SERVICE_SETTINGS: dict[str, type[ServiceSettings]] = {
     "registry": RegistrySettings,
     "alert_gateway": GatewaySettings,
     "notifier": NotifierSettings,
+    "evaluator": EvaluatorSettings,
 }
 """Each service's package name and its settings, whose env prefix configures it."""
 
@@ -57,6 +59,7 @@ class Service(StrEnum):
     REGISTRY = "registry"
     ALERT_GATEWAY = "alert_gateway"
     NOTIFIER = "notifier"
+    EVALUATOR = "evaluator"
 
 
 @app.command()

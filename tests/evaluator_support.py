@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from registry_support import Registry
 
 from schemas.observations import PeriodKind, parse_period
 from schemas.thresholds import ThresholdRule, ThresholdRuleVersion
+from services.evaluator.app import create_app
 from services.evaluator.engine import Reading
+from services.evaluator.settings import EvaluatorSettings
 
 TEXTS = {
     lang: {
@@ -80,3 +90,45 @@ def readings_of(indicator: str, series: Sequence[Reading]) -> dict[str, dict[str
 def soon_after(series: Sequence[Reading]) -> datetime:
     """A moment right after the series' last period (no data would not be due yet)."""
     return max(r.period.end for r in series) + timedelta(hours=1)
+
+
+@asynccontextmanager
+async def running_evaluator(
+    state: Path, kafka: str, registry: Registry, gateway: httpx.AsyncClient, **settings: Any
+) -> AsyncIterator[FastAPI]:
+    """The evaluator in this process, reading only observations reported from now on."""
+    settings.setdefault(
+        "database_url", f"sqlite+aiosqlite:///{state / f'evaluator-{uuid.uuid4().hex[:6]}.sqlite3'}"
+    )
+    settings.setdefault("consumer_group", f"evaluator-{uuid.uuid4().hex[:8]}")
+    settings.setdefault("consumer_start", "latest")
+    app = create_app(
+        EvaluatorSettings(
+            kafka_bootstrap_servers=kafka,
+            registry_url="http://registry",
+            registry_client_id="evaluator",
+            registry_client_secret="evaluator-secret-123",
+            log_format="json",
+            outbox_retry_seconds=0.2,
+            **settings,
+        ),
+        registry_client=registry.http,
+        gateway_client=gateway,
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://evaluator") as http:
+            async with asyncio.timeout(60):
+                while (await http.get("/readyz")).status_code != 200:
+                    await asyncio.sleep(0.1)
+        yield app
+
+
+def recent_weeks(count: int) -> list[str]:
+    """The labels of the `count` ISO weeks before the current one, oldest first."""
+    today = datetime.now(UTC).date()
+    labels = []
+    for back in range(count, 0, -1):
+        iso = (today - timedelta(weeks=back)).isocalendar()
+        labels.append(f"{iso.year}-W{iso.week:02d}")
+    return labels

@@ -186,7 +186,8 @@ ADMINISTRATOR = frozenset({"administrator"})
 def record_rows() -> list[Row]:
     rows = []
     for kind, (_, body) in records("zy").items():
-        readers = CATALOGUE if kind == "indicators" else DIRECTORY
+        # Indicators and regions' public names are read by the agencies and the evaluator too.
+        readers = CATALOGUE if kind in ("indicators", "regions") else DIRECTORY
         rows += [
             simple("registry", "GET", f"/v1/{kind}", readers),
             simple("registry", "GET", f"/v1/{kind}/{{key}}", readers, key=records("zz")[kind][0]),

@@ -98,14 +98,17 @@ class Action:
     threshold: float
     confirmed_by: tuple[Reading, ...] = ()
 
+    @property
+    def key(self) -> ActionKey:
+        """What makes it the same message, whichever period it was anchored at."""
+        return (self.kind, self.reason, self.level, self.episode)
+
     def same_as(self, other: Action) -> bool:
         """The same message, whichever period it was anchored at."""
-        return (self.kind, self.reason, self.level, self.episode) == (
-            other.kind,
-            other.reason,
-            other.level,
-            other.episode,
-        )
+        return self.key == other.key
+
+
+ActionKey = tuple[Kind, Reason, Severity, int]
 
 
 @dataclass(frozen=True)

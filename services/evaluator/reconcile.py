@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from schemas.cap import Severity
-from services.evaluator.engine import Action, Evaluation, Kind, Reason
+from services.evaluator.engine import Action, ActionKey, Evaluation, Kind, Reason
 
 
 @dataclass(frozen=True)
 class Published:
     """What a series' alerts said so far: the replayed actions they follow, and where they stand."""
 
-    actions: tuple[Action, ...] = ()
+    actions: tuple[ActionKey, ...] = ()
     level: Severity | None = None
     """The level of the open alert, or None when none is open."""
     no_data: bool = False
@@ -47,9 +47,9 @@ def reconcile(published: Published, evaluation: Evaluation) -> Decision:
     return Decision(corrective, _after(published, corrective, desired))
 
 
-def _begins_with(desired: Sequence[Action], done: Sequence[Action]) -> bool:
+def _begins_with(desired: Sequence[Action], done: Sequence[ActionKey]) -> bool:
     return len(done) <= len(desired) and all(
-        wanted.same_as(sent) for wanted, sent in zip(desired, done, strict=False)
+        wanted.key == sent for wanted, sent in zip(desired, done, strict=False)
     )
 
 
@@ -75,7 +75,7 @@ def _after(published: Published, send: Sequence[Action], record: Sequence[Action
             level, no_data = None, False
         else:
             level, no_data = action.level, action.reason is Reason.NO_DATA
-    return Published(tuple(record), level, no_data)
+    return Published(tuple(action.key for action in record), level, no_data)
 
 
 def _latest(evaluation: Evaluation) -> Action:

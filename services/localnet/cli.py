@@ -23,6 +23,7 @@ from services.localnet.network import (
 )
 from services.localnet.service import (
     LocalService,
+    evaluator_service,
     gateway_service,
     notifier_service,
     registry_service,
@@ -39,6 +40,7 @@ kafka_app = typer.Typer(
 REGISTRY_PORT = 8100
 GATEWAY_PORT = 8200
 NOTIFIER_PORT = 8300
+EVALUATOR_PORT = 8400
 MAIL_FOLDER = Path(".state") / "mail"
 
 _console = Console()
@@ -97,6 +99,10 @@ def up(timeout: TimeoutOption = kafka.START_TIMEOUT_S) -> None:
             root / ".state", state.bootstrap, NOTIFIER_PORT, registry.url, mailsink.DEV_PORT
         )
         services.append(_running(root, notifier))
+        evaluator = evaluator_service(
+            root / ".state", state.bootstrap, EVALUATOR_PORT, registry.url, gateway.url
+        )
+        services.append(_running(root, evaluator))
         demo = demo_credentials(read_seed(DEFAULT_SEED))
         path = write_network(root, services, demo=demo)
     table = Table(title="crossalert local network", title_justify="left")
@@ -108,6 +114,10 @@ def up(timeout: TimeoutOption = kafka.START_TIMEOUT_S) -> None:
     _console.print(f"Registry API documentation: {registry.url}/docs")
     _console.print(f"Alert gateway: {gateway.url}/docs — publish with `crossalert send FILE`")
     _console.print(f"Duty-officer console: {notifier.url}/console")
+    _console.print(
+        f"Threshold evaluator: {evaluator.url}/readyz — agencies submit their figures to "
+        f"{gateway.url}/v1/observations (JSON or CSV)"
+    )
     _console.print(f"Mails sent by the notifier: {root / MAIL_FOLDER}/*.eml")
     logins = Table(title="demo duty officers (console)", title_justify="left")
     for column in ("username", "password", "organisation"):

@@ -109,6 +109,25 @@ def notifier_service(
     )  # fmt: skip
 
 
+def evaluator_service(
+    state_dir: Path,
+    bootstrap: str,
+    port: int,
+    registry_url: str,
+    gateway_url: str,
+    **settings: str,
+) -> LocalService:
+    """The evaluator, reading the rules and publishing for the agencies as the seed's demo
+    client `svc-evaluator`, through the gateway at `gateway_url`."""
+    return _service(
+        "evaluator", "EVALUATOR", state_dir, bootstrap, port, registry_url=registry_url,
+        registry_client_id=EVALUATOR_CLIENT[0], registry_client_secret=EVALUATOR_CLIENT[1],
+        gateway_url=gateway_url, **settings,
+    )  # fmt: skip
+
+
+EVALUATOR_CLIENT = ("svc-evaluator", "demo-secret-svc-evaluator")
+"""The seed's API client the evaluator reads rules and publishes for agencies as."""
 NOTIFIER_CLIENT = ("svc-notifier", "demo-secret-svc-notifier")
 """The seed's API client the notifier routes as (scope routing:resolve)."""
 GATEWAY_CLIENT = ("svc-alert-gateway", "demo-secret-svc-alert-gateway")

@@ -380,6 +380,8 @@ KINDS: dict[str, Kind] = {
             record_out=RegionOut,
             to_record=_region_record,
             to_row=_region_row,
+            # Public names and codes: agencies and the evaluator name the regions they watch.
+            readers=(Scope.REGISTRY_READ, Scope.THRESHOLDS_READ, Scope.THRESHOLDS_WRITE),
             references=(
                 Reference("parent", m.Region, "region"),
                 Reference("neighbours", m.Region, "region"),

@@ -1,0 +1,114 @@
+"""Sending the outbox's messages to the gateway, in the order they were written, as their agency.
+
+Each message goes through the gateway like any crisis centre's: the same authorisation, the same
+chain rules, the same log. The evaluator asks the registry for a token on behalf of the agency
+owning the rule (`alerts:on-behalf`), so the gateway sees the agency as the publisher, and the
+evaluator as who acted for it.
+
+A message is marked sent only once the gateway accepted it. Sent again after a crash, it is the
+very same document (it was stored composed), which the gateway answers as already accepted:
+nothing is published twice. While the gateway or the registry cannot be reached, the messages
+wait, in order; a message the gateway refuses for good is kept with the refusal and logged.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from schemas.identity import Scope
+from services.common.registry_client import RegistryClient, RegistryRefused, RegistryUnavailable
+from services.evaluator.models import OutgoingAlert
+
+log = structlog.get_logger(__name__)
+
+ALERTS_PATH = "/v1/alerts"
+FOR_GOOD = frozenset({400, 403, 409, 413, 415, 422})
+"""Answers that sending the same document again cannot change."""
+
+
+class Publisher:
+    """Sends the outbox's messages one at a time, oldest first."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        registry: RegistryClient,
+        gateway: httpx.AsyncClient,
+    ) -> None:
+        self._sessions = sessions
+        self._registry = registry
+        self._gateway = gateway
+
+    async def pending(self) -> int:
+        """Messages not yet accepted (nor refused for good)."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(OutgoingAlert.id).where(
+                    OutgoingAlert.sent_at.is_(None), OutgoingAlert.refusal.is_(None)
+                )
+            )
+            return len(rows.all())
+
+    async def round(self) -> bool:
+        """Send the oldest waiting message; True when it went and more may wait."""
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(OutgoingAlert)
+                .where(OutgoingAlert.sent_at.is_(None), OutgoingAlert.refusal.is_(None))
+                .order_by(OutgoingAlert.id)
+                .limit(1)
+            )
+        if row is None:
+            return False
+        try:
+            response = await self._post(row)
+        except (RegistryUnavailable, RegistryRefused, httpx.HTTPError) as exc:
+            await self._note(row.id, attempt=True)
+            log.warning("alert waits: not sent", identifier=row.identifier, reason=str(exc))
+            return False
+        if response.status_code in (200, 202):
+            await self._note(row.id, sent=True)
+            log.info("alert_sent", identifier=row.identifier, owner=row.owner)
+            return True
+        if response.status_code in FOR_GOOD:
+            await self._note(row.id, refusal=f"{response.status_code} {response.text[:2000]}")
+            log.error(
+                "alert refused by the gateway", identifier=row.identifier,
+                status=response.status_code, answer=response.text[:500],
+            )  # fmt: skip
+            return True
+        await self._note(row.id, attempt=True)
+        log.warning("alert waits", identifier=row.identifier, status=response.status_code)
+        return False
+
+    async def _post(self, row: OutgoingAlert) -> httpx.Response:
+        response = None
+        for _ in range(2):  # once more with a fresh token if the gateway refused the token
+            token = await self._registry.token(Scope.ALERTS_PUBLISH, on_behalf_of=row.owner)
+            response = await self._gateway.post(
+                ALERTS_PATH,
+                content=row.cap_json,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+            if response.status_code != 401:
+                break
+            self._registry.forget(Scope.ALERTS_PUBLISH, on_behalf_of=row.owner)
+        assert response is not None
+        return response
+
+    async def _note(
+        self, row_id: int, *, sent: bool = False, attempt: bool = False, refusal: str | None = None
+    ) -> None:
+        async with self._sessions() as session, session.begin():
+            row = await session.get(OutgoingAlert, row_id)
+            assert row is not None
+            row.attempts += 1
+            if sent:
+                row.sent_at = datetime.now(UTC)
+            if refusal is not None:
+                row.refusal = refusal

@@ -1,0 +1,47 @@
+"""Settings of the evaluator, read from CROSSALERT_EVALUATOR_* environment variables."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.common.settings import RegistryClientSettings
+
+
+class EvaluatorSettings(RegistryClientSettings):
+    """Where the evaluator keeps its series, whom it reads rules from, where it publishes."""
+
+    model_config = SettingsConfigDict(env_prefix="CROSSALERT_EVALUATOR_")
+
+    service_name: str = "evaluator"
+    http_port: int = Field(default=8400, ge=1, le=65535)
+    registry_client_id: str = Field(
+        default="svc-evaluator",
+        description="The evaluator's API client at the registry: it reads the rules "
+        "(thresholds:read) and publishes as the agency owning each (alerts:on-behalf).",
+    )
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///.state/evaluator.sqlite3",
+        description="Where the readings, each series' state and the alerts to send are kept.",
+    )
+    gateway_url: str = Field(
+        default="http://127.0.0.1:8200", description="The alert gateway the alerts are sent to."
+    )
+    consumer_group: str = Field(default="evaluator", min_length=1)
+    consumer_start: Literal["earliest", "latest"] = Field(
+        default="earliest",
+        description="Where a consumer group with no committed offset starts: the whole log "
+        "(every observation ever reported), or only what is reported from now on.",
+    )
+    rules_fresh_seconds: float = Field(
+        default=30.0, gt=0, description="How long the rules read from the registry are trusted."
+    )
+    no_data_check_seconds: float = Field(
+        default=60.0, gt=0, description="How often open alerts are checked for silent series."
+    )
+    outbox_retry_seconds: float = Field(
+        default=2.0, gt=0, description="Wait before sending again when the gateway was down."
+    )
+    gateway_timeout_seconds: float = Field(default=10.0, gt=0)
