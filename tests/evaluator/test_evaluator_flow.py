@@ -13,7 +13,7 @@ import asyncio
 import itertools
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,7 @@ class Agencies:
         return found
 
 
-def rows(region: str, values: list[float | None]) -> list[list[dict[str, Any]]]:
+def rows(region: str, values: Sequence[float | None]) -> list[list[dict[str, Any]]]:
     """One submission per week of the wave."""
     return [
         [{"indicator": "rate-14d", "region": region, "period": week, "value": value}]
@@ -143,7 +143,7 @@ async def test_an_epidemic_wave_raises_one_chain_per_region_in_every_language(
     )
     assert french.area[0].geocode[0].value == "BE33"
     german_cancel = {info.language: info for info in cancel.info}["de"]
-    assert german_cancel.description.startswith("ENTWARNUNG")
+    assert (german_cancel.description or "").startswith("ENTWARNUNG")
     provenance = Provenance.of(severe.info[0].parameter)
     assert provenance is not None
     assert (provenance.rule, provenance.rule_version) == (agencies.rules[AVIQ], 1)
@@ -199,6 +199,6 @@ async def test_a_revision_withdrawing_the_crossing_cancels_the_alert_saying_so(
     alert, cancel = await agencies.alerts_of(AVIQ, 2)
     assert summary([cancel]) == [("Cancel", "Moderate")]
     english = {info.language: info for info in cancel.info}["en"]
-    assert english.description.startswith("REVISED")
+    assert (english.description or "").startswith("REVISED")
     provenance = Provenance.of(english.parameter)
     assert provenance is not None and provenance.reason == "revised"
