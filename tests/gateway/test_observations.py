@@ -17,6 +17,7 @@ import pytest
 from gateway_support import Gateway, envelopes_on, running_gateway
 from registry_support import Registry, running_registry
 
+from schemas.cap import Status
 from schemas.envelopes import ObservationsReported
 from schemas.observations import Observation
 
@@ -207,7 +208,7 @@ async def test_exercise_observations_travel_on_the_exercise_twin_only(world: Wor
     assert response.status_code == 202, response.text
     assert response.json()["topic"] == "exercise.observations"
     [exercise] = await world.observations_on("exercise.observations", lab)
-    assert exercise.status == "Exercise"
+    assert exercise.status is Status.EXERCISE
     assert await world.observations_on("observations", lab) == []
 
 
