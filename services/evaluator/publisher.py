@@ -44,16 +44,6 @@ class Publisher:
         self._registry = registry
         self._gateway = gateway
 
-    async def pending(self) -> int:
-        """Messages not yet accepted (nor refused for good)."""
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(OutgoingAlert.id).where(
-                    OutgoingAlert.sent_at.is_(None), OutgoingAlert.refusal.is_(None)
-                )
-            )
-            return len(rows.all())
-
     async def round(self) -> bool:
         """Send the oldest waiting message; True when it went and more may wait."""
         async with self._sessions() as session:
