@@ -179,8 +179,8 @@ async def test_every_wrong_row_of_a_csv_is_named_and_nothing_is_published(world:
         ("aviq", {"colour": "red"}, 422, "unknown_column", "rows[0].colour"),
         # GGD acts for NL42: Belgian figures are not its to report.
         ("ggd", {}, 403, "outside_regions", "rows[0].region"),
-        # Liège's crisis centre publishes alerts; it reports no observations.
-        ("liege", {}, 403, "insufficient_scope", None),
+        # Liège's crisis centre may report observations, but of none of its competences.
+        ("liege", {}, 403, "not_competent", "rows[0].indicator"),
     ],
 )
 async def test_observations_beyond_the_agency_are_refused_with_the_field(
