@@ -14,6 +14,7 @@ from services.alert_gateway import observations, service
 from services.alert_gateway.intake import read_alert
 from services.alert_gateway.settings import GatewaySettings
 from services.common.auth import requires
+from services.common.observation_rows import read_rows
 from services.common.problems import ProblemError, problem_responses
 from services.common.registry_client import RegistryUnavailable
 from services.common.requests import note, read_bounded
@@ -152,7 +153,7 @@ async def post_observations(
     note(request, client=claims.sub)
     await state.rate_limiter.take(claims.sub)
     body = await read_bounded(request, settings.max_body_bytes)
-    rows = observations.read_rows(body, request.headers.get("content-type", ""))
+    rows = read_rows(body, request.headers.get("content-type", ""))
     try:
         catalogue = await state.catalogue.indicators()
     except RegistryUnavailable:

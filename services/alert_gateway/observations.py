@@ -1,14 +1,11 @@
-"""Agencies' observations: from a request body to validated observations, row by row, then
-published per place.
+"""Agencies' observations: from the rows of a request body (services/common/observation_rows.py)
+to validated observations, row by row, then published per place.
 
-An agency sends JSON (one observation, or a list) or the CSV it exports (columns indicator,
-region, station, period, value, numerator, denominator, unit, status; comma- or
-semicolon-separated, a decimal comma with semicolons). Each row is checked against the
-indicator catalogue and the agency's token: a known indicator in its unit, a period of the
-indicator's kind and not in the future, a plausible value, a region the agency acts for and an
-indicator it is competent for. An empty value or "-" is a value not reported, never 0; a
-status `revision` replaces an earlier value of the same period. Every wrong row is named in
-one refusal, and nothing is accepted unless every row is right.
+Each row is checked against the indicator catalogue and the agency's token: a known indicator in
+its unit, a period of the indicator's kind and not in the future, a plausible value, a region
+the agency acts for and an indicator it is competent for. An empty value or "-" is a value not
+reported, never 0; a status `revision` replaces an earlier value of the same period. Every wrong
+row is named in one refusal, and nothing is accepted unless every row is right.
 
 Accepted observations travel per place (region, or region/station), so that the evaluator
 reads every indicator of a place together and in order.
@@ -17,9 +14,6 @@ reads every indicator of a place together and in order.
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
-import json
 import math
 from collections import defaultdict
 from collections.abc import Mapping
@@ -37,41 +31,13 @@ from schemas.observations import Observation, parse_period
 from schemas.thresholds import IndicatorOut
 from schemas.topics import route
 from services.common.kafka import BrokerUnavailable, LazyProducer, publish
+from services.common.observation_rows import COLUMNS, NOT_REPORTED
 from services.common.problems import ProblemError
 
-MAX_ROWS = 10_000
 PER_ENVELOPE = 500
 """Observations per record at most: a large batch of one place stays under Kafka's 1 MB."""
 RETRY_AFTER_SECONDS = 5
-COLUMNS = ("indicator", "region", "station", "period", "value", "numerator", "denominator",
-           "unit", "status")  # fmt: skip
 REQUIRED = ("indicator", "region", "period", "value")
-NOT_REPORTED = ("", "-")
-JSON_TYPES = ("application/json",)
-CSV_TYPES = ("text/csv", "application/csv")
-
-
-def read_rows(body: bytes, content_type: str) -> list[dict[str, Any]]:
-    """The rows of a JSON or CSV body, as given; 400/415 when it cannot be read at all."""
-    media_type = content_type.split(";")[0].strip().lower()
-    if media_type in JSON_TYPES:
-        rows = _json_rows(body)
-    elif media_type in CSV_TYPES:
-        rows = _csv_rows(body)
-    else:
-        raise ProblemError(
-            415,
-            "unsupported_media_type",
-            f"send observations as application/json or text/csv, not {media_type or 'no type'}.",
-            field="Content-Type",
-        )
-    if not rows:
-        raise ProblemError(422, "no_rows", "the body holds no observation.", field="rows")
-    if len(rows) > MAX_ROWS:
-        raise ProblemError(
-            422, "too_many_rows", f"send at most {MAX_ROWS} rows at once.", field="rows"
-        )
-    return rows
 
 
 def observations(
@@ -255,45 +221,6 @@ def _row(
         first = exc.errors()[0]
         column = str(first["loc"][0]) if first["loc"] else "row"
         return [problem(column, "invalid_value", str(first["msg"]))], None
-
-
-def _json_rows(body: bytes) -> list[dict[str, Any]]:
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ProblemError(400, "json_invalid", "the body is not JSON.", field="body") from None
-    rows = document if isinstance(document, list) else [document]
-    if not all(isinstance(row, dict) for row in rows):
-        raise ProblemError(
-            422, "invalid_rows", "send an observation object or a list of them.", field="body"
-        )
-    return [dict(row) for row in rows]
-
-
-def _csv_rows(body: bytes) -> list[dict[str, Any]]:
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ProblemError(
-            400, "invalid_encoding", "send the CSV in UTF-8.", field="body"
-        ) from None
-    header = text.splitlines()[0] if text else ""
-    semicolons = ";" in header and "," not in header
-    reader = csv.DictReader(io.StringIO(text), delimiter=";" if semicolons else ",")
-    rows = []
-    for row in reader:
-        cleaned: dict[str, Any] = {
-            (key or "").strip().lower(): (value or "").strip() for key, value in row.items()
-        }
-        if not any(cleaned.values()):
-            continue  # a blank line
-        if semicolons:  # a European export: decimal commas
-            for column in ("value", "numerator", "denominator"):
-                cleaned[column] = cleaned.get(column, "").replace(",", ".")
-        cleaned = {key: value for key, value in cleaned.items() if value != "" or key == "value"}
-        cleaned["__line__"] = reader.line_num
-        rows.append(cleaned)
-    return rows
 
 
 def _text(value: Any) -> str | None:

@@ -39,7 +39,7 @@ from schemas.errors import field_path
 from schemas.names import RegionCode, Slug
 from schemas.observations import Period, PeriodKind, parse_period, place_of
 from schemas.thresholds import ThresholdRule, ThresholdRuleIn, ThresholdRuleVersion
-from services.alert_gateway.observations import COLUMNS, NOT_REPORTED, read_rows
+from services.common.observation_rows import COLUMNS, NOT_REPORTED, read_rows
 from services.common.problems import ProblemError
 from services.evaluator.engine import Action, Evaluation, Kind, Reading, Reason, State, evaluate
 
