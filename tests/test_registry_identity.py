@@ -42,7 +42,7 @@ async def test_client_credentials_give_a_short_lived_token_the_jwks_verifies(
     assert claims.kind == "client"
     assert claims.org == "be-liege"
     assert claims.sender == "crisis@liege.example.org"
-    assert claims.scopes == {"alerts:publish", "alerts:read", "routing:read"}
+    assert claims.scopes == {"alerts:publish", "alerts:read", "routing:read", "observations:submit"}
     assert claims.aud == (Audience.REGISTRY, Audience.GATEWAY, Audience.NOTIFIER)
     assert claims.regions == ("BE33",)
     assert claims.categories == ("Fire", "Geo", "Met", "Safety")
