@@ -14,6 +14,7 @@ import uvicorn
 
 import schemas
 from schemas.jsonschema import json_schemas
+from services.alert_gateway.observations_cli import observations_app
 from services.alert_gateway.send_cli import send
 from services.alert_gateway.settings import GatewaySettings
 from services.cap_cli import cap_app
@@ -48,6 +49,7 @@ app.add_typer(kafka_app, name="kafka")
 app.add_typer(registry_app, name="registry")
 app.add_typer(postgres_app, name="postgres")
 app.add_typer(thresholds_app, name="thresholds")
+app.add_typer(observations_app, name="observations")
 app.command()(up)
 app.command()(down)
 app.command("send")(send)

@@ -1,4 +1,5 @@
-"""`crossalert send`: a subprocess publishes through a real registry and gateway over HTTP."""
+"""`crossalert send` and `crossalert observations send`: a subprocess submits through a real
+registry and gateway over HTTP."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import os
 import socket
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +17,11 @@ from pathlib import Path
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from gateway_support import flood_alert, running_gateway
+from gateway_support import envelopes_on, flood_alert, running_gateway
 from registry_support import running_registry
 
 from schemas import parse_cap_json, to_cap_xml
+from schemas.envelopes import ObservationsReported
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = {
@@ -64,16 +67,18 @@ class Sent:
     err: str
 
 
-async def run_send(file: Path, env: dict[str, str]) -> Sent:
-    """Run `crossalert send FILE` in a subprocess with these CROSSALERT_SEND_* variables."""
+async def run_send(
+    file: Path, env: dict[str, str], *command: str, client: dict[str, str] = CLIENT
+) -> Sent:
+    """Run `crossalert send FILE` (or another command) with these CROSSALERT_SEND_* variables."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         "from services.cli import main; main()",
-        "send",
+        *(command or ("send",)),
         str(file),
         cwd=ROOT,
-        env=os.environ | CLIENT | env,
+        env=os.environ | client | env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -152,3 +157,94 @@ async def test_an_invalid_cap_file_is_refused_before_contacting_anyone(tmp_path:
     assert sent.code == 1, sent.err  # 2 had anyone been contacted: nothing listens there
     assert "info[0].urgency" in sent.err
     assert sent.out == ""
+
+
+AVIQ_CLIENT = {
+    "CROSSALERT_SEND_CLIENT_ID": "aviq-system",
+    "CROSSALERT_SEND_CLIENT_SECRET": "aviq-secret-123",
+}
+
+
+async def test_an_agency_csv_is_submitted_to_the_exercise_twin(
+    network: dict[str, str], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    lab = f"lab-{uuid.uuid4().hex[:8]}"
+    file = tmp_path / "week.csv"
+    file.write_text(
+        "indicator;region;station;period;value\n"
+        f"rate-14d;BE332;{lab};2026-W11;72,25\n"
+        f"rate-14d;BE332;{lab};2026-W12;-\n",
+        encoding="utf-8",
+    )
+
+    sent = await run_send(
+        file, network, "observations", "send", "--status", "exercise", client=AVIQ_CLIENT
+    )
+
+    assert sent.code == 0, sent.err
+    answer = json.loads(sent.out)
+    assert answer == {
+        "rows": 2,
+        "not_reported": 1,
+        "places": [f"BE332/{lab}"],
+        "topic": "exercise.observations",
+    }
+    stored = [
+        observation
+        for envelope in await envelopes_on(kafka_bootstrap, "exercise.observations")
+        if isinstance(envelope, ObservationsReported)
+        for observation in envelope.observations
+        if observation.station == lab
+    ]
+    assert sorted((o.period, o.value) for o in stored) == [("2026-W11", 72.25), ("2026-W12", None)]
+
+
+async def test_wrong_rows_are_refused_naming_the_line_and_field(
+    network: dict[str, str], tmp_path: Path
+) -> None:
+    file = tmp_path / "week.csv"
+    file.write_text(
+        "indicator,region,period,value\nrate-14d,BE332,2026-W11,forty\n", encoding="utf-8"
+    )
+
+    sent = await run_send(file, network, "observations", "send", client=AVIQ_CLIENT)
+
+    assert sent.code == 1
+    assert sent.out == ""
+    assert sent.err.startswith("422 not_a_number rows[0].value: "), sent.err
+    assert "line 2:" in sent.err
+
+
+async def test_rows_beyond_the_senders_competences_are_refused(
+    network: dict[str, str], tmp_path: Path
+) -> None:
+    file = tmp_path / "week.json"
+    file.write_text(
+        json.dumps([{"indicator": "rate-14d", "region": "BE332", "period": "2026-W11",
+                     "value": 3}]),
+        encoding="utf-8",
+    )  # fmt: skip
+
+    sent = await run_send(file, network, "observations", "send")  # Liège's crisis centre
+
+    assert sent.code == 1
+    assert sent.err.startswith("403 not_competent rows[0].indicator: "), sent.err
+
+
+async def test_an_unreadable_file_is_refused_before_contacting_anyone(tmp_path: Path) -> None:
+    file = tmp_path / "week.json"
+    file.write_text("{not json", encoding="utf-8")
+    with socket.socket() as nobody:
+        nobody.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{nobody.getsockname()[1]}"
+
+        sent = await run_send(
+            file,
+            {"CROSSALERT_SEND_REGISTRY_URL": url, "CROSSALERT_SEND_GATEWAY_URL": url},
+            "observations",
+            "send",
+            client=AVIQ_CLIENT,
+        )
+
+    assert sent.code == 1, sent.err
+    assert "json_invalid" in sent.err

@@ -9,6 +9,7 @@ gateway as it is, with the Content-Type of its form. Exit codes: 0 answered (2xx
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -65,15 +66,17 @@ def problem_line(response: httpx.Response) -> str:
     return line
 
 
-def fetch_token(http: httpx.Client, settings: SendSettings) -> str:
-    """An access token for publishing, from the registry's client-credentials grant."""
+def fetch_token(
+    http: httpx.Client, settings: SendSettings, scope: Scope = Scope.ALERTS_PUBLISH
+) -> str:
+    """An access token with this scope, from the registry's client-credentials grant."""
     answer = http.post(
         settings.registry_url.rstrip("/") + TOKEN_PATH,
         data={
             "grant_type": "client_credentials",
             "client_id": settings.client_id,
             "client_secret": settings.client_secret.get_secret_value(),
-            "scope": Scope.ALERTS_PUBLISH.value,
+            "scope": scope.value,
         },
     )
     if answer.status_code != 200:
@@ -93,24 +96,25 @@ def post_alert(http: httpx.Client, settings: SendSettings, token: str, data: byt
     return answer.json()
 
 
-def send(
-    file: Annotated[Path, typer.Argument(help="A CAP 1.2 alert, JSON or XML.")],
-    gateway: Annotated[
-        str | None,
-        typer.Option("--gateway", help="Gateway base URL (CROSSALERT_SEND_GATEWAY_URL)."),
-    ] = None,
-    client_id: Annotated[
-        str | None, typer.Option("--client-id", help="API client (CROSSALERT_SEND_CLIENT_ID).")
-    ] = None,
-    client_secret: Annotated[
-        str | None,
-        typer.Option(
-            "--client-secret",
-            help="Its secret; prefer CROSSALERT_SEND_CLIENT_SECRET, which no process list shows.",
-        ),
-    ] = None,
-) -> None:
-    """Publish a CAP alert through the gateway as a configured API client; print the answer."""
+GatewayOption = Annotated[
+    str | None, typer.Option("--gateway", help="Gateway base URL (CROSSALERT_SEND_GATEWAY_URL).")
+]
+ClientIdOption = Annotated[
+    str | None, typer.Option("--client-id", help="API client (CROSSALERT_SEND_CLIENT_ID).")
+]
+ClientSecretOption = Annotated[
+    str | None,
+    typer.Option(
+        "--client-secret",
+        help="Its secret; prefer CROSSALERT_SEND_CLIENT_SECRET, which no process list shows.",
+    ),
+]
+
+
+def client_settings(
+    gateway: str | None, client_id: str | None, client_secret: str | None
+) -> SendSettings:
+    """The settings with the command line's overrides; exit 2 when no client is configured."""
     overrides: dict[str, Any] = {
         "gateway_url": gateway,
         "client_id": client_id,
@@ -124,17 +128,15 @@ def send(
             err=True,
         )
         raise typer.Exit(2)
-    try:
-        read_alert(file)  # refuse an invalid document before contacting anyone
-    except CapValidationError as error:
-        typer.echo(f"INVALID {file}: {error}", err=True)
-        raise typer.Exit(1) from None
-    data = file.read_bytes()
+    return settings
 
+
+def answered(settings: SendSettings, exchange: Callable[[httpx.Client], Any]) -> Any:
+    """What `exchange` got from the network; exit 1 on a refusal, 2 when nobody answered."""
     timeout = httpx.Timeout(settings.timeout_seconds, connect=min(5.0, settings.timeout_seconds))
     try:
         with httpx.Client(timeout=timeout) as http:
-            answer = post_alert(http, settings, fetch_token(http, settings), data)
+            return exchange(http)
     except Refused as refusal:
         typer.echo(str(refusal), err=True)
         raise typer.Exit(1) from None
@@ -142,4 +144,23 @@ def send(
         reason = str(error) or type(error).__name__
         typer.echo(f"error: no answer from {error.request.url}: {reason}", err=True)
         raise typer.Exit(2) from None
+
+
+def send(
+    file: Annotated[Path, typer.Argument(help="A CAP 1.2 alert, JSON or XML.")],
+    gateway: GatewayOption = None,
+    client_id: ClientIdOption = None,
+    client_secret: ClientSecretOption = None,
+) -> None:
+    """Publish a CAP alert through the gateway as a configured API client; print the answer."""
+    settings = client_settings(gateway, client_id, client_secret)
+    try:
+        read_alert(file)  # refuse an invalid document before contacting anyone
+    except CapValidationError as error:
+        typer.echo(f"INVALID {file}: {error}", err=True)
+        raise typer.Exit(1) from None
+    data = file.read_bytes()
+    answer = answered(
+        settings, lambda http: post_alert(http, settings, fetch_token(http, settings), data)
+    )
     typer.echo(json.dumps(answer, indent=2, ensure_ascii=False))
