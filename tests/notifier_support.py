@@ -18,7 +18,7 @@ import uvicorn
 import websockets
 from fastapi import FastAPI
 from gateway_support import Gateway, flood_alert, running_gateway
-from registry_support import Registry, running_registry
+from registry_support import NO_KAFKA, Registry, running_registry
 from smtp_support import SmtpServer, running_smtp
 
 from schemas.console import SERVER_MESSAGE, FeedItem, ItemKind, ServerMessage
@@ -299,13 +299,22 @@ class Network:
 
 @asynccontextmanager
 async def network_on(
-    tmp_path: Path, kafka: str, *, database_url: str | None = None, **settings: Any
+    tmp_path: Path,
+    kafka: str,
+    *,
+    database_url: str | None = None,
+    registry_changes: bool = False,
+    **settings: Any,
 ) -> AsyncIterator[Network]:
-    """The whole network, with the notifier on `database_url` (SQLite by default)."""
+    """The whole network, with the notifier on `database_url` (SQLite by default); the
+    registry publishes its changes on the broker only when `registry_changes` asks for it."""
     if database_url is not None:
         settings["database_url"] = database_url
+    registry_kafka = kafka if registry_changes else NO_KAFKA
     async with (
-        running_registry(f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}", tmp_path) as registry,
+        running_registry(
+            f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}", tmp_path, kafka=registry_kafka
+        ) as registry,
         running_gateway(tmp_path, kafka, registry) as gateway,
         running_smtp(free_port()) as smtp,
         running_notifier(

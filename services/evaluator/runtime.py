@@ -6,7 +6,8 @@
 * publisher: the outbox, to the gateway, as the agencies (services/evaluator/publisher.py).
 * open series: every open alert replayed at the check interval, so that a silent series says it
   has no data even when nothing arrives.
-* registry changes: a changed rule or indicator is read again at once, and open series replayed.
+* registry changes: a changed rule or indicator is read again at once; every series of a changed
+  rule is replayed from the readings held, and open series are replayed.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from services.common.registry_client import RegistryClient, RegistryUnavailable
 from services.common.workers import run_rounds
 from services.evaluator.publisher import Publisher
 from services.evaluator.rules import RuleBook
-from services.evaluator.service import check_open_series, handle_observations
+from services.evaluator.service import check_open_series, handle_observations, replay_rules
 from services.evaluator.settings import EvaluatorSettings
 
 log = structlog.get_logger(__name__)
@@ -56,6 +57,7 @@ class Evaluator:
         self.consuming = False
         self._to_publish = asyncio.Event()
         self._to_check = asyncio.Event()
+        self._changed_rules: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -137,11 +139,17 @@ class Evaluator:
         self.consuming = ready
 
     async def _check(self) -> bool:
-        if await check_open_series(sessions=self.sessions, book=self.book):
+        changed = set(self._changed_rules)
+        written = await replay_rules(changed, sessions=self.sessions, book=self.book)
+        self._changed_rules -= changed  # only once replayed: a failed round tries them again
+        written += await check_open_series(sessions=self.sessions, book=self.book)
+        if written:
             self._to_publish.set()
         return False
 
     async def _on_change(self, envelope: Envelope) -> None:
         if isinstance(envelope, RegistryChange) and envelope.entity in RULE_ENTITIES:
+            if envelope.entity is RegistryEntity.THRESHOLD:
+                self._changed_rules.add(envelope.entity_id)
             self.book.invalidate()
             self._to_check.set()

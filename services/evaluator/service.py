@@ -10,6 +10,7 @@ takes its place in the series and the replay decides again (services/evaluator/r
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -86,6 +87,42 @@ async def check_open_series(
     async with sessions() as session:
         open_series = (await session.scalars(select(Series).where(Series.open))).all()
         keys = [(s.rule_id, s.traffic, s.place) for s in open_series]
+    return await _replay_all(keys, sessions=sessions, book=book, now=now)
+
+
+async def replay_rules(
+    rule_ids: Collection[str],
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    book: RuleBook,
+    now: datetime | None = None,
+) -> int:
+    """Replay every series of these (changed) rules from the readings held, alerting or not: a
+    version effective from a past date judges those periods again now, not at the next figure.
+    Messages written."""
+    rules = await book.rules()
+    keys = []
+    async with sessions() as session:
+        for rule in (rules[i] for i in rule_ids if i in rules):
+            places = [place_of(region, rule.latest.station) for region in rule.latest.regions]
+            held = await session.execute(
+                select(StoredReading.traffic, StoredReading.place)
+                .where(StoredReading.place.in_(places))
+                .where(StoredReading.indicator.in_(rule.latest.indicators))
+                .distinct()
+            )
+            keys += [(rule.id, traffic, place) for traffic, place in held]
+    return await _replay_all(keys, sessions=sessions, book=book, now=now)
+
+
+async def _replay_all(
+    keys: list[tuple[str, str, str]],
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    book: RuleBook,
+    now: datetime | None,
+) -> int:
+    """Replay these (rule, traffic, place) series, each in a transaction of its own."""
     rules = await book.rules()
     now = now or datetime.now(UTC)
     written = 0

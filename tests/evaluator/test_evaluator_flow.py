@@ -25,7 +25,8 @@ from notifier_support import Network, network_on
 
 from schemas.cap import Alert
 from schemas.envelopes import AlertPublished
-from schemas.provenance import Provenance
+from schemas.observations import PeriodKind, parse_period
+from schemas.provenance import Point, Provenance
 
 AVIQ = "surveillance@aviq.example.org"
 GGD = "infectieziekten@ggdzl.example.org"
@@ -60,17 +61,19 @@ class Agencies:
 
     async def alerts_of(self, sender: str, count: int, timeout: float = 60) -> list[Alert]:
         """The sender's alerts on the health topic, once there are `count` of them."""
-        found: list[Alert] = []
         async with asyncio.timeout(timeout):
-            while len(found) < count:
+            while len(found := await self.said_by(sender)) < count:
                 await asyncio.sleep(0.5)
-                found = [
-                    e.alert
-                    for e in await envelopes_on(self.kafka, "alerts.health")
-                    if isinstance(e, AlertPublished) and e.alert.sender == sender
-                    and e.alert.identifier.startswith(f"crossalert.{self.rules[sender]}.")
-                ]  # fmt: skip
         return found
+
+    async def said_by(self, sender: str) -> list[Alert]:
+        """The alerts of the sender's rule on the health topic now."""
+        return [
+            e.alert
+            for e in await envelopes_on(self.kafka, "alerts.health")
+            if isinstance(e, AlertPublished) and e.alert.sender == sender
+            and e.alert.identifier.startswith(f"crossalert.{self.rules[sender]}.")
+        ]  # fmt: skip
 
 
 def rows(region: str, values: Sequence[float | None]) -> list[list[dict[str, Any]]]:
@@ -83,7 +86,7 @@ def rows(region: str, values: Sequence[float | None]) -> list[list[dict[str, Any
 
 @pytest.fixture
 async def agencies(tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[Agencies]:
-    async with network_on(tmp_path, kafka_bootstrap) as network:
+    async with network_on(tmp_path, kafka_bootstrap, registry_changes=True) as network:
         registry = network.registry
         auth = {
             "aviq": await registry.auth("aviq-system", "aviq-secret-123"),
@@ -207,3 +210,99 @@ async def test_a_revision_withdrawing_the_crossing_cancels_the_alert_saying_so(
     assert (english.description or "").startswith("REVISED")
     provenance = Provenance.of(english.parameter)
     assert provenance is not None and provenance.reason == "revised"
+
+
+async def own_rule(agencies: Agencies, **changes: Any) -> dict[str, Any]:
+    """A new AViQ rule on the German-speaking Community (BE336), which the wave rules leave
+    alone; its alerts are the ones `alerts_of(AVIQ, …)` looks for from now on."""
+    rule = version(
+        **{"id": f"district-{uuid.uuid4().hex[:6]}", "regions": ["BE336"], "texts": TEXTS,
+           "no_data_after": "P90D"} | changes
+    )  # fmt: skip
+    created = await agencies.network.registry.http.post(
+        "/v1/threshold-rules", json=rule, headers=agencies.auth["aviq"]
+    )
+    assert created.status_code == 201, created.text
+    agencies.rules[AVIQ] = rule["id"]
+    return rule | {"etag": created.headers["ETag"]}
+
+
+def district(values: Sequence[float | None], numerators: Sequence[float] = ()) -> list[Any]:
+    """One submission of weekly BE336 rates (and their case counts, when given)."""
+    found = []
+    for week, value, numerator in itertools.zip_longest(WEEKS, values, numerators):
+        if value is not None:
+            row = {"indicator": "rate-14d", "region": "BE336", "period": week, "value": value}
+            found.append(row | ({"numerator": numerator} if numerator is not None else {}))
+    return found
+
+
+async def test_a_new_version_judges_the_periods_from_its_effective_date(
+    agencies: Agencies,
+) -> None:
+    rule = await own_rule(agencies)
+    await agencies.submit("aviq", district([35] * 9))
+    await asyncio.sleep(3)  # under version 1 (Moderate from 50), 35 says nothing
+    assert await agencies.said_by(AVIQ) == []
+
+    # AViQ lowers the first level to 30 from the start of the seventh week: that week and the
+    # next confirm it; the weeks before stay judged by version 1.
+    effective = parse_period(PeriodKind.ISO_WEEK, WEEKS[6]).start
+    changed = {k: v for k, v in rule.items() if k not in ("id", "etag")} | {
+        "effective_from": effective.isoformat(),
+        "levels": [
+            {"severity": "Moderate", "threshold": 30},
+            {"severity": "Severe", "threshold": 150},
+            {"severity": "Extreme", "threshold": 500},
+        ],
+        "recovery_level": 20,
+    }
+    put = await agencies.network.registry.http.put(
+        f"/v1/threshold-rules/{rule['id']}",
+        json=changed | {"id": rule["id"]},
+        headers=agencies.auth["aviq"] | {"If-Match": rule["etag"]},
+    )
+    assert put.status_code == 200, put.text
+
+    [alert] = await agencies.alerts_of(AVIQ, 1)  # no new figure: the change replays the series
+    assert summary([alert]) == [("Alert", "Moderate")]
+    provenance = Provenance.of(alert.info[0].parameter)
+    assert provenance is not None
+    assert (provenance.rule_version, provenance.threshold) == (2, 30)
+    assert [p.period for p in provenance.confirmed_by] == WEEKS[6:8]
+
+
+async def test_silence_is_said_as_no_data_never_as_an_all_clear_and_the_return_too(
+    agencies: Agencies,
+) -> None:
+    await own_rule(agencies, no_data_after="P14D")
+    await agencies.submit("aviq", district([60, 70, 70, 70]))  # then nothing for five weeks
+
+    alert, silent = await agencies.alerts_of(AVIQ, 2)
+    assert summary([alert, silent]) == [("Alert", "Moderate"), ("Update", "Moderate")]
+    said = Provenance.of(silent.info[0].parameter)
+    assert said is not None and (said.reason, said.state) == ("no data", "no data")
+
+    await agencies.submit("aviq", district([None] * 7 + [80, 90]))  # the last two weeks
+
+    *_, back = await agencies.alerts_of(AVIQ, 3)
+    assert summary([back]) == [("Update", "Moderate")]
+    resumed = Provenance.of(back.info[0].parameter)
+    assert resumed is not None and resumed.reason == "data resumed"
+    assert resumed.observed == Point(period=WEEKS[7], value=80)  # the first figure back
+    await asyncio.sleep(2)
+    assert len(await agencies.said_by(AVIQ)) == 3  # no all-clear, nothing twice
+
+
+async def test_too_few_cases_raise_nothing_however_high_the_rate(agencies: Agencies) -> None:
+    # "No alarm with fewer than 10 cases in 2 weeks": a rate of 80 on 2 cases a week is noise.
+    await own_rule(agencies, gate={"min_count": 10, "over_periods": 2})
+
+    await agencies.submit("aviq", district([80] * 9, [2, 2, 2, 2, 2, 2, 2, 8, 8]))
+
+    [alert] = await agencies.alerts_of(AVIQ, 1)
+    assert summary([alert]) == [("Alert", "Moderate")]
+    provenance = Provenance.of(alert.info[0].parameter)
+    assert provenance is not None
+    # Only weeks 8 (2 + 8 cases) and 9 (8 + 8) pass the gate, and they confirm the level.
+    assert [p.period for p in provenance.confirmed_by] == WEEKS[7:9]
