@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import socket
+import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from subprocess import STDOUT, Popen
 from typing import Any
 
 import httpx
@@ -148,6 +151,36 @@ async def running_notifier(
     async with serving(app, port) as url, httpx.AsyncClient(base_url=url) as http:
         await ready(http)
         yield Notifier(app, url, http)
+
+
+@contextlib.contextmanager
+def service_process(service: str, env: dict[str, str], log: Path) -> Iterator[Popen[bytes]]:
+    """`crossalert serve SERVICE` as a child process (output to `log`), killed at the end if
+    still running: for the tests that kill a service mid-work."""
+    with log.open("ab") as output:
+        child = Popen(
+            [sys.executable, "-m", "services.cli", "serve", service],
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=STDOUT,
+        )
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+
+
+async def until_ready(http: httpx.AsyncClient, timeout: float = 60) -> None:
+    """Wait until a service process answers /readyz with 200 (it may not listen yet)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                await ready(http)
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.2)
 
 
 async def ready(http: httpx.AsyncClient, timeout: float = 60) -> None:

@@ -7,15 +7,12 @@ Real broker, registry (served over HTTP), gateway, SMTP server; the notifier as 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +29,10 @@ from notifier_support import (
     login,
     meuse_alert,
     quiet,
-    ready,
     running_notifier,
+    service_process,
     serving,
+    until_ready,
 )
 from registry_support import running_registry
 from smtp_support import running_smtp
@@ -47,24 +45,6 @@ from services.notifier.hub import Connection, Hub
 
 BURST = 40
 EXAMPLE = Path(__file__).parents[2] / "schemas" / "examples" / "alert.meuse-flood-warning.json"
-
-
-@contextmanager
-def notifier_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`crossalert serve notifier` as a child process, killed at the end if still running."""
-    with log.open("ab") as output:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", "notifier"],
-            env={**os.environ, **env},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield child
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait()
 
 
 async def test_kill_9_in_the_middle_of_a_burst_then_restart_loses_nothing_and_repeats_nothing(
@@ -97,8 +77,8 @@ async def test_kill_9_in_the_middle_of_a_burst_then_restart_loses_nothing_and_re
         publisher = await registry.auth("liege-system", "liege-secret-123")
         alerts = [meuse_alert() for _ in range(BURST)]
         async with httpx.AsyncClient(base_url=url) as http:
-            with notifier_process(env, tmp_path / "notifier-1.log") as first:
-                await _until_ready(http)
+            with service_process("notifier", env, tmp_path / "notifier-1.log") as first:
+                await until_ready(http)
                 consoles = {}
                 for cp in FLOOD_RECIPIENTS:
                     consoles[cp] = Console(
@@ -115,8 +95,8 @@ async def test_kill_9_in_the_middle_of_a_burst_then_restart_loses_nothing_and_re
                 posted = await gateway.http.post("/v1/alerts", json=alert, headers=publisher)
                 assert posted.status_code == 202, posted.text
 
-            with notifier_process(env, tmp_path / "notifier-2.log"):
-                await _until_ready(http)
+            with service_process("notifier", env, tmp_path / "notifier-2.log"):
+                await until_ready(http)
                 for console in consoles.values():
                     await console.wait_for(lambda c: c.closed is not None)
                     await console.connect(resume=True)
@@ -155,16 +135,6 @@ async def test_kill_9_in_the_middle_of_a_burst_then_restart_loses_nothing_and_re
                 str(m["Message-ID"]) for m in ours if (m["To"], m["X-CAP-Identifier"]) == pair
             }
             assert len(ids_of_pair) == 1, (pair, ids_of_pair)
-
-
-async def _until_ready(http: httpx.AsyncClient) -> None:
-    async with asyncio.timeout(60):
-        while True:
-            try:
-                await ready(http)
-                return
-            except httpx.TransportError:
-                await asyncio.sleep(0.2)
 
 
 @asynccontextmanager
