@@ -66,6 +66,8 @@ class OutgoingAlert(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     owner: Mapped[str] = mapped_column(String(64))
     """The agency it is published for."""
+    series: Mapped[str] = mapped_column(String(220), default="")
+    """traffic/rule/place: the chain it belongs to, whose messages go in order."""
     identifier: Mapped[str] = mapped_column(String(200), unique=True)
     cap_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())

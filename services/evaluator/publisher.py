@@ -1,4 +1,4 @@
-"""Sending the outbox's messages to the gateway, in the order they were written, as their agency.
+"""Sending the outbox's messages to the gateway, in each series' order, as their agency.
 
 Each message goes through the gateway like any crisis centre's: the same authorisation, the same
 chain rules, the same log. The evaluator asks the registry for a token on behalf of the agency
@@ -9,10 +9,15 @@ A message is marked sent only once the gateway accepted it. Sent again after a c
 very same document (it was stored composed), which the gateway answers as already accepted:
 nothing is published twice. While the gateway or the registry cannot be reached, the messages
 wait, in order; a message the gateway refuses for good is kept with the refusal and logged.
+
+A series' messages form one CAP chain, each referring to the one before: they go one after the
+other. Different series do not wait for each other: a weekly batch that moves hundreds of
+series has the oldest waiting message of several series in flight at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import httpx
@@ -29,32 +34,46 @@ log = structlog.get_logger(__name__)
 ALERTS_PATH = "/v1/alerts"
 FOR_GOOD = frozenset({400, 403, 409, 413, 415, 422})
 """Answers that sending the same document again cannot change."""
+LOOK_AHEAD = 500
+"""Waiting messages read per round, among which the oldest of each series is found."""
 
 
 class Publisher:
-    """Sends the outbox's messages one at a time, oldest first."""
+    """Sends the oldest waiting message of up to `concurrency` series at once."""
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
         registry: RegistryClient,
         gateway: httpx.AsyncClient,
+        *,
+        concurrency: int = 1,
     ) -> None:
         self._sessions = sessions
         self._registry = registry
         self._gateway = gateway
+        self._concurrency = concurrency
 
     async def round(self) -> bool:
-        """Send the oldest waiting message; True when it went and more may wait."""
+        """Send the oldest waiting message of each of the oldest series; True when any went
+        (more may wait)."""
         async with self._sessions() as session:
-            row = await session.scalar(
+            waiting = await session.scalars(
                 select(OutgoingAlert)
                 .where(OutgoingAlert.sent_at.is_(None), OutgoingAlert.refusal.is_(None))
                 .order_by(OutgoingAlert.id)
-                .limit(1)
+                .limit(LOOK_AHEAD)
             )
-        if row is None:
-            return False
+            heads: dict[str, OutgoingAlert] = {}
+            for row in waiting:
+                heads.setdefault(row.series, row)
+                if len(heads) == self._concurrency:
+                    break
+        went = await asyncio.gather(*(self._send(row) for row in heads.values()))
+        return any(went)
+
+    async def _send(self, row: OutgoingAlert) -> bool:
+        """Send one message; True when the gateway answered for good (accepted or refused)."""
         try:
             response = await self._post(row)
         except (RegistryUnavailable, RegistryRefused, httpx.HTTPError) as exc:

@@ -53,7 +53,9 @@ class Evaluator:
         self.engine = engine
         self.sessions = session_factory(engine)
         self.book = RuleBook(registry, fresh_for=settings.rules_fresh_seconds)
-        self.publisher = Publisher(self.sessions, registry, gateway)
+        self.publisher = Publisher(
+            self.sessions, registry, gateway, concurrency=settings.publish_concurrency
+        )
         self.consuming = False
         self._to_publish = asyncio.Event()
         self._to_check = asyncio.Event()

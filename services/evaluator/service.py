@@ -206,6 +206,7 @@ async def _replay(session: AsyncSession, watch: Watch, *, now: datetime) -> int:
         session.add(
             OutgoingAlert(
                 owner=watch.rule.owner,
+                series=f"{watch.traffic}/{watch.rule.id}/{watch.place}",
                 identifier=alert.identifier,
                 cap_json=alert.model_dump_json(exclude_none=True),
                 created_at=now,

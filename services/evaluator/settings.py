@@ -45,3 +45,8 @@ class EvaluatorSettings(RegistryClientSettings):
         default=2.0, gt=0, description="Wait before sending again when the gateway was down."
     )
     gateway_timeout_seconds: float = Field(default=10.0, gt=0)
+    publish_concurrency: int = Field(
+        default=8, ge=1, le=64,
+        description="Series whose next message is sent to the gateway at once (each series' "
+        "messages still go one after the other).",
+    )  # fmt: skip
