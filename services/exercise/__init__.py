@@ -1,0 +1,1 @@
+"""Exercise planners' tools: scenarios, runs, reports."""
