@@ -14,7 +14,14 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
 
 from schemas.cap import MsgType
 from schemas.names import Slug
@@ -143,27 +150,39 @@ class Scenario(ScenarioModel):
     timeline: list[Inject] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _timeline_refers_backwards(self) -> Scenario:
-        seen: dict[str, Inject] = {}
-        for inject in sorted(self.timeline, key=lambda i: i.at):
-            if inject.name in seen:
-                raise ValueError(f"two injects are named {inject.name}.")
-            target = inject.updates or inject.cancels
-            if target is not None:
-                earlier = seen.get(target)
-                if earlier is None:
-                    raise ValueError(
-                        f"{inject.name} refers to {target}, which is no inject before it."
-                    )
-                if earlier.kind is InjectKind.OBSERVATIONS:
-                    raise ValueError(f"{inject.name} refers to {target}, which sends no alert.")
-                if earlier.sender != inject.sender:
-                    raise ValueError(
-                        f"{inject.name} is sent by {inject.sender}, but {target} by "
-                        f"{earlier.sender}: only the sender updates or cancels its alert."
-                    )
-            seen[inject.name] = inject
+    def _timeline_refers_backwards(self, info: ValidationInfo) -> Scenario:
+        # A file reader asks to make these checks itself, to say each on its inject's line.
+        if not (info.context or {}).get("timeline_checked_later"):
+            for _, message in self.timeline_problems():
+                raise ValueError(message)
         return self
+
+    def timeline_problems(self) -> list[tuple[int, str]]:
+        """(index in the timeline, message) of each inject that repeats a name, or updates or
+        cancels what is not an earlier alert of its sender."""
+        problems = []
+        seen: dict[str, Inject] = {}
+        order = sorted(range(len(self.timeline)), key=lambda i: self.timeline[i].at)
+        for index in order:
+            inject = self.timeline[index]
+            target = inject.updates or inject.cancels
+            earlier = seen.get(target) if target is not None else None
+            if inject.name in seen:
+                problems.append((index, f"two injects are named {inject.name}."))
+            elif target is not None and earlier is None:
+                problems.append(
+                    (index, f"{inject.name} refers to {target}, which is no inject before it.")
+                )
+            elif earlier is not None and earlier.kind is InjectKind.OBSERVATIONS:
+                problems.append((index, f"{inject.name} refers to {target}, which sends no alert."))
+            elif earlier is not None and earlier.sender != inject.sender:
+                problems.append((
+                    index,
+                    f"{inject.name} is sent by {inject.sender}, but {target} by {earlier.sender}: "
+                    "only the sender updates or cancels its alert.",
+                ))  # fmt: skip
+            seen.setdefault(inject.name, inject)
+        return problems
 
     def in_order(self) -> list[Inject]:
         """The timeline by scenario time (a stable sort: equal times keep the file's order)."""

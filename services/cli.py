@@ -21,6 +21,7 @@ from services.cap_cli import cap_app
 from services.common.settings import ServiceSettings
 from services.evaluator.cli import thresholds_app
 from services.evaluator.settings import EvaluatorSettings
+from services.exercise.cli import exercise_app
 from services.localnet import mailsink
 from services.localnet.cli import down, kafka_app, up
 from services.localnet.postgres_cli import postgres_app
@@ -50,6 +51,7 @@ app.add_typer(registry_app, name="registry")
 app.add_typer(postgres_app, name="postgres")
 app.add_typer(thresholds_app, name="thresholds")
 app.add_typer(observations_app, name="observations")
+app.add_typer(exercise_app, name="exercise")
 app.command()(up)
 app.command()(down)
 app.command("send")(send)

@@ -1,0 +1,214 @@
+"""`crossalert exercise …`: the exercise planner's commands.
+
+validate checks a scenario without running it; import-msel makes one of an MSEL spreadsheet;
+run plays it through the gateway as Exercise traffic (pause and resume from another shell,
+Ctrl-C stops it cleanly); report writes the after-action report of a run, finished or not.
+Exit codes: 0 done, 1 the scenario or the network refused, 2 a wrong option or a missing file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from schemas.exercise import RunRecord, RunState, SentInject
+from services.exercise.collect import delivery_reports
+from services.exercise.msel import MselError, scenario_from_msel
+from services.exercise.runner import (
+    RUNS_DIR,
+    Client,
+    Endpoints,
+    ExerciseRun,
+    read_credentials,
+    read_record,
+    record_path,
+)
+from services.exercise.scenario import LoadedScenario, ScenarioError, load_scenario
+
+NETWORK_RECORD = Path(".state") / "network.json"
+err = Console(stderr=True)
+
+exercise_app = typer.Typer(
+    help="Exercises: scenarios played as Exercise traffic, and their after-action reports.",
+    no_args_is_help=True,
+)
+
+RunsOption = Annotated[
+    Path, typer.Option("--runs", help="Where runs are recorded.", file_okay=False)
+]
+CredentialsOption = Annotated[
+    Path,
+    typer.Option(
+        "--credentials",
+        help="The organisations' API clients: a YAML/JSON list of {client_id, secret, "
+        "organisation}, or the .state/network.json `crossalert up` writes.",
+    ),
+]
+RegistryOption = Annotated[str, typer.Option("--registry", help="Registry base URL.")]
+GatewayOption = Annotated[str, typer.Option("--gateway", help="Gateway base URL.")]
+NotifierOption = Annotated[str, typer.Option("--notifier", help="Notifier base URL.")]
+DEFAULTS = Endpoints()
+
+
+@exercise_app.command()
+def validate(file: Annotated[Path, typer.Argument(help="A scenario (YAML).")]) -> None:
+    """Check a scenario without running it: every problem, with its line."""
+    loaded = _load(file)
+    kinds = [i.kind.value for i in loaded.scenario.in_order()]
+    summary = ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds))
+    typer.echo(f"OK {file}: {loaded.scenario.name} — {len(kinds)} injects ({summary}).")
+
+
+@exercise_app.command("import-msel")
+def import_msel(
+    file: Annotated[Path, typer.Argument(help="An MSEL spreadsheet exported as CSV.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The scenario to write.")],
+    name: Annotated[str, typer.Option("--name", help="The scenario's name.")] = "",
+) -> None:
+    """Make a scenario of an MSEL; then edit it and `validate` it."""
+    try:
+        document = scenario_from_msel(
+            file.read_text(encoding="utf-8"), name=name or file.stem.replace("-", " ")
+        )
+    except OSError as exc:
+        typer.echo(f"error: {file}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
+    except MselError as exc:
+        typer.echo(f"{file}:{exc}", err=True)
+        raise typer.Exit(1) from None
+    output.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), "utf-8")
+    typer.echo(f"wrote {output}: {len(document['timeline'])} injects; check it with "
+               f"`crossalert exercise validate {output}`.")  # fmt: skip
+
+
+@exercise_app.command()
+def run(
+    file: Annotated[Path, typer.Argument(help="A scenario (YAML).")],
+    speed: Annotated[float, typer.Option("--speed", min=0.01, help="Times real time.")] = 1.0,
+    credentials: CredentialsOption = NETWORK_RECORD,
+    runs: RunsOption = RUNS_DIR,
+    registry: RegistryOption = DEFAULTS.registry_url,
+    gateway: GatewayOption = DEFAULTS.gateway_url,
+) -> None:
+    """Play a scenario through the gateway as Exercise traffic, as each sending organisation."""
+    loaded = _load(file)
+    player = ExerciseRun(
+        loaded, _credentials(credentials), Endpoints(registry, gateway), speed, runs=runs
+    )
+    err.print(f"run [bold]{player.run_id}[/] of {loaded.scenario.name} at {speed:g}x — pause "
+              f"with `crossalert exercise pause {player.run_id}`, stop with Ctrl-C")  # fmt: skip
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=False,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("starting", total=player.record.planned)
+
+        def shown(sent: SentInject) -> None:
+            mark = "sent" if 200 <= sent.status_code < 300 else f"REFUSED {sent.status_code}"
+            progress.update(task, advance=1, description=f"{sent.name}: {mark}")
+
+        player.on_inject = shown
+        try:
+            asyncio.run(_play(player))
+        except KeyboardInterrupt:
+            err.print(f"stopped; {len(player.record.injects)} of {player.record.planned} "
+                      f"injects sent. Record: {record_path(runs, player.run_id)}")  # fmt: skip
+            raise typer.Exit(130) from None
+    refused = [s for s in player.record.injects if not 200 <= s.status_code < 300]
+    typer.echo(json.dumps({"run_id": player.run_id, "state": player.record.state,
+                           "sent": len(player.record.injects) - len(refused),
+                           "refused": [s.name for s in refused],
+                           "record": str(record_path(runs, player.run_id))}, indent=2))  # fmt: skip
+    if refused:
+        raise typer.Exit(1)
+
+
+async def _play(player: ExerciseRun) -> None:
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR1, player.clock.pause)
+    loop.add_signal_handler(signal.SIGUSR2, player.clock.resume)
+    await player.play()
+
+
+@exercise_app.command()
+def pause(run_id: str, runs: RunsOption = RUNS_DIR) -> None:
+    """Pause a run (its scenario clock stops)."""
+    _signal(runs, run_id, signal.SIGUSR1)
+
+
+@exercise_app.command()
+def resume(run_id: str, runs: RunsOption = RUNS_DIR) -> None:
+    """Resume a paused run."""
+    _signal(runs, run_id, signal.SIGUSR2)
+
+
+@exercise_app.command()
+def report(
+    run_id: str,
+    output: Annotated[Path, typer.Option("--output", "-o", file_okay=False)] = RUNS_DIR,
+    credentials: CredentialsOption = NETWORK_RECORD,
+    runs: RunsOption = RUNS_DIR,
+    registry: RegistryOption = DEFAULTS.registry_url,
+    notifier: NotifierOption = DEFAULTS.notifier_url,
+) -> None:
+    """Write the after-action report of a run (HTML and JSON), finished or stopped."""
+    from datetime import UTC, datetime
+
+    from services.exercise.report import build_report, render_html, render_json
+
+    record = _record(runs, run_id)
+    endpoints = Endpoints(registry_url=registry, notifier_url=notifier)
+    reports = asyncio.run(delivery_reports(record, _credentials(credentials), endpoints))
+    made = build_report(record, reports, now=datetime.now(UTC))
+    output.mkdir(parents=True, exist_ok=True)
+    html, data = output / f"{run_id}.html", output / f"{run_id}.json"
+    html.write_text(render_html(made), encoding="utf-8")
+    data.write_text(render_json(made), encoding="utf-8")
+    typer.echo(f"wrote {html} and {data}")
+
+
+def _load(file: Path) -> LoadedScenario:
+    try:
+        return load_scenario(file)
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1 if file.is_file() else 2) from None
+
+
+def _credentials(path: Path) -> dict[str, Client]:
+    try:
+        return read_credentials(path)
+    except (OSError, ValueError, KeyError, AttributeError, yaml.YAMLError) as exc:
+        typer.echo(f"error: no credentials from {path}: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _record(runs: Path, run_id: str) -> RunRecord:
+    try:
+        return read_record(runs, run_id)
+    except OSError:
+        typer.echo(f"error: no run {run_id} in {runs}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _signal(runs: Path, run_id: str, number: signal.Signals) -> None:
+    record = _record(runs, run_id)
+    if record.state is not RunState.RUNNING or record.pid is None:
+        typer.echo(f"error: run {run_id} is {record.state}", err=True)
+        raise typer.Exit(1)
+    try:
+        os.kill(record.pid, number)
+    except ProcessLookupError:
+        typer.echo(f"error: run {run_id} is no longer running", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{'paused' if number == signal.SIGUSR1 else 'resumed'} {run_id}")

@@ -1,0 +1,212 @@
+"""Exercise runs end to end: a scenario played through a real registry, gateway and notifier on
+the real broker, duty officers acknowledging on their consoles, the run recorded.
+
+Liège's crisis centre and Zuid-Limburg's safety region each send with their own API client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from gateway_support import envelopes_on
+from notifier_support import Console, Network, free_port, ids, network_on, serving
+
+from schemas.cap import Status
+from schemas.envelopes import AlertAcknowledged, AlertPublished, DeliveryReceipt, Envelope
+from schemas.exercise import RunState
+from schemas.topics import EXERCISE_PREFIX, TOPICS
+from services.exercise.runner import Client, Endpoints, ExerciseRun
+from services.exercise.scenario import load_scenario
+
+CREDENTIALS = {
+    "be-liege": Client("liege-system", "liege-secret-123"),
+    "nl-limburg": Client("limburg-system", "limburg-secret-123"),
+}
+FLOOD_DESKS = ["be-eupen-desk", "nl-limburg-duty", "be-nccn-duty"]
+
+
+def info(language: str, area: str, severity: str = "Moderate") -> dict[str, Any]:
+    return {
+        "language": language, "category": ["Geo"], "event": "Crue de la Meuse",
+        "urgency": "Expected", "severity": severity, "certainty": "Likely",
+        "headline": f"Exercice — la Meuse monte ({area})",
+        "area": [{"areaDesc": area, "geocode": [{"valueName": "NUTS2", "value": area}]}],
+    }  # fmt: skip
+
+
+SCENARIO = {
+    "name": "Meuse test exercise",
+    "objectives": ["Flood alerts reach the Meuse desks and are acknowledged within seconds."],
+    "participants": {"organisations": ["be-liege", "nl-limburg", "be-eupen", "be-nccn"]},
+    "timeline": [
+        {"name": "liege-watch", "at": "00:00:00", "from": "be-liege",
+         "alert": {"msgType": "Alert", "scope": "Restricted", "restriction": "Meuse desks",
+                   "info": [info("fr-BE", "BE33")]},
+         "expect": {"received_by": FLOOD_DESKS, "acknowledged_by": FLOOD_DESKS,
+                    "within": "PT20S"}},
+        {"name": "liege-severe", "at": "00:05:00", "from": "be-liege",
+         "updates": "liege-watch", "changes": {"severity": "Severe"}},
+        {"name": "limburg-watch", "at": "00:06:00", "from": "nl-limburg",
+         "alert": {"msgType": "Alert", "scope": "Restricted", "restriction": "Meuse desks",
+                   "info": [info("nl-NL", "NL42")]}},
+        {"name": "liege-all-clear", "at": "00:10:00", "from": "be-liege",
+         "cancels": "liege-watch", "reason": "Exercice — la Meuse redescend."},
+    ],
+}  # fmt: skip
+
+
+@dataclass
+class Exercise:
+    network: Network
+    kafka: str
+    endpoints: Endpoints
+    scenario: Path
+    runs: Path
+
+    def run(self, speed: float, **changes: Any) -> ExerciseRun:
+        return ExerciseRun(
+            load_scenario(self.scenario), CREDENTIALS, self.endpoints, speed, runs=self.runs,
+            **changes,
+        )  # fmt: skip
+
+
+@pytest.fixture
+async def exercise(tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[Exercise]:
+    scenario = tmp_path / "meuse.yaml"
+    scenario.write_text(yaml.safe_dump(SCENARIO, allow_unicode=True), encoding="utf-8")
+    async with (
+        network_on(tmp_path, kafka_bootstrap) as network,
+        serving(network.registry.app, free_port(), lifespan=False) as registry_url,
+        serving(network.gateway.app, free_port(), lifespan=False) as gateway_url,
+    ):
+        endpoints = Endpoints(registry_url, gateway_url, network.notifier.url)
+        yield Exercise(network, kafka_bootstrap, endpoints, scenario, tmp_path / "runs")
+
+
+async def on_real_topics(kafka: str) -> list[Envelope]:
+    """Everything on the network's real topics (never the exercise twins)."""
+    found: list[Envelope] = []
+    for spec in TOPICS:
+        assert not spec.name.startswith(EXERCISE_PREFIX)
+        found += await envelopes_on(kafka, spec.name)
+    return found
+
+
+def mentions(envelope: Envelope, run_id: str) -> bool:
+    """Whether a record is about one of the run's messages."""
+    marker = f"exercise.{run_id}."
+    if isinstance(envelope, AlertPublished):
+        return envelope.alert.identifier.startswith(marker) or any(
+            r.identifier.startswith(marker) for r in envelope.alert.references
+        )
+    if isinstance(envelope, AlertAcknowledged | DeliveryReceipt):
+        return envelope.alert.identifier.startswith(marker)
+    return False
+
+
+async def acknowledge(network: Network, console: Console, sender: str, identifier: str) -> Any:
+    answer = await network.notifier.http.post(
+        f"/v1/alerts/{sender}/{identifier}/acknowledgements",
+        json={"note": "exercise acknowledged"},
+        headers={"Authorization": f"Bearer {console.token}"},
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+async def test_a_run_publishes_only_exercise_messages_in_their_chains_as_each_sender(
+    exercise: Exercise,
+) -> None:
+    consoles = {cp: await exercise.network.console(cp) for cp in FLOOD_DESKS}
+    player = exercise.run(speed=600)  # ten scenario minutes in one second
+
+    record = await player.play()
+
+    assert record.state is RunState.FINISHED
+    assert [(s.name, s.status_code) for s in record.injects] == [
+        ("liege-watch", 202), ("liege-severe", 202), ("limburg-watch", 202),
+        ("liege-all-clear", 202),
+    ]  # fmt: skip
+    sent = {s.name: s for s in record.injects}
+    assert (sent["liege-watch"].cap_sender, sent["limburg-watch"].cap_sender) == (
+        "crisis@liege.example.org", "meldkamer@vrzl.example.org",
+    )  # fmt: skip
+    # The gaps of the scenario (5, 1 and 4 minutes), at 600x: 0.5 s, 0.1 s, 0.4 s.
+    gaps = [
+        (later.sent_at - earlier.sent_at).total_seconds()
+        for earlier, later in itertools.pairwise(record.injects)
+    ]
+    assert [round(g, 1) for g in gaps] == pytest.approx([0.5, 0.1, 0.4], abs=0.15)
+
+    ours = f"exercise.{player.run_id}."
+    on_exercise = [
+        e.alert for e in await envelopes_on(exercise.kafka, "exercise.alerts.geo")
+        if isinstance(e, AlertPublished) and e.alert.identifier.startswith(ours)
+    ]  # fmt: skip
+    order = [s.identifier for s in record.injects]  # (the chains lie on different partitions)
+    on_exercise.sort(key=lambda alert: order.index(alert.identifier))
+    assert [(a.identifier.rsplit(".", 1)[1], a.msg_type.value) for a in on_exercise] == [
+        ("liege-watch", "Alert"), ("liege-severe", "Update"), ("limburg-watch", "Alert"),
+        ("liege-all-clear", "Cancel"),
+    ]  # fmt: skip
+    for alert in on_exercise:
+        assert alert.status is Status.EXERCISE
+        assert alert.note == f"Exercise Meuse test exercise — run {player.run_id}"
+    watch, severe, _, cancel = on_exercise
+    assert [r.identifier for r in severe.references] == [watch.identifier]
+    assert [r.identifier for r in cancel.references] == [severe.identifier]
+    assert severe.info[0].severity.value == "Severe"
+    assert cancel.info[0].description == "Exercice — la Meuse redescend."
+
+    # The officers see the run's chain, cancelled by its all-clear.
+    eupen = consoles["be-eupen-desk"]
+    await eupen.wait_for(lambda c: cancel.identifier in ids(c), what="the all-clear")
+    assert not [e for e in await on_real_topics(exercise.kafka) if mentions(e, player.run_id)]
+    for console in consoles.values():
+        await console.disconnect()
+
+
+async def test_a_stopped_run_keeps_the_record_of_what_it_sent(exercise: Exercise) -> None:
+    player = exercise.run(speed=60)  # the update would come 5 s after the first alert
+    task = asyncio.create_task(player.play())
+    async with asyncio.timeout(20):
+        while not player.record.injects:
+            await asyncio.sleep(0.05)
+
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+    stored = (exercise.runs / f"{player.run_id}.json").read_text(encoding="utf-8")
+    assert player.record.state is RunState.STOPPED and player.record.ended_at is not None
+    assert '"state": "stopped"' in stored
+    assert [s.name for s in player.record.injects] == ["liege-watch"]
+    assert player.record.planned == 4
+
+
+async def test_two_runs_at_once_keep_apart(exercise: Exercise) -> None:
+    first, second = exercise.run(speed=600), exercise.run(speed=900)
+
+    records = await asyncio.gather(first.play(), second.play())
+
+    assert first.run_id != second.run_id
+    by_run = {r.run_id: {s.identifier for s in r.injects} for r in records}
+    assert not by_run[first.run_id] & by_run[second.run_id]
+    published = [
+        e.alert for e in await envelopes_on(exercise.kafka, "exercise.alerts.geo")
+        if isinstance(e, AlertPublished) and e.alert.identifier in by_run[first.run_id]
+        | by_run[second.run_id]
+    ]  # fmt: skip
+    assert len(published) == 8
+    for alert in published:
+        run_id = alert.identifier.split(".")[1]
+        assert all(r.identifier.split(".")[1] == run_id for r in alert.references)
+        assert alert.note is not None and alert.note.endswith(run_id)
