@@ -213,7 +213,7 @@ class ExerciseRun:
                 return SentInject(**base, sent_at=sent_at, status_code=answer.status_code,
                                   answer=_body(answer))  # fmt: skip
             token = await client.token(Scope.ALERTS_PUBLISH)
-            message = self._message(inject, sender=claims_of(token)["sender"], sent=sent_at)
+            message = self.message(inject, sender=claims_of(token)["sender"], sent=sent_at)
             answer = await http.post(
                 self.endpoints.gateway_url + "/v1/alerts", json=message,
                 headers={"Authorization": f"Bearer {token}"},
@@ -222,14 +222,18 @@ class ExerciseRun:
             # Not sent (no answer, or what it updates was refused): recorded, and the run goes on.
             return SentInject(**base, sent_at=sent_at, status_code=0, answer=str(exc))
         if answer.is_success:
-            self._chains[inject.chain] = Chain(message)
+            self.accepted(inject, message)
         return SentInject(
             **base, sent_at=sent_at, cap_sender=message["sender"],
             identifier=message["identifier"], msg_type=MsgType(message["msgType"]),
             status_code=answer.status_code, answer=_body(answer),
         )  # fmt: skip
 
-    def _message(self, inject: Inject, *, sender: str, sent: datetime) -> dict[str, Any]:
+    def accepted(self, inject: Inject, message: dict[str, Any]) -> None:
+        """The gateway took the inject's message: the next of its chain refers to it."""
+        self._chains[inject.chain] = Chain(message)
+
+    def message(self, inject: Inject, *, sender: str, sent: datetime) -> dict[str, Any]:
         """The inject's CAP message in this run: an exercise of this run, in its chain."""
         identifier = f"exercise.{self.run_id}.{inject.name}"
         if inject.kind is InjectKind.ALERT:
