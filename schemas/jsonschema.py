@@ -14,6 +14,7 @@ from schemas.cap import Alert
 from schemas.console import FeedItem, Hello, Renew
 from schemas.deliveries import DeliveryReport
 from schemas.envelopes import ENVELOPE_TYPES
+from schemas.exercise import ExerciseReport, Scenario
 from schemas.identity import TokenClaims
 from schemas.registry import RoutingAnswer, RoutingRequest
 
@@ -32,7 +33,7 @@ def _document(model: type[BaseModel], file_name: str, title: str) -> dict[str, A
 
 def json_schemas() -> dict[str, dict[str, Any]]:
     """File name -> JSON Schema: CAP alert, routing, token claims, console feed, delivery report,
-    every Kafka envelope."""
+    exercise scenario and report, every Kafka envelope."""
     documents = {
         "cap-alert.schema.json": _document(
             Alert, "cap-alert.schema.json", "OASIS CAP 1.2 alert (crossalert JSON form)"
@@ -46,6 +47,8 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         ("console-renew.schema.json", Renew, "crossalert console feed: a renewed token"),
         ("console-feed-item.schema.json", FeedItem, "crossalert console feed: one item"),
         ("delivery-report.schema.json", DeliveryReport, "crossalert notifier delivery report"),
+        ("exercise-scenario.schema.json", Scenario, "crossalert exercise scenario (YAML)"),
+        ("exercise-report.schema.json", ExerciseReport, "crossalert exercise after-action report"),
     ):
         documents[name] = _document(model, name, title)
     for envelope in ENVELOPE_TYPES:

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from hypothesis import given, settings
@@ -218,3 +219,16 @@ def test_an_inject_refuses_two_contents() -> None:
     with pytest.raises(ValidationError, match="give one of alert, file, observations, not "
                        "alert and file"):  # fmt: skip
         Inject.model_validate(two)
+
+
+def test_the_shipped_scenarios_follow_the_published_json_schema() -> None:
+    schema = json.loads(
+        (EXAMPLES.parent / "jsonschema" / "exercise-scenario.schema.json").read_text()
+    )
+    validator = jsonschema.Draft202012Validator(schema)
+
+    for file in sorted(EXAMPLES.glob("exercise.*.yaml")):
+        document = yaml.safe_load(file.read_text(encoding="utf-8"))
+        assert not [e.message for e in validator.iter_errors(document)], file
+        document["timeline"][0]["at"] = -5
+        assert list(validator.iter_errors(document)), "a wrong scenario passed the schema"
