@@ -101,9 +101,13 @@ def run(
 ) -> None:
     """Play a scenario through the gateway as Exercise traffic, as each sending organisation."""
     loaded = _load(file)
-    player = ExerciseRun(
-        loaded, _credentials(credentials), Endpoints(registry, gateway), speed, runs=runs
-    )
+    try:
+        player = ExerciseRun(
+            loaded, _credentials(credentials), Endpoints(registry, gateway), speed, runs=runs
+        )
+    except LookupError as exc:
+        typer.echo(f"error: {exc} ({credentials})", err=True)
+        raise typer.Exit(1) from None
     err.print(f"run [bold]{player.run_id}[/] of {loaded.scenario.name} at {speed:g}x — pause "
               f"with `crossalert exercise pause {player.run_id}`, stop with Ctrl-C")  # fmt: skip
     with Progress(

@@ -131,6 +131,11 @@ def up(timeout: TimeoutOption = kafka.START_TIMEOUT_S) -> None:
         + ", ".join(f"{c['client_id']} / {c['secret']}" for c in demo["api_clients"][:4])
         + f", and {max(0, len(demo['api_clients']) - 4)} more in {path}."
     )
+    _console.print(
+        "See the network work: sign in as officer.liege, then play the Meuse flood exercise "
+        "(two minutes):\n  .venv/bin/crossalert exercise run "
+        "schemas/examples/exercise.meuse-flood.yaml --speed 120"
+    )
     _console.print(f"Recorded in {path}; stop everything with `crossalert down`.")
 
 
