@@ -2,7 +2,8 @@
 
 validate checks a scenario without running it; import-msel makes one of an MSEL spreadsheet;
 run plays it through the gateway as Exercise traffic (pause and resume from another shell,
-Ctrl-C stops it cleanly); report writes the after-action report of a run, finished or not.
+Ctrl-C stops it cleanly); report writes the after-action report of a run, finished or not;
+replay plays a window of real traffic again on the exercise topics.
 Exit codes: 0 done, 1 the scenario or the network refused, 2 a wrong option or a missing file.
 """
 
@@ -12,6 +13,7 @@ import asyncio
 import json
 import os
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -20,14 +22,17 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from schemas.envelopes import AlertPublished
 from schemas.exercise import RunRecord, RunState, SentInject
 from services.exercise.collect import delivery_reports
 from services.exercise.msel import MselError, scenario_from_msel
+from services.exercise.replay import replay
 from services.exercise.runner import (
     RUNS_DIR,
     Client,
     Endpoints,
     ExerciseRun,
+    new_run_id,
     read_credentials,
     read_record,
     record_path,
@@ -143,6 +148,31 @@ async def _play(player: ExerciseRun) -> None:
     await player.play()
 
 
+@exercise_app.command("replay")
+def replay_window(
+    start: Annotated[datetime, typer.Option("--from", help="Start of the window (ISO 8601).")],
+    end: Annotated[datetime, typer.Option("--to", help="End of the window (ISO 8601).")],
+    speed: Annotated[float, typer.Option("--speed", min=0.01, help="Times real time.")] = 1.0,
+    kafka: Annotated[str, typer.Option("--kafka", help="Kafka bootstrap servers.")] = (
+        "127.0.0.1:9092"
+    ),
+) -> None:
+    """Play a window of real alert traffic again on the exercise topics, as an exercise."""
+    start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
+    if end <= start:
+        typer.echo("error: --to must be after --from", err=True)
+        raise typer.Exit(2)
+    replay_id = new_run_id()
+
+    def shown(message: AlertPublished, topic: str) -> None:
+        err.print(f"{message.alert.identifier} {message.alert.msg_type} -> {topic}")
+
+    messages = asyncio.run(
+        replay(kafka, start, end, speed=speed, replay_id=replay_id, on_message=shown)
+    )
+    typer.echo(json.dumps({"replay_id": replay_id, "messages": len(messages)}))
+
+
 @exercise_app.command()
 def pause(run_id: str, runs: RunsOption = RUNS_DIR) -> None:
     """Pause a run (its scenario clock stops)."""
@@ -165,8 +195,6 @@ def report(
     notifier: NotifierOption = DEFAULTS.notifier_url,
 ) -> None:
     """Write the after-action report of a run (HTML and JSON), finished or stopped."""
-    from datetime import UTC, datetime
-
     from services.exercise.report import build_report, render_html, render_json
 
     record = _record(runs, run_id)

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 import yaml
+from exercise_support import mentions, on_real_topics
 from gateway_support import envelopes_on
 from notifier_support import Console, Network, free_port, ids, network_on, serving
 
 from schemas.cap import Status
-from schemas.envelopes import AlertAcknowledged, AlertPublished, DeliveryReceipt, Envelope
+from schemas.envelopes import AlertPublished
 from schemas.exercise import RunState
-from schemas.topics import EXERCISE_PREFIX, TOPICS
 from services.exercise.runner import Client, Endpoints, ExerciseRun
 from services.exercise.scenario import load_scenario
 
@@ -91,27 +91,6 @@ async def exercise(tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[Exerci
         yield Exercise(network, kafka_bootstrap, endpoints, scenario, tmp_path / "runs")
 
 
-async def on_real_topics(kafka: str) -> list[Envelope]:
-    """Everything on the network's real topics (never the exercise twins)."""
-    found: list[Envelope] = []
-    for spec in TOPICS:
-        assert not spec.name.startswith(EXERCISE_PREFIX)
-        found += await envelopes_on(kafka, spec.name)
-    return found
-
-
-def mentions(envelope: Envelope, run_id: str) -> bool:
-    """Whether a record is about one of the run's messages."""
-    marker = f"exercise.{run_id}."
-    if isinstance(envelope, AlertPublished):
-        return envelope.alert.identifier.startswith(marker) or any(
-            r.identifier.startswith(marker) for r in envelope.alert.references
-        )
-    if isinstance(envelope, AlertAcknowledged | DeliveryReceipt):
-        return envelope.alert.identifier.startswith(marker)
-    return False
-
-
 async def acknowledge(network: Network, console: Console, sender: str, identifier: str) -> Any:
     answer = await network.notifier.http.post(
         f"/v1/alerts/{sender}/{identifier}/acknowledgements",
@@ -169,7 +148,7 @@ async def test_a_run_publishes_only_exercise_messages_in_their_chains_as_each_se
     # The officers see the run's chain, cancelled by its all-clear.
     eupen = consoles["be-eupen-desk"]
     await eupen.wait_for(lambda c: cancel.identifier in ids(c), what="the all-clear")
-    assert not [e for e in await on_real_topics(exercise.kafka) if mentions(e, player.run_id)]
+    assert not [e for e in await on_real_topics(exercise.kafka) if mentions(e, ours)]
     for console in consoles.values():
         await console.disconnect()
 
