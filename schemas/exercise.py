@@ -267,7 +267,9 @@ class ContactPointRow(BaseModel):
     messages: int = Field(description="Messages of the run that reached it.")
     delivered: Timing
     acknowledged: Timing
-    never_acknowledged: list[str] = Field(description="Injects it did not acknowledge.")
+    never_acknowledged: list[str] = Field(
+        description="Injects that asked it for an acknowledgement it did not give."
+    )
     failed: int = Field(description="Deliveries that failed for good.")
     escalations: int = Field(description="Escalations its silence triggered.")
 
@@ -321,6 +323,7 @@ class ExerciseReport(BaseModel):
     ended_at: AwareDatetime | None
     objectives: list[str]
     made_at: AwareDatetime
+    planned: int = Field(description="Injects in the scenario (a stopped run sent fewer).")
     timeline: list[TimelineRow]
     contact_points: list[ContactPointRow]
     expectations: list[ExpectationResult]

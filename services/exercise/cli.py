@@ -27,6 +27,7 @@ from schemas.exercise import RunRecord, RunState, SentInject
 from services.exercise.collect import delivery_reports
 from services.exercise.msel import MselError, scenario_from_msel
 from services.exercise.replay import replay
+from services.exercise.report import build_report, render_html, render_json
 from services.exercise.runner import (
     RUNS_DIR,
     Client,
@@ -195,8 +196,6 @@ def report(
     notifier: NotifierOption = DEFAULTS.notifier_url,
 ) -> None:
     """Write the after-action report of a run (HTML and JSON), finished or stopped."""
-    from services.exercise.report import build_report, render_html, render_json
-
     record = _record(runs, run_id)
     endpoints = Endpoints(registry_url=registry, notifier_url=notifier)
     reports = asyncio.run(delivery_reports(record, _credentials(credentials), endpoints))

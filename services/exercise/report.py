@@ -164,6 +164,7 @@ def build_report(
         ended_at=record.ended_at,
         objectives=record.objectives,
         made_at=now,
+        planned=record.planned,
         timeline=timeline,
         contact_points=_contact_points(receipts, people, escalations),
         expectations=expectations,
@@ -475,6 +476,8 @@ def _table(
 def _header(report: ExerciseReport, title: str) -> str:
     sent = len(report.timeline)
     injects = f"{sent} inject{'' if sent == 1 else 's'}"
+    if sent < report.planned:
+        injects = f"{sent} of {report.planned} planned injects"
     if report.state is RunState.STOPPED:
         notice = (
             f"The run was stopped at {_when(report.ended_at)} after {injects}: this report "

@@ -362,12 +362,12 @@ def test_a_stopped_run_covers_what_happened_until_it_was_stopped() -> None:
     report = build_report(stopped, deliveries, now=NOW)
     page = render_html(report)
 
-    assert report.state is RunState.STOPPED
+    assert (report.state, report.planned) == (RunState.STOPPED, 3)
     assert [row.inject for row in report.timeline] == ["flood", "gauges"]
     assert "flood-update" not in {r.inject for r in report.expectations}
     assert (
-        "The run was stopped at 2025-03-04 09:07:00 UTC after 2 injects: this report covers "
-        "what happened until it was stopped."
+        "The run was stopped at 2025-03-04 09:07:00 UTC after 2 of 3 planned injects: this "
+        "report covers what happened until it was stopped."
     ) in page
 
 
