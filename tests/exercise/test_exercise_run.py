@@ -11,6 +11,7 @@ import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from notifier_support import Console, Network, free_port, ids, network_on, servi
 from schemas.cap import Status
 from schemas.envelopes import AlertPublished
 from schemas.exercise import RunState
+from services.exercise.collect import delivery_reports
+from services.exercise.report import build_report, render_html
 from services.exercise.runner import Client, Endpoints, ExerciseRun
 from services.exercise.scenario import load_scenario
 
@@ -189,3 +192,54 @@ async def test_two_runs_at_once_keep_apart(exercise: Exercise) -> None:
         run_id = alert.identifier.split(".")[1]
         assert all(r.identifier.split(".")[1] == run_id for r in alert.references)
         assert alert.note is not None and alert.note.endswith(run_id)
+
+
+async def test_the_report_gives_the_acknowledgements_the_officers_made(
+    exercise: Exercise,
+) -> None:
+    network = exercise.network
+    consoles = {cp: await network.console(cp) for cp in FLOOD_DESKS}
+    player = exercise.run(speed=60)  # the update comes 5 s after the first alert
+    task = asyncio.create_task(player.play())
+    async with asyncio.timeout(20):
+        while not player.record.injects:
+            await asyncio.sleep(0.05)
+    watch = player.record.injects[0]
+    assert watch.identifier is not None and watch.cap_sender is not None
+    for desk in ("be-eupen-desk", "nl-limburg-duty"):
+        await consoles[desk].wait_for(lambda c: watch.identifier in ids(c), what=desk)
+    # Eupen acknowledges after a second; Zuid-Limburg never does. (The scenario also expects
+    # the NCCN, which the network does not address for a Moderate flood: a finding.)
+    await asyncio.sleep(1)
+    eupen = await acknowledge(network, consoles["be-eupen-desk"], watch.cap_sender,
+                              watch.identifier)  # fmt: skip
+    record = await task
+
+    reports = await delivery_reports(record, CREDENTIALS, exercise.endpoints)
+    made = build_report(record, reports, now=datetime.now(UTC))
+
+    rows = {row.contact_point: row for row in made.contact_points}
+    waited = (datetime.fromisoformat(eupen["at"]) - watch.sent_at).total_seconds()
+    assert waited >= 1
+    assert rows["be-eupen-desk"].acknowledged.count == 1
+    assert rows["be-eupen-desk"].acknowledged.median == pytest.approx(waited, abs=0.001)
+    assert "liege-watch" not in rows["be-eupen-desk"].never_acknowledged
+    assert rows["nl-limburg-duty"].acknowledged.count == 0
+    assert "liege-watch" in rows["nl-limburg-duty"].never_acknowledged
+    assert "be-nccn-duty" not in rows
+    # Each message reached Eupen's desk: the three of Liège and Zuid-Limburg's, each within
+    # seconds (the first on the console, already open).
+    delivered = rows["be-eupen-desk"].delivered
+    assert delivered.count == 4 and delivered.worst is not None and delivered.worst < 5
+    met = {(e.contact_point, e.expected): e.met for e in made.expectations
+           if e.inject == "liege-watch"}  # fmt: skip
+    assert met == {
+        ("be-eupen-desk", "receive"): True, ("nl-limburg-duty", "receive"): True,
+        ("be-nccn-duty", "receive"): False, ("be-eupen-desk", "acknowledge"): True,
+        ("nl-limburg-duty", "acknowledge"): False, ("be-nccn-duty", "acknowledge"): False,
+    }  # fmt: skip
+    assert any("nl-limburg-duty" in action.issue for action in made.corrective_actions)
+    page = render_html(made)
+    assert made.run_id in page and "be-nccn-duty" in page
+    for console in consoles.values():
+        await console.disconnect()
