@@ -323,6 +323,28 @@ async def test_an_acknowledgement_shows_in_a_colleagues_browser_at_once(
     await sophie.shot("06-acknowledged-seen-by-colleague")
 
 
+async def test_an_exercise_run_is_named_on_its_items_and_selectable(
+    browser: Browser, network: Network, officers: list[OfficerPage]
+) -> None:
+    eupen = await officer(browser, network, officers, "officer.eupen")
+    run = meuse_alert(status="Exercise", note="Exercise Meuse flood 2026 — run 20261203-abc123")
+    other = meuse_alert(status="Exercise", note="Exercise Meuse flood 2026 — run 20261203-def456")
+
+    for alert in (run, other):
+        await network.post(alert)
+
+    card = eupen.card(run["sender"], run["identifier"])
+    await expect(card.locator('[data-role="exercise-band"]')).to_have_text(
+        "EXERCISE — not a real alert · Meuse flood 2026 (run 20261203-abc123)", timeout=SLOW
+    )
+    runs = eupen.page.locator("#filter-run")
+    await expect(runs.locator("option")).to_have_count(3)
+    await runs.select_option("20261203-abc123")
+    await expect(eupen.page).to_have_url(re.compile(r"[?&]run=20261203-abc123"))
+    await expect(card).to_be_visible()
+    await expect(eupen.card(other["sender"], other["identifier"])).to_have_count(0)
+
+
 async def test_an_exercise_alert_carries_the_banner_and_can_be_hidden(
     browser: Browser, network: Network, officers: list[OfficerPage]
 ) -> None:

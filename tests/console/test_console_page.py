@@ -245,6 +245,51 @@ async def test_filters_live_in_the_query_string_and_select_what_they_say(page: O
     assert result["cancelled"] == []
 
 
+async def test_exercise_items_name_their_run_and_can_be_filtered_by_it(
+    page: OfficerPage,
+) -> None:
+    real = item(1, "R-1")
+    run_a = item(2, "exercise.20261203-aaaaaa.flood", status="Exercise", exercise=True,
+                 note="Exercise Meuse flood 2026 — run 20261203-aaaaaa")  # fmt: skip
+    run_b = item(3, "exercise.20261203-bbbbbb.flood", status="Exercise", exercise=True,
+                 note="Exercise Meuse flood 2026 — run 20261203-bbbbbb")  # fmt: skip
+    replayed = item(4, "exercise.20261203-cccccc.1", status="Exercise", exercise=True,
+                    note="Exercise replay 20261203-cccccc of real traffic from 2026-12-01T10:00"
+                    ":00+00:00 to 2026-12-01T11:00:00+00:00")  # fmt: skip
+    by_hand = item(5, "drill-1", status="Exercise", exercise=True, note="Monthly drill")
+
+    result = await page.evaluate(
+        """async (items) => {
+            const f = await import("/console/static/js/filters.js");
+            const { exerciseRunOf } = await import("/console/static/js/cap.js");
+            const { AlertStore } = await import("/console/static/js/store.js");
+            const store = new AlertStore();
+            items.forEach((i) => store.apply(i));
+            const pick = (query) => store.views()
+                .filter((v) => f.matches(v, f.readFilters(query)))
+                .map((v) => v.key.split(",")[1]).sort();
+            return {
+                runs: items.map((i) => exerciseRunOf(i.alert)),
+                a: pick("?run=20261203-aaaaaa"), replay: pick("?run=20261203-cccccc"),
+                any: pick(""), written: f.writeFilters({ ...f.DEFAULTS, run: "20261203-aaaaaa" }),
+            };
+        }""",
+        [real, run_a, run_b, replayed, by_hand],
+    )
+
+    assert result["runs"] == [
+        None,
+        {"run": "20261203-aaaaaa", "name": "Meuse flood 2026"},
+        {"run": "20261203-bbbbbb", "name": "Meuse flood 2026"},
+        {"run": "20261203-cccccc", "name": "Replay of real traffic"},
+        None,
+    ]
+    assert result["a"] == ["exercise.20261203-aaaaaa.flood"]
+    assert result["replay"] == ["exercise.20261203-cccccc.1"]
+    assert len(result["any"]) == 5
+    assert result["written"] == "?run=20261203-aaaaaa"
+
+
 async def test_the_preferred_language_comes_first_and_a_missing_one_is_told(
     page: OfficerPage,
 ) -> None:

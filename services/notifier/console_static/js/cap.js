@@ -151,6 +151,19 @@ export function isExpired(alert, now = new Date()) {
   return expires !== null && expires <= now;
 }
 
+/**
+ * The exercise run an alert belongs to, from the note crossalert's exercise tools write:
+ * "Exercise NAME — run RUN" for a scenario's run, "Exercise replay RUN of real traffic …" for a
+ * replay. Null for any other alert (an exercise posted by hand says what it likes).
+ */
+export function exerciseRunOf(alert) {
+  const note = alert.note ?? "";
+  const replay = /^Exercise replay (\S+) of real traffic/.exec(note);
+  if (replay) return { run: replay[1], name: "Replay of real traffic" };
+  const run = /^Exercise (.+) — run (\S+)$/.exec(note);
+  return run ? { run: run[2], name: run[1] } : null;
+}
+
 /** "EXERCISE" with the CAP status when it is not plainly Exercise (e.g. Test). */
 export function exerciseLabel(status) {
   return status === "Exercise" ? "EXERCISE" : `EXERCISE · ${String(status).toUpperCase()}`;

@@ -1,7 +1,9 @@
 // The list filters and their place in the URL's query string, so a view can be bookmarked,
 // shared with the next shift, and survives a reload.
 
-import { allOf, maxSeverityRank, regionCodes, regionsOverlap, severityRank } from "./cap.js";
+import {
+  allOf, exerciseRunOf, maxSeverityRank, regionCodes, regionsOverlap, severityRank,
+} from "./cap.js";
 
 export const DEFAULTS = Object.freeze({
   category: "",
@@ -9,6 +11,7 @@ export const DEFAULTS = Object.freeze({
   region: "",
   status: "active",
   traffic: "all",
+  run: "",
 });
 
 export const STATUSES = {
@@ -54,6 +57,7 @@ export function matches(view, filters) {
   const alert = view.head.alert;
   if (filters.traffic === "real" && view.exercise) return false;
   if (filters.traffic === "exercise" && !view.exercise) return false;
+  if (filters.run && exerciseRunOf(alert)?.run !== filters.run) return false;
   if (filters.status !== "all" && view.state !== filters.status) return false;
   if (filters.category && !allOf(alert, "category").includes(filters.category)) return false;
   if (filters.severity && maxSeverityRank(alert) < severityRank(filters.severity)) return false;
@@ -65,5 +69,5 @@ export function matches(view, filters) {
 
 /** Whether any filter other than the exercise toggle narrows the list. */
 export function narrowed(filters) {
-  return ["category", "severity", "region", "status"].some((name) => filters[name] !== DEFAULTS[name]);
+  return ["category", "severity", "region", "status", "run"].some((name) => filters[name] !== DEFAULTS[name]);
 }

@@ -2,7 +2,7 @@
 
 import { Announcer } from "./announcer.js";
 import {
-  CATEGORIES, CATEGORY_NAMES, SEVERITIES, chooseLanguage, exerciseLabel, infosIn, isAnnounced,
+  CATEGORIES, CATEGORY_NAMES, SEVERITIES, chooseLanguage, exerciseLabel, exerciseRunOf, infosIn, isAnnounced,
   keyText, languagesOf, worstInfo,
 } from "./cap.js";
 import { h, replaceChildren } from "./dom.js";
@@ -107,6 +107,7 @@ function render() {
   renderList(visible, ctx);
   renderDetailPane(views, visible, ctx);
   renderExerciseBanner(views);
+  renderRuns(views);
   renderSummary(views, visible);
   document.title = `${state.unseen.size ? `(${state.unseen.size}) ⚠ ` : ""}crossalert console${state.me ? ` — ${state.me.contact_point}` : ""}`;
 }
@@ -632,6 +633,22 @@ function populateFilters() {
   replaceChildren($("filter-region"), option("", "All regions", f.region), regionGroups);
   replaceChildren($("filter-status"), Object.entries(STATUSES).map(([v, label]) => option(v, label, f.status)));
   replaceChildren($("filter-traffic"), Object.entries(TRAFFIC).map(([v, label]) => option(v, label, f.traffic)));
+}
+
+/** The exercise runs of the alerts held, to filter by; rebuilt only when they change. */
+function renderRuns(views) {
+  const runs = new Map();
+  for (const view of views) {
+    const exercise = view.exercise ? exerciseRunOf(view.head.alert) : null;
+    if (exercise) runs.set(exercise.run, `${exercise.name} (run ${exercise.run})`);
+  }
+  const chosen = state.filters.run;
+  if (chosen && !runs.has(chosen)) runs.set(chosen, `run ${chosen}`);
+  const select = $("filter-run");
+  const signature = JSON.stringify([...runs, chosen]);
+  if (select.dataset.signature === signature) return;
+  select.dataset.signature = signature;
+  replaceChildren(select, option("", "Any", chosen), [...runs].map(([run, label]) => option(run, label, chosen)));
 }
 
 function setFilters(filters) {

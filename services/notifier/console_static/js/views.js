@@ -5,7 +5,7 @@
 // the actions (open, close, acknowledge, setLanguage, loadReport).
 
 import {
-  CATEGORY_NAMES, exerciseLabel, infosIn, languagesOf, parseCircle, regionCodes, severityRank,
+  CATEGORY_NAMES, exerciseLabel, exerciseRunOf, infosIn, languagesOf, parseCircle, regionCodes, severityRank,
   shapesOf, worstInfo,
 } from "./cap.js";
 import { h } from "./dom.js";
@@ -86,8 +86,13 @@ function exerciseBand(view) {
   return h(
     "div",
     { class: "exercise-band", "data-role": "exercise-band" },
-    `${exerciseLabel(view.head.alert.status)} — not a real alert`,
+    `${exerciseLabel(view.head.alert.status)} — not a real alert${runText(view.head.alert)}`,
   );
+}
+
+function runText(alert) {
+  const exercise = exerciseRunOf(alert);
+  return exercise ? ` · ${exercise.name} (run ${exercise.run})` : "";
 }
 
 function languageSwitch(view, ctx, language) {
