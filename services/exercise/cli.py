@@ -201,7 +201,8 @@ def report(
     reports = asyncio.run(delivery_reports(record, _credentials(credentials), endpoints))
     made = build_report(record, reports, now=datetime.now(UTC))
     output.mkdir(parents=True, exist_ok=True)
-    html, data = output / f"{run_id}.html", output / f"{run_id}.json"
+    # Beside the run's record (RUN_ID.json), never over it.
+    html, data = output / f"{run_id}.report.html", output / f"{run_id}.report.json"
     html.write_text(render_html(made), encoding="utf-8")
     data.write_text(render_json(made), encoding="utf-8")
     typer.echo(f"wrote {html} and {data}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from notifier_support import Console, Network, free_port, ids, network_on, servi
 
 from schemas.cap import Status
 from schemas.envelopes import AlertPublished
-from schemas.exercise import RunState
+from schemas.exercise import ExerciseReport, RunRecord, RunState
 from services.exercise.collect import delivery_reports
 from services.exercise.report import build_report, render_html
 from services.exercise.runner import Client, Endpoints, ExerciseRun
@@ -243,3 +244,29 @@ async def test_the_report_gives_the_acknowledgements_the_officers_made(
     assert made.run_id in page and "be-nccn-duty" in page
     for console in consoles.values():
         await console.disconnect()
+
+    # The planner's command writes the same report beside the run's record.
+    credentials = exercise.runs / "clients.yaml"
+    credentials.write_text(yaml.safe_dump({"api_clients": [
+        {"organisation": org, "client_id": c.client_id, "secret": c.secret}
+        for org, c in CREDENTIALS.items()
+    ]}), encoding="utf-8")  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", "exercise", "report", record.run_id,
+        "--runs", str(exercise.runs), "--output", str(exercise.runs),
+        "--credentials", str(credentials), "--registry", exercise.endpoints.registry_url,
+        "--notifier", exercise.endpoints.notifier_url, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()
+    written = ExerciseReport.model_validate_json(
+        (exercise.runs / f"{record.run_id}.report.json").read_bytes()
+    )
+    again = {row.contact_point: row for row in written.contact_points}
+    assert again["be-eupen-desk"].acknowledged == rows["be-eupen-desk"].acknowledged
+    assert [e for e in written.expectations if e.inject == "liege-watch"] == [
+        e for e in made.expectations if e.inject == "liege-watch"
+    ]
+    html = (exercise.runs / f"{record.run_id}.report.html").read_text("utf-8")
+    assert html.startswith("<!DOCTYPE")
+    assert RunRecord.model_validate_json((exercise.runs / f"{record.run_id}.json").read_bytes())
