@@ -10,6 +10,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from services.common.stats import percentile
+
+__all__ = ["Figure", "median", "percentile", "report"]
+
 RESULTS_DIR = Path(__file__).parent / "results"
 
 
@@ -27,17 +31,6 @@ class Figure:
     def ratio(self) -> float:
         """value / baseline: how many times the baseline's cost (or rate) this is."""
         return self.value / self.baseline if self.baseline else float("nan")
-
-
-def percentile(samples: list[float], q: float) -> float:
-    """The q-th percentile (0..100) by linear interpolation."""
-    ordered = sorted(samples)
-    if not ordered:
-        return float("nan")
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def median(samples: list[float]) -> float:

@@ -40,19 +40,9 @@ from schemas.exercise import (
     TimelineRow,
     Timing,
 )
+from services.common.stats import percentile
 
 # --- the figures -------------------------------------------------------------------------------
-
-
-def percentile(samples: list[float], q: float) -> float:
-    """The q-th percentile (0..100) by linear interpolation (as the benchmarks compute it)."""
-    ordered = sorted(samples)
-    if not ordered:
-        return float("nan")
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def timing(samples: list[float]) -> Timing:

@@ -30,7 +30,8 @@ from schemas.exercise import (
     SentInject,
 )
 from schemas.registry import Reason
-from services.exercise.report import build_report, percentile, render_html, render_json, timing
+from services.common.stats import percentile
+from services.exercise.report import build_report, render_html, render_json, timing
 
 START = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
 NOW = START + timedelta(hours=1)
