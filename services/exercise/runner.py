@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from schemas.cap import MsgType
 from schemas.exercise import (
@@ -54,16 +55,16 @@ class Endpoints:
 
 @dataclass(frozen=True)
 class Client:
+    """An organisation's API client (OAuth2 client credentials at the registry)."""
+
     client_id: str
     secret: str
 
 
 def read_credentials(path: Path) -> dict[str, Client]:
-    """Organisation -> its API client, from a YAML/JSON list of {client_id, secret,
+    """Organisation -> its API client, from a YAML (or JSON) list of {client_id, secret,
     organisation} (`api_clients:`), or the `.state/network.json` that `crossalert up` writes.
     With several clients of one organisation, the one named ORGANISATION-system is taken."""
-    import yaml  # the credentials file may be YAML; JSON is YAML too
-
     document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if isinstance(document, dict):
         document = document.get("demo_credentials", document).get("api_clients", [])
@@ -99,6 +100,11 @@ class ScenarioClock:
         self.paused_seconds = 0.0
         self._resumed = asyncio.Event()
         self._resumed.set()
+
+    def start(self) -> None:
+        """Scenario time 0 is now."""
+        self._started = self._now()
+        self.paused_seconds = 0.0
 
     @property
     def paused(self) -> bool:
@@ -171,7 +177,8 @@ class ExerciseRun:
     async def play(self) -> RunRecord:
         """Send every inject at its time; the record, also when stopped (cancelled) midway."""
         self.runs.mkdir(parents=True, exist_ok=True)
-        self._save()
+        self.clock.start()
+        self._update(started_at=datetime.now(UTC))
         async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as http:
             clients = {
                 org: RegistryClient(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -270,3 +271,50 @@ async def test_the_report_gives_the_acknowledgements_the_officers_made(
     html = (exercise.runs / f"{record.run_id}.report.html").read_text("utf-8")
     assert html.startswith("<!DOCTYPE")
     assert RunRecord.model_validate_json((exercise.runs / f"{record.run_id}.json").read_bytes())
+
+
+async def test_the_planner_pauses_resumes_and_stops_a_run_from_the_shell(
+    exercise: Exercise,
+) -> None:
+    credentials = exercise.runs.parent / "clients.yaml"
+    credentials.write_text(yaml.safe_dump({"api_clients": [
+        {"organisation": org, "client_id": c.client_id, "secret": c.secret}
+        for org, c in CREDENTIALS.items()
+    ]}), encoding="utf-8")  # fmt: skip
+
+    async def crossalert(*args: str) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.cli", "exercise", *args, "--runs",
+            str(exercise.runs), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+
+    def record() -> RunRecord | None:
+        files = list(exercise.runs.glob("*.json"))
+        return RunRecord.model_validate_json(files[0].read_bytes()) if files else None
+
+    async def until(check: Any) -> RunRecord:
+        async with asyncio.timeout(30):
+            while (found := record()) is None or not check(found):
+                await asyncio.sleep(0.1)
+        return found
+
+    # At 100x the update comes 3 s after the first alert.
+    run = await crossalert("run", str(exercise.scenario), "--speed", "100", "--credentials",
+                           str(credentials), "--registry", exercise.endpoints.registry_url,
+                           "--gateway", exercise.endpoints.gateway_url)  # fmt: skip
+    started = await until(lambda r: len(r.injects) == 1)
+    paused = await crossalert("pause", started.run_id)
+    assert await paused.wait() == 0
+    await asyncio.sleep(5)
+    assert len((await until(lambda r: True)).injects) == 1  # the clock stood still
+    resumed = await crossalert("resume", started.run_id)
+    assert await resumed.wait() == 0
+    await until(lambda r: len(r.injects) == 2)
+    run.send_signal(signal.SIGINT)  # Ctrl-C
+    _, err = await asyncio.wait_for(run.communicate(), timeout=30)
+
+    assert run.returncode == 130, err.decode()
+    stopped = await until(lambda r: r.state is RunState.STOPPED)
+    assert [s.name for s in stopped.injects] == ["liege-watch", "liege-severe"]
+    assert stopped.paused_seconds >= 4.5
+    assert "stopped; 2 of 4 injects sent" in err.decode()

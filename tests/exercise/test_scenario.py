@@ -22,7 +22,7 @@ from schemas.envelopes import AlertKey, AlertPublished
 from schemas.exercise import Inject, InjectKind, Scenario
 from schemas.topics import EXERCISE_PREFIX, route
 from services.cli import app
-from services.exercise.runner import Client, Endpoints, ExerciseRun, resolve_period
+from services.exercise.runner import Client, Endpoints, ExerciseRun, ScenarioClock, resolve_period
 from services.exercise.scenario import LoadedScenario, load_scenario
 
 EXAMPLES = Path(__file__).parents[2] / "schemas" / "examples"
@@ -232,3 +232,19 @@ def test_the_shipped_scenarios_follow_the_published_json_schema() -> None:
         assert not [e.message for e in validator.iter_errors(document)], file
         document["timeline"][0]["at"] = -5
         assert list(validator.iter_errors(document)), "a wrong scenario passed the schema"
+
+
+def test_the_scenario_clock_runs_at_its_speed_and_stops_while_paused() -> None:
+    now = [100.0]
+    clock = ScenarioClock(speed=10, now=lambda: now[0])
+    clock.start()
+
+    now[0] = 101
+    assert clock.elapsed() == timedelta(seconds=10)
+    clock.pause()
+    now[0] = 131  # half a minute of pause: scenario time stands still
+    assert clock.elapsed() == timedelta(seconds=10)
+    clock.resume()
+    now[0] = 132
+    assert clock.elapsed() == timedelta(seconds=20)
+    assert clock.paused_seconds == 30

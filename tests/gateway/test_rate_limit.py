@@ -46,7 +46,9 @@ async def test_a_burst_across_two_processes_never_exceeds_the_limit(
     # most what each process holds unspent.
     assert 500 - 2 * 9 <= sum(answers) <= 500 + refilled
     assert answers[:400] == [True] * 400
-    assert not answers[-1]
+    # Past the burst, refusals: all but what refilled meanwhile (the bucket refills 8 a second,
+    # so on a slow machine the very last request may find a fresh lease: not what is checked).
+    assert answers[500 + refilled :].count(True) <= 2 * 10
     assert other, "another client has a bucket of its own"
 
 
