@@ -39,6 +39,8 @@ SERVICE_SETTINGS: dict[str, type[ServiceSettings]] = {
 }
 """Each service's package name and its settings, whose env prefix configures it."""
 
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
 app = typer.Typer(
     name="crossalert",
     help="crossalert: the cross-border alert network (OASIS CAP 1.2 over Kafka).",
@@ -78,6 +80,9 @@ def serve(service: Annotated[Service, typer.Argument(help="The service to run.")
         log_config=None,  # the app routes uvicorn's loggers through the service's renderer
         ws_max_size=settings.max_body_bytes,
         forwarded_allow_ips=settings.trusted_proxies,
+        # A console that stopped reading must not hold a restart: open connections get this
+        # long to finish, then they are closed.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
 

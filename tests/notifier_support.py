@@ -69,6 +69,9 @@ PASSWORDS = {
 """The duty officers of tests/registry/world.yaml."""
 
 
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
+
 @asynccontextmanager
 async def serving(app: FastAPI, port: int, *, lifespan: bool = True) -> AsyncIterator[str]:
     """Serve `app` with uvicorn on 127.0.0.1:`port` in this event loop; yield its base URL.
@@ -83,6 +86,8 @@ async def serving(app: FastAPI, port: int, *, lifespan: bool = True) -> AsyncIte
         lifespan="on" if lifespan else "off",
         ws="websockets-sansio",
         ws_max_size=getattr(app.state, "settings", NotifierSettings()).max_body_bytes,
+        # A client that stopped reading (a test's flood) must not hold the shutdown forever.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
