@@ -189,6 +189,12 @@ class Scenario(ScenarioModel):
         return sorted(self.timeline, key=lambda i: i.at)
 
 
+class RunModel(BaseModel):
+    """Base of what a run records and reports: written by the tools, read back as it is."""
+
+    model_config = ConfigDict(frozen=True)
+
+
 class RunState(StrEnum):
     RUNNING = "running"
     FINISHED = "finished"
@@ -196,10 +202,8 @@ class RunState(StrEnum):
     FAILED = "failed"
 
 
-class SentInject(BaseModel):
+class SentInject(RunModel):
     """One inject as the run sent it, with the network's answer."""
-
-    model_config = ConfigDict(frozen=True)
 
     name: str
     kind: InjectKind
@@ -214,10 +218,8 @@ class SentInject(BaseModel):
     expect: Expectation | None = None
 
 
-class RunRecord(BaseModel):
+class RunRecord(RunModel):
     """A run as it went, written after every inject: a stopped run keeps what happened."""
-
-    model_config = ConfigDict(frozen=True)
 
     run_id: str
     scenario: str = Field(description="The scenario's name.")
@@ -243,10 +245,8 @@ class Rating(StrEnum):
     UNABLE = "Unable to be performed"
 
 
-class Timing(BaseModel):
+class Timing(RunModel):
     """Seconds from sending: how many, median, 90th percentile, worst."""
-
-    model_config = ConfigDict(frozen=True)
 
     count: int
     median: float | None
@@ -254,10 +254,8 @@ class Timing(BaseModel):
     worst: float | None
 
 
-class ContactPointRow(BaseModel):
+class ContactPointRow(RunModel):
     """One contact point over the whole run."""
-
-    model_config = ConfigDict(frozen=True)
 
     organisation: str
     organisation_name: str
@@ -274,9 +272,7 @@ class ContactPointRow(BaseModel):
     escalations: int = Field(description="Escalations its silence triggered.")
 
 
-class ExpectationResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class ExpectationResult(RunModel):
     inject: str
     contact_point: str
     expected: Literal["receive", "acknowledge"]
@@ -285,9 +281,7 @@ class ExpectationResult(BaseModel):
     detail: str
 
 
-class TimelineRow(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class TimelineRow(RunModel):
     inject: str
     kind: InjectKind
     at: timedelta
@@ -299,10 +293,8 @@ class TimelineRow(BaseModel):
     acknowledged: int
 
 
-class CorrectiveAction(BaseModel):
+class CorrectiveAction(RunModel):
     """A candidate for the improvement plan; owner and date are the participants' to fill."""
-
-    model_config = ConfigDict(frozen=True)
 
     issue: str
     organisation: str
@@ -310,10 +302,8 @@ class CorrectiveAction(BaseModel):
     due: str | None = None
 
 
-class ExerciseReport(BaseModel):
+class ExerciseReport(RunModel):
     """The after-action report's data (the HTML page shows the same)."""
-
-    model_config = ConfigDict(frozen=True)
 
     run_id: str
     scenario: str

@@ -8,8 +8,6 @@ an evaluator that never read the rules has to wait for it.
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from collections import defaultdict
 
@@ -20,7 +18,12 @@ from schemas.observations import place_of
 from schemas.registry import RegionOut
 from schemas.thresholds import IndicatorOut, ThresholdRule
 from services.common.catalogue import IndicatorCatalogue
-from services.common.registry_client import RegistryClient, RegistryRefused, RegistryUnavailable
+from services.common.registry_client import (
+    RegistryClient,
+    RegistryRefused,
+    RegistryUnavailable,
+    issued_claims,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -97,8 +100,5 @@ class RuleBook:
         """The CAP sender of an agency, as its on-behalf token names it."""
         if organisation not in self._senders:
             token = await self._registry.token(Scope.ALERTS_PUBLISH, on_behalf_of=organisation)
-            payload = token.split(".")[1]
-            # A token the registry just issued to us: read for its sender; the gateway verifies it.
-            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-            self._senders[organisation] = str(claims["sender"])
+            self._senders[organisation] = str(issued_claims(token)["sender"])
         return self._senders[organisation]

@@ -14,8 +14,6 @@ every inject, so a run stopped midway (Ctrl-C) leaves a record of what it did.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import os
 import time
 import uuid
@@ -37,7 +35,7 @@ from schemas.exercise import (
     SentInject,
 )
 from schemas.identity import Scope
-from services.common.registry_client import RegistryClient, RegistryUnavailable
+from services.common.registry_client import RegistryClient, RegistryUnavailable, issued_claims
 from services.exercise.scenario import RELATIVE_PERIOD, LoadedScenario, as_exercise
 
 RUNS_DIR = Path(".state") / "exercises"
@@ -220,7 +218,7 @@ class ExerciseRun:
                 return SentInject(**base, sent_at=sent_at, status_code=answer.status_code,
                                   answer=_body(answer))  # fmt: skip
             token = await client.token(Scope.ALERTS_PUBLISH)
-            message = self.message(inject, sender=claims_of(token)["sender"], sent=sent_at)
+            message = self.message(inject, sender=issued_claims(token)["sender"], sent=sent_at)
             answer = await http.post(
                 self.endpoints.gateway_url + "/v1/alerts", json=message,
                 headers={"Authorization": f"Bearer {token}"},
@@ -301,15 +299,6 @@ def resolve_period(row: dict[str, Any], today: date, now: datetime) -> dict[str,
         hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         period = (hour - timedelta(hours=count)).isoformat()
     return row | {"period": period}
-
-
-def claims_of(token: str) -> dict[str, Any]:
-    """The claims of a token the registry just issued to us (read, not verified: the gateway
-    verifies it; the run only needs the CAP sender it names)."""
-    payload = token.split(".")[1]
-    padded = payload + "=" * (-len(payload) % 4)
-    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(padded))
-    return claims
 
 
 def _body(answer: httpx.Response) -> Any:

@@ -71,13 +71,16 @@ def load_scenario(path: Path) -> LoadedScenario:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([Problem(str(path), None, "", f"cannot be read: {exc}")]) from None
+    loader = yaml.SafeLoader(text)  # one parse: the nodes (for lines) and the document
     try:
-        tree = yaml.compose(text)
-        document = yaml.safe_load(text)
+        tree = loader.get_single_node()
+        document = loader.construct_document(tree) if tree is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise ScenarioError([Problem(str(path), line, "", f"not YAML: {exc}")]) from None
+    finally:
+        loader.dispose()
     lines = _Lines(tree)
     try:
         scenario = Scenario.model_validate(document, context={"timeline_checked_later": True})
