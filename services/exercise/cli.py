@@ -31,6 +31,7 @@ from services.exercise.report import build_report, render_html, render_json
 from services.exercise.runner import (
     RUNS_DIR,
     Client,
+    CredentialsRefused,
     Endpoints,
     ExerciseRun,
     new_run_id,
@@ -129,6 +130,10 @@ def run(
         player.on_inject = shown
         try:
             asyncio.run(_play(player))
+        except CredentialsRefused as exc:
+            progress.stop()
+            typer.echo(f"error: {exc}; nothing was sent ({credentials})", err=True)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print(f"stopped; {len(player.record.injects)} of {player.record.planned} "
                       f"injects sent. Record: {record_path(runs, player.run_id)}")  # fmt: skip

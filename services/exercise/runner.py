@@ -35,7 +35,12 @@ from schemas.exercise import (
     SentInject,
 )
 from schemas.identity import Scope
-from services.common.registry_client import RegistryClient, RegistryUnavailable, issued_claims
+from services.common.registry_client import (
+    RegistryClient,
+    RegistryRefused,
+    RegistryUnavailable,
+    issued_claims,
+)
 from services.exercise.scenario import RELATIVE_PERIOD, LoadedScenario, as_exercise
 
 RUNS_DIR = Path(".state") / "exercises"
@@ -49,6 +54,10 @@ class Endpoints:
     registry_url: str = "http://127.0.0.1:8100"
     gateway_url: str = "http://127.0.0.1:8200"
     notifier_url: str = "http://127.0.0.1:8300"
+
+
+class CredentialsRefused(LookupError):
+    """A sending organisation's API client does not speak for it: the run does not start."""
 
 
 @dataclass(frozen=True)
@@ -174,9 +183,6 @@ class ExerciseRun:
 
     async def play(self) -> RunRecord:
         """Send every inject at its time; the record, also when stopped (cancelled) midway."""
-        self.runs.mkdir(parents=True, exist_ok=True)
-        self.clock.start()
-        self._update(started_at=datetime.now(UTC))
         async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as http:
             clients = {
                 org: RegistryClient(
@@ -185,6 +191,10 @@ class ExerciseRun:
                 )
                 for org, c in self.credentials.items()
             }  # fmt: skip
+            await self._check_credentials(clients)  # before anything is recorded or sent
+            self.runs.mkdir(parents=True, exist_ok=True)
+            self.clock.start()
+            self._update(started_at=datetime.now(UTC))
             try:
                 for inject in self.loaded.scenario.in_order():
                     await self.clock.reach(inject.at)
@@ -199,6 +209,27 @@ class ExerciseRun:
                 raise
         self._end(RunState.FINISHED)
         return self.record
+
+    async def _check_credentials(self, clients: Mapping[str, RegistryClient]) -> None:
+        """Refuse to start unless each sending organisation's client speaks for it: a client
+        mapped to the wrong organisation would put one centre's name on another's injects."""
+        scenario = self.loaded.scenario
+        for organisation in sorted({i.sender for i in scenario.timeline}):
+            kinds = {i.kind for i in scenario.timeline if i.sender == organisation}
+            scope = (
+                Scope.OBSERVATIONS_SUBMIT if kinds == {InjectKind.OBSERVATIONS}
+                else Scope.ALERTS_PUBLISH
+            )  # fmt: skip
+            try:
+                speaks_for = issued_claims(await clients[organisation].token(scope))["org"]
+            except (RegistryUnavailable, RegistryRefused) as exc:
+                raise CredentialsRefused(f"the registry gave no token for {organisation}: "
+                                         f"{exc}") from exc  # fmt: skip
+            if speaks_for != organisation:
+                raise CredentialsRefused(
+                    f"the API client given for {organisation} "
+                    f"({self.credentials[organisation].client_id}) speaks for {speaks_for}"
+                )
 
     async def _send(
         self, http: httpx.AsyncClient, client: RegistryClient, inject: Inject

@@ -28,7 +28,7 @@ from schemas.envelopes import AlertPublished
 from schemas.exercise import ExerciseReport, RunRecord, RunState
 from services.exercise.collect import delivery_reports
 from services.exercise.report import build_report, render_html
-from services.exercise.runner import Client, Endpoints, ExerciseRun
+from services.exercise.runner import Client, CredentialsRefused, Endpoints, ExerciseRun
 from services.exercise.scenario import load_scenario
 
 CREDENTIALS = {
@@ -318,3 +318,22 @@ async def test_the_planner_pauses_resumes_and_stops_a_run_from_the_shell(
     assert [s.name for s in stopped.injects] == ["liege-watch", "liege-severe"]
     assert stopped.paused_seconds >= 4.5
     assert "stopped; 2 of 4 injects sent" in err.decode()
+
+
+async def test_a_run_refuses_credentials_that_speak_for_another_organisation(
+    exercise: Exercise,
+) -> None:
+    # Limburg's client handed over as Liège's: the injects would go out in Limburg's name.
+    mixed_up = CREDENTIALS | {"be-liege": CREDENTIALS["nl-limburg"]}
+    player = ExerciseRun(
+        load_scenario(exercise.scenario), mixed_up, exercise.endpoints, 600, runs=exercise.runs
+    )
+
+    with pytest.raises(CredentialsRefused, match="given for be-liege .*speaks for nl-limburg"):
+        await player.play()
+
+    assert not exercise.runs.exists() or not list(exercise.runs.iterdir())
+    assert not [
+        e for e in await envelopes_on(exercise.kafka, "exercise.alerts.geo")
+        if isinstance(e, AlertPublished) and e.alert.identifier.startswith(f"exercise.{player.run_id}")
+    ]  # fmt: skip
