@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from schemas.cap import MsgType
+from schemas.envelopes import Channel, DeliveryStatus
 from schemas.names import Slug
 
 
@@ -319,3 +320,59 @@ class ExerciseReport(RunModel):
     expectations: list[ExpectationResult]
     corrective_actions: list[CorrectiveAction]
     ratings: list[str] = Field(default_factory=lambda: [r.value for r in Rating])
+
+
+class ChannelCheck(RunModel):
+    """How a communication check fared on one channel of one contact point."""
+
+    channel: Channel
+    status: DeliveryStatus
+    reached_at: AwareDatetime | None = Field(
+        description="Shown on an open console; taken by the mail server (e-mail)."
+    )
+    seconds: float | None = Field(description="From sending to `reached_at`.")
+    detail: str | None = Field(description="e.g. the mail server's refusal.")
+
+
+class ContactCheck(RunModel):
+    """One contact point in a communication check."""
+
+    organisation: str
+    organisation_name: str
+    contact_point: str
+    contact_point_name: str
+    channels: list[ChannelCheck]
+    acknowledged_at: AwareDatetime | None
+    ack_seconds: float | None
+    acknowledged_by: str | None
+
+
+class CheckRecord(RunModel):
+    """A communication check: one addressed exercise, and who received and acknowledged it
+    by the deadline (IHR-style: reachability per organisation and channel, time to answer)."""
+
+    check_id: str
+    addresses: list[str] = Field(description="What it was addressed to (routing's forms).")
+    sent_at: AwareDatetime
+    deadline_seconds: float
+    cap_sender: str
+    identifier: str
+    status_code: int = Field(description="The gateway's HTTP answer (0: no answer).")
+    answer: Any = None
+    ended_at: AwareDatetime | None = None
+    contact_points: list[ContactCheck] = Field(default_factory=list)
+
+
+class TrendCell(RunModel):
+    check_id: str
+    sent_at: AwareDatetime
+    reached: int
+    total: int
+
+
+class TrendRow(RunModel):
+    """Reachability of one organisation on one channel (or its acknowledgements) over checks."""
+
+    organisation: str
+    channel: Literal["console", "email", "acknowledged"]
+    cells: list[TrendCell]

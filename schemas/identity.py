@@ -41,6 +41,9 @@ class Scope(StrEnum):
     THRESHOLDS_READ = "thresholds:read"
     """Read every threshold rule and indicator: the network's services."""
     CONSOLE = "console"
+    EXERCISES_PLAN = "exercises:plan"
+    """An exercise planner's: send addressed exercises (communication checks) to chosen contact
+    points, and publish after-action reports to the participating organisations."""
 
 
 class Audience(StrEnum):
@@ -68,6 +71,7 @@ SCOPE_AUDIENCES: dict[Scope, tuple[Audience, ...]] = {
     Scope.ALERTS_READ: (Audience.GATEWAY, Audience.NOTIFIER),
     Scope.OBSERVATIONS_SUBMIT: (Audience.GATEWAY,),
     Scope.CONSOLE: (Audience.NOTIFIER,),
+    Scope.EXERCISES_PLAN: (Audience.GATEWAY, Audience.NOTIFIER),
 }
 """Which services honour each scope: a token is issued for the services its scopes open."""
 

@@ -17,10 +17,12 @@ from pydantic import (
 )
 
 from schemas.cap import Alert, Category, Severity, Status
+from schemas.cap import Scope as CapScope
 from schemas.cap_types import CapToken
 from schemas.envelopes import Channel
 from schemas.identity import Scope
 from schemas.names import Language, RegionCode, Slug
+from schemas.topics import EXERCISE_STATUSES
 
 NUTS_GEOCODE_NAMES = ("NUTS", "NUTS0", "NUTS1", "NUTS2", "NUTS3")
 """CAP geocode value names whose values are the network's region codes."""
@@ -329,6 +331,23 @@ class RoutingFacts(Record):
     regions: list[RegionCode] = Field(default_factory=list, description="NUTS codes named.")
     languages: list[str] = Field(default_factory=list, description="Languages of the info blocks.")
     sent: AwareDatetime | None = Field(default=None, description="Defaults to now.")
+    addresses: list[str] = Field(
+        default_factory=list,
+        description="An addressed exercise (CAP scope Private, status Exercise or Test) reaches "
+        "exactly these, and nobody else: `contact:ID`, `organisation:ID`, `agreement:ID` "
+        "(its parties), `region:CODE` (organisations acting for it, within it or around it), "
+        "`network:all`.",
+    )
+
+
+ADDRESS_KINDS = ("contact", "organisation", "agreement", "region", "network")
+"""The forms of an address in an addressed exercise: KIND:VALUE."""
+
+
+def addressed_exercise(alert: Alert) -> bool:
+    """Whether the alert is an exercise addressed to chosen contact points (a communication
+    check): scope Private, status Exercise or Test. Its routing is its addresses alone."""
+    return alert.scope is CapScope.PRIVATE and alert.status in EXERCISE_STATUSES
 
 
 def routing_facts(alert: Alert) -> RoutingFacts:
@@ -353,6 +372,7 @@ def routing_facts(alert: Alert) -> RoutingFacts:
         ),
         languages=list(dict.fromkeys(info.language for info in infos)),
         sent=alert.sent,
+        addresses=list(alert.addresses) if addressed_exercise(alert) else [],
     )
 
 
@@ -391,7 +411,7 @@ class RoutingRequest(Record):
 class Reason(Record):
     """Why a contact point receives an alert."""
 
-    kind: Literal["area", "agreement", "escalation"]
+    kind: Literal["area", "agreement", "escalation", "address"]
     agreement: str | None = None
     region: str | None = None
     detail: str

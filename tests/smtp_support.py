@@ -29,6 +29,8 @@ class SmtpServer:
     refused: int = 0
     peers: set[str] = field(default_factory=set)
     """The client connections (address and port) that tried to send a message."""
+    refused_recipients: set[str] = field(default_factory=set)
+    """Mailboxes this server refuses (550 at RCPT TO), as a receiving domain's would."""
 
     async def wait_for(
         self,
@@ -55,6 +57,14 @@ class _Handler:
         self.refuse_first = refuse_first
         self.refusal = refusal
         self.parser = BytesParser(EmailMessage, policy=policy.default)
+
+    async def handle_RCPT(
+        self, smtp: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address in self.server.refused_recipients:
+            return "550 5.1.1 Mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, smtp: SMTP, session: Session, envelope: Envelope) -> str:
         self.server.peers.add(str(session.peer))

@@ -31,6 +31,8 @@ from notifier_support import Network, login, meuse_alert, network_on
 from registry_support import WORLD
 from starlette.routing import Route, WebSocketRoute
 
+from services.exercise.check import check_message
+
 SYSTEMS = {
     "sender_system": ("liege-system", "liege-secret-123"),
     "recipient_system": ("limburg-system", "limburg-secret-123"),
@@ -40,6 +42,7 @@ SYSTEMS = {
     "evaluator_service": ("evaluator", "evaluator-secret-123"),
     "network_service": ("notifier", "notifier-secret-123"),
     "directory_reader": ("reader", "reader-secret-123"),
+    "exercise_planner": ("planner", "planner-secret-123"),
     "administrator": ("admin", "admin-secret-123"),
 }
 OFFICERS = {
@@ -53,6 +56,7 @@ SENDERS = {
     "stranger_system": "cogic@metz.example.org",
     "rule_owner": "surveillance@aviq.example.org",
     "rule_party": "infectieziekten@ggdzl.example.org",
+    "exercise_planner": "cogic@metz.example.org",
 }
 # The administrator comes last: a refused kind that wrongly deleted a record would leave the
 # administrator a 404 to show it.
@@ -241,6 +245,14 @@ def answer_to_the_alert(msg_type: str) -> Callable[[World, str], dict[str, Any]]
     return body
 
 
+def addressed_exercise(world: World, kind: str) -> dict[str, Any]:
+    """A communication check to Liège's desk, in the token's own organisation's name."""
+    return check_message(
+        f"t{uuid.uuid4().hex[:8]}", ["contact:be-liege-duty"],
+        sender=SENDERS.get(kind, "nobody@example.org"), category="Geo", sent=datetime.now(UTC),
+    )  # fmt: skip
+
+
 ALERT = "/v1/alerts/{sender}/{identifier}"
 SENDER_AND_RECIPIENT_SYSTEMS = frozenset({"sender_system", "recipient_system"})
 READERS_OF_THE_REPORT = SENDER_AND_RECIPIENT_SYSTEMS | {"sender_officer", "recipient_officer"}
@@ -255,6 +267,8 @@ def alert_rows() -> list[Row]:
         with_body("gateway", "POST", "/v1/alerts", frozenset({"sender_system"}),
                   answer_to_the_alert("Update"), refused=frozenset({401, 403, 422}),
                   why="(an Update of Liège's alert)"),
+        with_body("gateway", "POST", "/v1/alerts", frozenset({"exercise_planner"}),
+                  addressed_exercise, why="(an addressed exercise: a communication check)"),
         alert_row("gateway", "GET", ALERT, SENDER_AND_RECIPIENT_SYSTEMS),
         alert_row("notifier", "GET", ALERT + "/deliveries", READERS_OF_THE_REPORT),
         alert_row("notifier", "POST", ALERT + "/acknowledgements",

@@ -144,6 +144,33 @@ CASES: list[tuple[str, dict[str, Any], dict[str, list[str]]]] = [
         {},
     ),
     (
+        "a communication check reaches exactly the contact points it addresses",
+        facts(NCCN, ["Safety"], "Minor", status="Exercise",
+              addresses=["contact:fr-metz-cogic", "organisation:be-liege", "contact:nobody"]),
+        {"be-liege-duty": ["address"], "fr-metz-cogic": ["address"]},
+    ),
+    (
+        "… an agreement's parties, whatever their competences, its sender's own desks included",
+        facts(NCCN, ["Safety"], "Minor", status="Exercise", addresses=["agreement:benelux-nrw"]),
+        {"be-nccn-duty": ["address"], "de-nrw-lagezentrum": ["address"], "lu-duty": ["address"]},
+    ),
+    (
+        "… a party region's organisations, and those of a region around or within one named",
+        facts(NCCN, ["Safety"], "Minor", status="Test",
+              addresses=["agreement:meuse-flood", "region:DEA2D"]),
+        {cp: ["address"] for cp in (
+            "be-eupen-desk", "be-liege-duty", "de-aachen-leitstelle", "de-nrw-lagezentrum",
+            "nl-ggd-health", "nl-limburg-duty")},
+    ),
+    (
+        "… or the whole network",
+        facts(NCCN, ["Safety"], "Minor", status="Exercise", addresses=["network:all"]),
+        {cp: ["address"] for cp in (
+            "be-aviq-health", "be-eupen-desk", "be-liege-duty", "be-nccn-duty",
+            "de-aachen-leitstelle", "de-nrw-lagezentrum", "fr-metz-cogic", "lu-duty",
+            "nl-ggd-health", "nl-limburg-duty")},
+    ),
+    (
         "the sender's own contact points never receive its alert",
         facts(NCCN, ["Geo"], "Extreme", regions=["BE"]),
         {

@@ -13,7 +13,7 @@ from schemas.identity import Scope, TokenClaims
 from services.alert_gateway import observations, service
 from services.alert_gateway.intake import read_alert
 from services.alert_gateway.settings import GatewaySettings
-from services.common.auth import requires
+from services.common.auth import requires, requires_any
 from services.common.observation_rows import read_rows
 from services.common.problems import ProblemError, problem_responses
 from services.common.registry_client import RegistryUnavailable
@@ -21,7 +21,10 @@ from services.common.requests import note, read_bounded
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 
-PublisherDep = Annotated[TokenClaims, Depends(requires(Scope.ALERTS_PUBLISH))]
+# A planner's token (exercises:plan) publishes addressed exercises only: `service.authorise`.
+PublisherDep = Annotated[
+    TokenClaims, Depends(requires_any(Scope.ALERTS_PUBLISH, Scope.EXERCISES_PLAN))
+]
 ReaderDep = Annotated[TokenClaims, Depends(requires(Scope.ALERTS_READ))]
 ReporterDep = Annotated[TokenClaims, Depends(requires(Scope.OBSERVATIONS_SUBMIT))]
 

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from schemas.cap import Alert, Category, MsgType, Status
 from schemas.envelopes import AlertKey, AlertPublished
 from schemas.gateway import Acceptance, AlertState
-from schemas.identity import TokenClaims
-from schemas.registry import NUTS_GEOCODE_NAMES, routing_facts
+from schemas.identity import Scope, TokenClaims
+from schemas.registry import NUTS_GEOCODE_NAMES, addressed_exercise, routing_facts
 from schemas.topics import EXERCISE_STATUSES
 from services.alert_gateway.models import AcceptedAlert, AlertReference
 from services.alert_gateway.recipients import organisations_reached
@@ -33,6 +33,23 @@ _ANSWERS = (MsgType.ACK, MsgType.ERROR)
 
 def authorise(alert: Alert, claims: TokenClaims) -> None:
     """Refuse (403, naming the field and the rule) what this client may not publish."""
+    addressed = addressed_exercise(alert)
+    if addressed and Scope.EXERCISES_PLAN not in claims.scopes:
+        # It would reach any contact point it names, past competences and agreements.
+        raise ProblemError(
+            403,
+            "not_a_planner",
+            "a Private exercise reaches exactly the contact points its addresses name: only an "
+            "exercise planner's client (scope exercises:plan) sends one.",
+            field="scope",
+        )
+    if not addressed and Scope.ALERTS_PUBLISH not in claims.scopes:
+        raise ProblemError(
+            403,
+            "insufficient_scope",
+            "this client sends addressed exercises only (scope Private, status Exercise).",
+            field="scope",
+        )
     if alert.sender != claims.sender:
         raise ProblemError(
             403,

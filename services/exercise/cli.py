@@ -3,7 +3,9 @@
 validate checks a scenario without running it; import-msel makes one of an MSEL spreadsheet;
 run plays it through the gateway as Exercise traffic (pause and resume from another shell,
 Ctrl-C stops it cleanly); report writes the after-action report of a run, finished or not;
-replay plays a window of real traffic again on the exercise topics.
+replay plays a window of real traffic again on the exercise topics; check sends a
+communication check to a set of contact points (on a schedule with --every) and trend shows
+their reachability over the recorded checks.
 Exit codes: 0 done, 1 the scenario or the network refused, 2 a wrong option or a missing file.
 """
 
@@ -13,6 +15,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -21,9 +24,19 @@ import typer
 import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from schemas.envelopes import AlertPublished
-from schemas.exercise import RunRecord, RunState, SentInject
+from schemas.exercise import CheckRecord, ContactCheck, RunRecord, RunState, SentInject
+from services.exercise.check import (
+    CHECKS_DIR,
+    check_path,
+    parse_duration,
+    problems,
+    read_checks,
+    run_check,
+    trend,
+)
 from services.exercise.collect import delivery_reports
 from services.exercise.msel import MselError, scenario_from_msel
 from services.exercise.replay import replay
@@ -35,6 +48,7 @@ from services.exercise.runner import (
     Endpoints,
     ExerciseRun,
     new_run_id,
+    read_client,
     read_credentials,
     read_record,
     record_path,
@@ -177,6 +191,135 @@ def replay_window(
         replay(kafka, start, end, speed=speed, replay_id=replay_id, on_message=shown)
     )
     typer.echo(json.dumps({"replay_id": replay_id, "messages": len(messages)}))
+
+
+@exercise_app.command()
+def check(
+    all_: Annotated[bool, typer.Option("--all", help="Every contact point (the default).")] = False,
+    agreement: Annotated[
+        list[str] | None, typer.Option("--agreement", help="An agreement's parties.")
+    ] = None,
+    region: Annotated[
+        list[str] | None,
+        typer.Option("--region", help="Organisations acting for a region (NUTS code)."),
+    ] = None,
+    organisation: Annotated[list[str] | None, typer.Option("--organisation")] = None,
+    contact: Annotated[list[str] | None, typer.Option("--contact", help="A contact point.")] = None,
+    deadline: Annotated[
+        str, typer.Option("--deadline", help="How long to wait for answers: 30s, 15m, 2h.")
+    ] = "30m",
+    every: Annotated[
+        str | None, typer.Option("--every", help="Check again at this interval: 30d, 12h.")
+    ] = None,
+    times: Annotated[
+        int | None, typer.Option("--times", min=1, help="With --every: stop after this many.")
+    ] = None,
+    client: Annotated[
+        str, typer.Option("--client", help="The planner's API client (scope exercises:plan).")
+    ] = "be-nccn-exercises",
+    credentials: CredentialsOption = NETWORK_RECORD,
+    checks: Annotated[
+        Path, typer.Option("--checks", help="Where checks are recorded.", file_okay=False)
+    ] = CHECKS_DIR,
+    registry: RegistryOption = DEFAULTS.registry_url,
+    gateway: GatewayOption = DEFAULTS.gateway_url,
+    notifier: NotifierOption = DEFAULTS.notifier_url,
+) -> None:
+    """Send a short Exercise message to every contact point of a set, on every channel, and
+    record who received and acknowledged it by the deadline (again and again with --every)."""
+    addresses = [
+        *(f"agreement:{a}" for a in agreement or ()), *(f"region:{r}" for r in region or ()),
+        *(f"organisation:{o}" for o in organisation or ()),
+        *(f"contact:{c}" for c in contact or ()),
+    ]  # fmt: skip
+    if all_ or not addresses:
+        addresses = ["network:all"]
+    try:
+        wait, interval = parse_duration(deadline), parse_duration(every) if every else None
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        planner = read_client(credentials, client)
+    except (OSError, ValueError, KeyError, AttributeError, yaml.YAMLError) as exc:
+        typer.echo(f"error: no credentials of {client} in {credentials}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    endpoints = Endpoints(registry, gateway, notifier)
+    count = 0
+    failed = False
+    try:
+        while True:
+            started = datetime.now(UTC)
+            err.print(f"checking {' '.join(addresses)}; answers awaited for {deadline}")
+            record = asyncio.run(run_check(planner, endpoints, addresses, wait, checks=checks))
+            _show_check(record, checks)
+            failed = failed or not 200 <= record.status_code < 300
+            count += 1
+            if interval is None or (times is not None and count >= times):
+                break
+            pause_for = (started + interval - datetime.now(UTC)).total_seconds()
+            err.print(f"next check at {started + interval:%Y-%m-%d %H:%M:%S} UTC (Ctrl-C stops)")
+            time.sleep(max(pause_for, 0.0))
+    except KeyboardInterrupt:
+        err.print(f"stopped after {count} check(s); records in {checks}")
+        raise typer.Exit(130) from None
+    if failed:
+        raise typer.Exit(1)
+
+
+def _show_check(record: CheckRecord, checks: Path) -> None:
+    if not 200 <= record.status_code < 300:
+        typer.echo(f"check {record.check_id}: the gateway answered {record.status_code}: "
+                   f"{record.answer}", err=True)  # fmt: skip
+        return
+    table = Table(title=f"Communication check {record.check_id} ({record.sent_at:%Y-%m-%d %H:%M} "
+                  f"UTC, deadline {record.deadline_seconds:g} s)")  # fmt: skip
+    for column in ("organisation", "contact point", "console", "e-mail", "acknowledged"):
+        table.add_column(column)
+    for contact in record.contact_points:
+        acked = f"{contact.ack_seconds:.1f} s" if contact.ack_seconds is not None else "NO"
+        table.add_row(contact.organisation, contact.contact_point,
+                      _channel_cell(contact, "console"), _channel_cell(contact, "email"),
+                      acked)  # fmt: skip
+    Console().print(table)
+    for problem in problems(record):
+        typer.echo(f"  ! {problem}")
+    typer.echo(f"record: {check_path(checks, record.check_id)}")
+
+
+def _channel_cell(contact: ContactCheck, channel: str) -> str:
+    found = next((c for c in contact.channels if c.channel.value == channel), None)
+    if found is None:
+        return "—"
+    return f"{found.seconds:.1f} s" if found.seconds is not None else found.status.value
+
+
+@exercise_app.command("trend")
+def trend_of_checks(
+    checks: Annotated[
+        Path, typer.Option("--checks", help="Where checks are recorded.", file_okay=False)
+    ] = CHECKS_DIR,
+    as_json: Annotated[bool, typer.Option("--json", help="The trend as JSON.")] = False,
+) -> None:
+    """Reachability per organisation and channel over the recorded communication checks."""
+    records = read_checks(checks) if checks.is_dir() else []
+    if not records:
+        typer.echo(f"error: no communication check recorded in {checks}", err=True)
+        raise typer.Exit(2)
+    rows = trend(records)
+    if as_json:
+        typer.echo(json.dumps([row.model_dump(mode="json") for row in rows], indent=2))
+        return
+    table = Table(title="Reached / addressed, per communication check")
+    table.add_column("organisation")
+    table.add_column("channel")
+    for record in records:
+        table.add_column(f"{record.sent_at:%Y-%m-%d %H:%M}\n{record.check_id}")
+    for row in rows:
+        cells = {cell.check_id: f"{cell.reached}/{cell.total}" for cell in row.cells}
+        table.add_row(row.organisation, row.channel,
+                      *(cells.get(r.check_id, "—") for r in records))  # fmt: skip
+    Console().print(table)
 
 
 @exercise_app.command()

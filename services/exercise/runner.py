@@ -72,15 +72,27 @@ def read_credentials(path: Path) -> dict[str, Client]:
     """Organisation -> its API client, from a YAML (or JSON) list of {client_id, secret,
     organisation} (`api_clients:`), or the `.state/network.json` that `crossalert up` writes.
     With several clients of one organisation, the one named ORGANISATION-system is taken."""
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if isinstance(document, dict):
-        document = document.get("demo_credentials", document).get("api_clients", [])
     found: dict[str, Client] = {}
-    for entry in document:
+    for entry in _api_clients(path):
         organisation, client_id = entry["organisation"], entry["client_id"]
         if organisation not in found or client_id == f"{organisation}-system":
             found[organisation] = Client(client_id, entry["secret"])
     return found
+
+
+def read_client(path: Path, client_id: str) -> Client:
+    """One API client of the same file, by its id (KeyError when it is not there)."""
+    for entry in _api_clients(path):
+        if entry["client_id"] == client_id:
+            return Client(client_id, entry["secret"])
+    raise KeyError(f"no API client {client_id}")
+
+
+def _api_clients(path: Path) -> list[dict[str, Any]]:
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if isinstance(document, dict):
+        document = document.get("demo_credentials", document).get("api_clients", [])
+    return list(document)
 
 
 def new_run_id() -> str:

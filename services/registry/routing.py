@@ -13,12 +13,16 @@ The rules, in the words a duty officer would use:
   party organisations, and organisations acting within party regions.
 * **Exercises** (CAP status Exercise or Test) travel only through agreements that apply to
   exercises; the area rule alone never routes an exercise.
+* **Addressed exercises** (a communication check: CAP scope Private, status Exercise or Test)
+  reach exactly the contact points their addresses name, whatever their competences, and
+  nobody else; no agreement applies and nobody is chased.
 * **Escalation.** The escalation contacts of the applying agreements are named too, marked
   escalation-only unless another rule reaches them: they are chased when a deadline passes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -137,6 +141,20 @@ def resolve(data: RoutingData, facts: RoutingFacts, *, today: date) -> RoutingAn
     exercise = facts.status in EXERCISE_STATUSES
     if facts.status is Status.DRAFT:
         return RoutingAnswer(facts=facts, recipients=[], agreements=[])
+    if facts.addresses:
+        addressed = _addressed(data, facts.addresses)
+        return RoutingAnswer(
+            facts=facts,
+            recipients=[
+                _recipient(data, contact, facts, [Reason(
+                    kind="address", detail=f"The message is addressed to {address}.",
+                )], False, {})
+                for contact, address in sorted(
+                    addressed.items(), key=lambda item: (item[0].organisation, item[0].id)
+                )
+            ],
+            agreements=[],
+        )  # fmt: skip
 
     reasons: dict[str, list[Reason]] = {}
     deadlines: dict[str, list[int]] = {}
@@ -172,10 +190,7 @@ def resolve(data: RoutingData, facts: RoutingFacts, *, today: date) -> RoutingAn
     matched = [a for a in data.agreements if _applies(a, data, source, facts, day, exercise)]
     for agreement in matched:
         for org in data.organisations.values():
-            bound = org.id in agreement.party_organisations or any(
-                data.within(own, party) for own in org.regions for party in agreement.party_regions
-            )
-            if bound and org.id != source.id:
+            if _bound(agreement, data, org) and org.id != source.id:
                 reach(
                     org.id,
                     Reason(
@@ -223,6 +238,44 @@ def resolve(data: RoutingData, facts: RoutingFacts, *, today: date) -> RoutingAn
     )
 
 
+def _addressed(data: RoutingData, addresses: list[str]) -> dict[ContactRow, str]:
+    """The contact points an addressed exercise names, each with the first address naming it;
+    an address naming nothing known reaches nobody."""
+    found: dict[ContactRow, str] = {}
+
+    def add(contacts: Iterable[ContactRow], address: str) -> None:
+        for contact in contacts:
+            found.setdefault(contact, address)
+
+    for address in addresses:
+        kind, _, value = address.partition(":")
+        if kind == "contact" and value in data.contacts:
+            add([data.contacts[value]], address)
+        elif kind == "organisation":
+            add(data.contacts_of.get(value, ()), address)
+        elif kind == "network" and value == "all":
+            add(data.contacts.values(), address)
+        elif kind == "region":
+            for org in data.organisations.values():
+                if any(data.overlap(value, own) for own in org.regions):
+                    add(data.contacts_of.get(org.id, ()), address)
+        elif kind == "agreement":
+            for agreement in data.agreements:
+                if agreement.id != value:
+                    continue
+                for org in data.organisations.values():
+                    if _bound(agreement, data, org):
+                        add(data.contacts_of.get(org.id, ()), address)
+    return found
+
+
+def _bound(agreement: AgreementRow, data: RoutingData, org: OrganisationRow) -> bool:
+    """Whether the agreement binds the organisation: a party, or acting within a party region."""
+    return org.id in agreement.party_organisations or any(
+        data.within(own, party) for own in org.regions for party in agreement.party_regions
+    )
+
+
 def _applies(
     agreement: AgreementRow,
     data: RoutingData,
@@ -234,19 +287,16 @@ def _applies(
     in_force = agreement.valid_from <= day and (
         agreement.valid_until is None or day <= agreement.valid_until
     )
-    binds_source = source.id in agreement.party_organisations or any(
-        data.within(own, party) for own in source.regions for party in agreement.party_regions
-    )
     return (
         in_force
-        and binds_source
+        and _bound(agreement, data, source)
         and bool(agreement.categories & set(facts.categories))
         and facts.severity.rank >= agreement.min_severity.rank
         and (agreement.applies_to_exercises or not exercise)
     )
 
 
-_KIND_ORDER = {"area": 0, "agreement": 1, "escalation": 2}
+_KIND_ORDER = {"area": 0, "agreement": 1, "escalation": 2, "address": 3}
 
 
 def _recipient(

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 import yaml
-from exercise_support import mentions, on_real_topics
+from exercise_support import mentions, on_real_topics, served_network
 from gateway_support import envelopes_on
-from notifier_support import Console, Network, free_port, ids, network_on, serving
+from notifier_support import Console, Network, ids
 
 from schemas.cap import Status
 from schemas.envelopes import AlertPublished
@@ -87,12 +87,7 @@ class Exercise:
 async def exercise(tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[Exercise]:
     scenario = tmp_path / "meuse.yaml"
     scenario.write_text(yaml.safe_dump(SCENARIO, allow_unicode=True), encoding="utf-8")
-    async with (
-        network_on(tmp_path, kafka_bootstrap) as network,
-        serving(network.registry.app, free_port(), lifespan=False) as registry_url,
-        serving(network.gateway.app, free_port(), lifespan=False) as gateway_url,
-    ):
-        endpoints = Endpoints(registry_url, gateway_url, network.notifier.url)
+    async with served_network(tmp_path, kafka_bootstrap) as (network, endpoints):
         yield Exercise(network, kafka_bootstrap, endpoints, scenario, tmp_path / "runs")
 
 

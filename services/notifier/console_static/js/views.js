@@ -291,6 +291,7 @@ function reasonText(reason) {
   let subject;
   if (reason.kind === "agreement") subject = `Agreement ${reason.agreement ?? ""}`.trim();
   else if (reason.kind === "escalation") subject = "Escalation";
+  else if (reason.kind === "address") subject = "Communication check";
   else subject = "Your area";
   return h(
     "li",
