@@ -145,8 +145,13 @@ CASES: list[tuple[str, dict[str, Any], dict[str, list[str]]]] = [
     ),
     (
         "a communication check reaches exactly the contact points it addresses",
-        facts(NCCN, ["Safety"], "Minor", status="Exercise",
-              addresses=["contact:fr-metz-cogic", "organisation:be-liege", "contact:nobody"]),
+        facts(
+            NCCN,
+            ["Safety"],
+            "Minor",
+            status="Exercise",
+            addresses=["contact:fr-metz-cogic", "organisation:be-liege", "contact:nobody"],
+        ),
         {"be-liege-duty": ["address"], "fr-metz-cogic": ["address"]},
     ),
     (
@@ -156,19 +161,43 @@ CASES: list[tuple[str, dict[str, Any], dict[str, list[str]]]] = [
     ),
     (
         "… a party region's organisations, and those of a region around or within one named",
-        facts(NCCN, ["Safety"], "Minor", status="Test",
-              addresses=["agreement:meuse-flood", "region:DEA2D"]),
-        {cp: ["address"] for cp in (
-            "be-eupen-desk", "be-liege-duty", "de-aachen-leitstelle", "de-nrw-lagezentrum",
-            "nl-ggd-health", "nl-limburg-duty")},
+        facts(
+            NCCN,
+            ["Safety"],
+            "Minor",
+            status="Test",
+            addresses=["agreement:meuse-flood", "region:DEA2D"],
+        ),
+        {
+            cp: ["address"]
+            for cp in (
+                "be-eupen-desk",
+                "be-liege-duty",
+                "de-aachen-leitstelle",
+                "de-nrw-lagezentrum",
+                "nl-ggd-health",
+                "nl-limburg-duty",
+            )
+        },
     ),
     (
         "… or the whole network",
         facts(NCCN, ["Safety"], "Minor", status="Exercise", addresses=["network:all"]),
-        {cp: ["address"] for cp in (
-            "be-aviq-health", "be-eupen-desk", "be-liege-duty", "be-nccn-duty",
-            "de-aachen-leitstelle", "de-nrw-lagezentrum", "fr-metz-cogic", "lu-duty",
-            "nl-ggd-health", "nl-limburg-duty")},
+        {
+            cp: ["address"]
+            for cp in (
+                "be-aviq-health",
+                "be-eupen-desk",
+                "be-liege-duty",
+                "be-nccn-duty",
+                "de-aachen-leitstelle",
+                "de-nrw-lagezentrum",
+                "fr-metz-cogic",
+                "lu-duty",
+                "nl-ggd-health",
+                "nl-limburg-duty",
+            )
+        },
     ),
     (
         "the sender's own contact points never receive its alert",
