@@ -273,9 +273,27 @@ class ContactPointRow(RunModel):
     escalations: int = Field(description="Escalations its silence triggered.")
 
 
+class OrganisationRow(RunModel):
+    """One organisation over the whole run: its contact points' figures taken together (what
+    the other participants see of it)."""
+
+    organisation: str
+    organisation_name: str
+    contact_points: int
+    messages: int = Field(description="Receipts of the run's messages by its contact points.")
+    delivered: Timing
+    acknowledged: Timing
+    never_acknowledged: int = Field(description="Acknowledgements asked for and not given.")
+    failed: int
+    escalations: int
+
+
 class ExpectationResult(RunModel):
     inject: str
     contact_point: str
+    organisation: str | None = Field(
+        default=None, description="Its organisation, when the network reached it."
+    )
     expected: Literal["receive", "acknowledge"]
     within_seconds: float | None
     met: bool
@@ -316,10 +334,44 @@ class ExerciseReport(RunModel):
     made_at: AwareDatetime
     planned: int = Field(description="Injects in the scenario (a stopped run sent fewer).")
     timeline: list[TimelineRow]
+    participants: list[str] = Field(
+        default_factory=list,
+        description="Organisations taking part: named by the scenario, sending, or reached.",
+    )
+    organisations: list[OrganisationRow] = Field(default_factory=list)
     contact_points: list[ContactPointRow]
     expectations: list[ExpectationResult]
     corrective_actions: list[CorrectiveAction]
     ratings: list[str] = Field(default_factory=lambda: [r.value for r in Rating])
+    shared_with: str | None = Field(
+        default=None,
+        description="The organisation this copy is for: its own contact points, expectations "
+        "and corrective actions in full, the other organisations as aggregates only.",
+    )
+
+    def for_organisation(self, organisation: str) -> ExerciseReport:
+        """The report as one participating organisation sees it: its own contact points,
+        expectations and corrective actions in full; the others in the organisations' table."""
+        own = organisation
+        return self.model_copy(
+            update={
+                "contact_points": [r for r in self.contact_points if r.organisation == own],
+                "expectations": [r for r in self.expectations if r.organisation == own],
+                "corrective_actions": [a for a in self.corrective_actions if a.organisation == own],
+                "shared_with": own,
+            }
+        )
+
+
+class PublishedReport(RunModel):
+    """An after-action report as the notifier holds it for the participants."""
+
+    run_id: str
+    scenario: str
+    state: RunState
+    started_at: AwareDatetime
+    published_by: str = Field(description="The planner's organisation.")
+    published_at: AwareDatetime
 
 
 class ChannelCheck(RunModel):

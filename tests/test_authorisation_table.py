@@ -329,6 +329,37 @@ def rule_rows() -> list[Row]:
 
 
 AGENCIES = frozenset({"rule_owner", "rule_party"})
+PLANNER = frozenset({"exercise_planner"})
+
+
+def exercise_report(run_id: str) -> dict[str, Any]:
+    """A run's after-action report naming Liège's crisis unit as its one participant."""
+    now = datetime.now(UTC).isoformat()
+    return {
+        "run_id": run_id, "scenario": "Table exercise", "state": "finished", "speed": 1.0,
+        "started_at": now, "ended_at": now, "objectives": [], "made_at": now, "planned": 0,
+        "timeline": [], "participants": ["be-liege"], "organisations": [],
+        "contact_points": [], "expectations": [], "corrective_actions": [],
+    }  # fmt: skip
+
+
+def exercise_report_rows() -> list[Row]:
+    async def published(world: World, kind: str) -> httpx.Response:
+        notifier = world.by_service["notifier"]
+        publishing = await notifier.post(
+            "/v1/exercise-reports", json=exercise_report("table-run"),
+            headers=world.headers("exercise_planner"),
+        )  # fmt: skip
+        assert publishing.status_code in (200, 201), publishing.text
+        return await notifier.get("/v1/exercise-reports/table-run", headers=world.headers(kind))
+
+    return [
+        with_body("notifier", "POST", "/v1/exercise-reports", PLANNER,
+                  lambda _world, kind: exercise_report(f"table-{kind.replace('_', '-')}")),
+        simple("notifier", "GET", "/v1/exercise-reports", PLANNER | set(OFFICERS)),
+        Row("notifier", "GET", "/v1/exercise-reports/{run_id}",
+            PLANNER | {"sender_officer"}, published, why="(a participant's officer)"),
+    ]  # fmt: skip
 
 
 def observation(_world: World, kind: str) -> dict[str, Any]:
@@ -383,7 +414,7 @@ async def client_credentials(world: World, kind: str) -> httpx.Response:
     return await world.by_service["registry"].post("/v1/oauth/token", data=form)
 
 
-TABLE = [*record_rows(), *rule_rows(), *alert_rows(), *open_rows()]
+TABLE = [*record_rows(), *rule_rows(), *alert_rows(), *exercise_report_rows(), *open_rows()]
 
 ELSEWHERE = {
     ("notifier", "WEBSOCKET", "/v1/feed"): "tests/notifier/test_feed_abuse.py and "

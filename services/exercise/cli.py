@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 import yaml
 from rich.console import Console
@@ -28,6 +29,7 @@ from rich.table import Table
 
 from schemas.envelopes import AlertPublished
 from schemas.exercise import CheckRecord, ContactCheck, RunRecord, RunState, SentInject
+from services.common.registry_client import RegistryRefused, RegistryUnavailable
 from services.exercise.check import (
     CHECKS_DIR,
     check_path,
@@ -37,7 +39,7 @@ from services.exercise.check import (
     run_check,
     trend,
 )
-from services.exercise.collect import delivery_reports
+from services.exercise.collect import delivery_reports, publish_report
 from services.exercise.msel import MselError, scenario_from_msel
 from services.exercise.replay import replay
 from services.exercise.report import build_report, render_html, render_json
@@ -77,6 +79,10 @@ CredentialsOption = Annotated[
 RegistryOption = Annotated[str, typer.Option("--registry", help="Registry base URL.")]
 GatewayOption = Annotated[str, typer.Option("--gateway", help="Gateway base URL.")]
 NotifierOption = Annotated[str, typer.Option("--notifier", help="Notifier base URL.")]
+PlannerOption = Annotated[
+    str, typer.Option("--client", help="The planner's API client (scope exercises:plan).")
+]
+PLANNER_CLIENT = "be-nccn-exercises"
 DEFAULTS = Endpoints()
 
 
@@ -214,9 +220,7 @@ def check(
     times: Annotated[
         int | None, typer.Option("--times", min=1, help="With --every: stop after this many.")
     ] = None,
-    client: Annotated[
-        str, typer.Option("--client", help="The planner's API client (scope exercises:plan).")
-    ] = "be-nccn-exercises",
+    client: PlannerOption = PLANNER_CLIENT,
     credentials: CredentialsOption = NETWORK_RECORD,
     checks: Annotated[
         Path, typer.Option("--checks", help="Where checks are recorded.", file_okay=False)
@@ -239,11 +243,7 @@ def check(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    try:
-        planner = read_client(credentials, client)
-    except (OSError, ValueError, KeyError, AttributeError, yaml.YAMLError) as exc:
-        typer.echo(f"error: no credentials of {client} in {credentials}: {exc}", err=True)
-        raise typer.Exit(2) from None
+    planner = _planner(credentials, client)
     endpoints = Endpoints(registry, gateway, notifier)
     count = 0
     failed = False
@@ -342,6 +342,13 @@ def report(
     runs: RunsOption = RUNS_DIR,
     registry: RegistryOption = DEFAULTS.registry_url,
     notifier: NotifierOption = DEFAULTS.notifier_url,
+    publish: Annotated[
+        bool,
+        typer.Option(
+            "--publish", help="Also hand it to the notifier for the participants' officers."
+        ),
+    ] = False,
+    client: PlannerOption = PLANNER_CLIENT,
 ) -> None:
     """Write the after-action report of a run (HTML and JSON), finished or stopped."""
     record = _record(runs, run_id)
@@ -354,6 +361,18 @@ def report(
     html.write_text(render_html(made), encoding="utf-8")
     data.write_text(render_json(made), encoding="utf-8")
     typer.echo(f"wrote {html} and {data}")
+    if publish:
+        planner = _planner(credentials, client)
+        try:
+            published = asyncio.run(publish_report(made, planner, endpoints))
+        except httpx.HTTPStatusError as exc:
+            typer.echo(f"error: the notifier refused the report: {exc.response.text}", err=True)
+            raise typer.Exit(1) from None
+        except (httpx.HTTPError, RegistryRefused, RegistryUnavailable) as exc:
+            typer.echo(f"error: the report was not published: {exc}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"published for {', '.join(made.participants)}: their officers open it in "
+                   f"the console (run {published.run_id})")  # fmt: skip
 
 
 def _load(file: Path) -> LoadedScenario:
@@ -370,6 +389,14 @@ def _credentials(path: Path) -> dict[str, Client]:
         return read_credentials(path)
     except (OSError, ValueError, KeyError, AttributeError, yaml.YAMLError) as exc:
         typer.echo(f"error: no credentials from {path}: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _planner(credentials: Path, client_id: str) -> Client:
+    try:
+        return read_client(credentials, client_id)
+    except (OSError, ValueError, KeyError, AttributeError, yaml.YAMLError) as exc:
+        typer.echo(f"error: no credentials of {client_id} in {credentials}: {exc}", err=True)
         raise typer.Exit(2) from None
 
 

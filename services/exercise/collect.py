@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import httpx
 
 from schemas.deliveries import DeliveryReport
-from schemas.exercise import RunRecord
+from schemas.exercise import ExerciseReport, PublishedReport, RunRecord
 from schemas.identity import Scope
 from services.common.registry_client import RegistryClient
 from services.exercise.runner import TIMEOUT_SECONDS, Client, Endpoints
@@ -44,3 +44,24 @@ async def delivery_reports(
             elif answer.status_code != 404:
                 answer.raise_for_status()
     return found
+
+
+async def publish_report(
+    report: ExerciseReport, planner: Client, endpoints: Endpoints
+) -> PublishedReport:
+    """Hand the report to the notifier, for the participating organisations' officers."""
+    async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as http:
+        registry = RegistryClient(
+            endpoints.registry_url, client_id=planner.client_id, client_secret=planner.secret,
+            timeout_seconds=TIMEOUT_SECONDS, client=http,
+        )  # fmt: skip
+        answer = await http.post(
+            f"{endpoints.notifier_url}/v1/exercise-reports",
+            content=report.model_dump_json(),
+            headers={
+                "Authorization": f"Bearer {await registry.token(Scope.EXERCISES_PLAN)}",
+                "Content-Type": "application/json",
+            },
+        )
+        answer.raise_for_status()
+        return PublishedReport.model_validate_json(answer.content)

@@ -34,6 +34,7 @@ from schemas.exercise import (
     ExerciseReport,
     ExpectationResult,
     InjectKind,
+    OrganisationRow,
     RunRecord,
     RunState,
     SentInject,
@@ -144,7 +145,13 @@ def build_report(
         )
         for index, inject in enumerate(record.injects)
     ]
-    expectations = _expectations(record, deliveries, receipts)
+    expectations = _expectations(record, deliveries, receipts, people)
+    contact_points = _contact_points(receipts, people, escalations)
+    participants = {
+        *record.participants.organisations,
+        *(inject.sender for inject in record.injects),
+        *(view.organisation for view in people.values()),
+    }
     return ExerciseReport(
         run_id=record.run_id,
         scenario=record.scenario,
@@ -156,7 +163,9 @@ def build_report(
         made_at=now,
         planned=record.planned,
         timeline=timeline,
-        contact_points=_contact_points(receipts, people, escalations),
+        participants=sorted(participants),
+        organisations=_organisations(receipts, people, contact_points),
+        contact_points=contact_points,
         expectations=expectations,
         corrective_actions=_corrective_actions(expectations, receipts, people),
     )
@@ -196,11 +205,44 @@ def _contact_points(
     return sorted(rows, key=lambda row: (row.organisation, row.contact_point))
 
 
+def _organisations(
+    receipts: dict[tuple[int, str], _Receipt],
+    people: dict[str, DeliveryView],
+    rows: list[ContactPointRow],
+) -> list[OrganisationRow]:
+    """Each organisation's contact points taken together: what the other participants see."""
+    by_organisation: dict[str, list[_Receipt]] = defaultdict(list)
+    for (_, contact_point), receipt in receipts.items():
+        by_organisation[people[contact_point].organisation].append(receipt)
+    found = []
+    for organisation, own in sorted(by_organisation.items()):
+        own_rows = [row for row in rows if row.organisation == organisation]
+        found.append(
+            OrganisationRow(
+                organisation=organisation,
+                organisation_name=own_rows[0].organisation_name,
+                contact_points=len(own_rows),
+                messages=sum(row.messages for row in own_rows),
+                delivered=timing([d[0] for r in own if (d := r.delivered) is not None]),
+                acknowledged=timing([a for r in own if (a := r.acknowledged) is not None]),
+                never_acknowledged=sum(len(row.never_acknowledged) for row in own_rows),
+                failed=sum(row.failed for row in own_rows),
+                escalations=sum(row.escalations for row in own_rows),
+            )
+        )
+    return found
+
+
 def _expectations(
     record: RunRecord,
     deliveries: Mapping[str, DeliveryReport],
     receipts: dict[tuple[int, str], _Receipt],
+    people: dict[str, DeliveryView],
 ) -> list[ExpectationResult]:
+    def organisation(contact_point: str) -> str | None:
+        person = people.get(contact_point)
+        return person.organisation if person else None
+
     results = []
     for index, inject in enumerate(record.injects):
         expect = inject.expect
@@ -220,6 +262,7 @@ def _expectations(
                 ExpectationResult(
                     inject=inject.name,
                     contact_point=contact_point,
+                    organisation=organisation(contact_point),
                     expected="receive",
                     within_seconds=None,
                     met=delivered is not None or acknowledged is not None,
@@ -247,6 +290,7 @@ def _expectations(
                 ExpectationResult(
                     inject=inject.name,
                     contact_point=contact_point,
+                    organisation=organisation(contact_point),
                     expected="acknowledge",
                     within_seconds=within,
                     met=met,
@@ -399,6 +443,7 @@ def render_html(report: ExerciseReport) -> str:
         _header(report, title),
         "<main>",
         _timeline_section(report),
+        _organisation_section(report),
         _contact_point_section(report),
         _expectation_section(report),
         _plan_section(report),
@@ -503,12 +548,23 @@ def _header(report: ExerciseReport, title: str) -> str:
             *(f"<dt>{_e(name)}</dt><dd>{_e(value)}</dd>" for name, value in facts),
             "</dl>",
             f'<p class="notice" id="run-state">{_e(notice)}</p>',
+            *_shared_notice(report),
             "<p>Deliveries and acknowledgements are as the notifier knew them when the report "
             "was made. Times are wall-clock seconds from the moment the run sent the message: "
             "duty officers act in real time, whatever the run's speed.</p>",
             "</header>",
         ]
     )
+
+
+def _shared_notice(report: ExerciseReport) -> list[str]:
+    if report.shared_with is None:
+        return []
+    return [
+        f'<p class="notice" id="shared-with">Made for {_e(report.shared_with)}: its own contact '
+        "points, expectations and corrective actions in full; the other organisations as "
+        "aggregates only.</p>"
+    ]
 
 
 def _timeline_section(report: ExerciseReport) -> str:
@@ -542,6 +598,39 @@ def _timeline_section(report: ExerciseReport) -> str:
         else ""
     )
     return _section("timeline", "Timeline", table, chart)
+
+
+def _organisation_section(report: ExerciseReport) -> str:
+    rows = [
+        [
+            _named(row.organisation_name, row.organisation),
+            str(row.contact_points),
+            str(row.messages),
+            _optional(row.delivered.median),
+            _optional(row.delivered.p90),
+            _optional(row.delivered.worst),
+            str(row.acknowledged.count),
+            _optional(row.acknowledged.median),
+            _optional(row.acknowledged.p90),
+            _optional(row.acknowledged.worst),
+            str(row.never_acknowledged),
+            str(row.failed),
+            str(row.escalations),
+        ]
+        for row in report.organisations
+    ]
+    if not rows:
+        return _section("organisations", "Organisations", _empty("No organisation was reached."))
+    head = [
+        "Organisation", "Contact points", "Messages", "median", "p90", "worst", "count", "median",
+        "p90", "worst", "Acknowledgements not given", "Failed deliveries", "Escalations",
+    ]  # fmt: skip
+    groups = [
+        ("", 1), ("", 1), ("", 1), ("Delivered after (s)", 3), ("Acknowledged after (s)", 4),
+        ("", 1), ("", 1), ("", 1),
+    ]  # fmt: skip
+    table = _table(head, rows, numeric=tuple(range(1, 13)), group_head=groups)
+    return _section("organisations", "Organisations", table)
 
 
 def _contact_point_section(report: ExerciseReport) -> str:

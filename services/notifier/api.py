@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import httpx
-from fastapi import APIRouter, Depends, Request, Response, WebSocket, status
+from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket, status
+from fastapi import Path as FastApiPath
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from schemas.console import FEED_PATH, Acknowledgement, AcknowledgeRequest
 from schemas.deliveries import DeliveryReport
 from schemas.envelopes import AlertKey
+from schemas.exercise import ExerciseReport, PublishedReport
 from schemas.identity import Scope, TokenClaims, TokenResponse
 from services.common.auth import requires, requires_any
 from services.common.problems import ProblemError, problem_responses
 from services.common.requests import note
-from services.notifier import acks
+from services.notifier import acks, exercise_reports
 from services.notifier.report import delivery_report
 from services.notifier.socket import serve_console
 
 router = APIRouter(prefix="/v1", tags=["notifier"])
 
 OfficerDep = Annotated[TokenClaims, Depends(requires(Scope.CONSOLE))]
+PlannerDep = Annotated[TokenClaims, Depends(requires(Scope.EXERCISES_PLAN))]
+ReportReaderDep = Annotated[TokenClaims, Depends(requires_any(Scope.CONSOLE, Scope.EXERCISES_PLAN))]
+RunId = Annotated[str, FastApiPath(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
 ReaderDep = Annotated[TokenClaims, Depends(requires_any(Scope.ALERTS_READ, Scope.CONSOLE))]
 
 
@@ -142,6 +148,72 @@ def alert_key(sender: str, identifier: str) -> AlertKey:
         raise ProblemError(
             404, "unknown_alert", "No alert with such a sender and identifier can exist."
         ) from None
+
+
+@router.post(
+    "/exercise-reports",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PublishedReport,
+    responses={
+        200: {"model": PublishedReport, "description": "The planner's earlier report replaced."},
+        **problem_responses(401, 403, 413, 422, 503),
+    },
+)
+async def publish_exercise_report(
+    request: Request, response: Response, report: ExerciseReport, claims: PlannerDep
+) -> PublishedReport:
+    """Publish a run's after-action report for the participating organisations' officers."""
+    async with request.app.state.sessions() as session, session.begin():
+        created = await exercise_reports.publish(session, report, claims)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    async with request.app.state.sessions() as session:
+        return (await exercise_reports.listed(session, claims, run_id=report.run_id))[0]
+
+
+@router.get(
+    "/exercise-reports",
+    response_model=list[PublishedReport],
+    responses=problem_responses(401, 403, 503),
+)
+async def exercise_report_list(request: Request, claims: ReportReaderDep) -> list[PublishedReport]:
+    """The reports the reader may open: its organisation's exercises (an officer), or those
+    its organisation published (a planner)."""
+    async with request.app.state.sessions() as session:
+        return await exercise_reports.listed(session, claims)
+
+
+@router.get(
+    "/exercise-reports/{run_id}",
+    response_model=ExerciseReport,
+    responses={
+        200: {"content": {"text/html": {}}, "description": "JSON, or the page (format=html)."},
+        **problem_responses(401, 403, 404, 422, 503),
+    },
+)
+async def exercise_report(
+    request: Request,
+    run_id: RunId,
+    claims: ReportReaderDep,
+    page: Annotated[Literal["json", "html"], Query(alias="format")] = "json",
+) -> Response:
+    """A run's after-action report: whole for its planner; for an officer of a participating
+    organisation, its own rows in full and the other organisations as aggregates."""
+    async with request.app.state.sessions() as session:
+        report = await exercise_reports.read(session, run_id, claims)
+    if page == "json":
+        return Response(report.model_dump_json(), media_type="application/json")
+    # The page's renderer draws with matplotlib: loaded on the first page asked for only.
+    from services.exercise.report import CONTENT_SECURITY_POLICY, render_html
+
+    return HTMLResponse(
+        render_html(report),
+        headers={
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.websocket(FEED_PATH.removeprefix("/v1"))

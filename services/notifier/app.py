@@ -49,6 +49,9 @@ ALERT_TOPIC_NAMES = [
 REGISTRY_RETRY_SECONDS = (0.5, 1, 2, 5)
 
 
+MAX_REPORT_BYTES = 4 * 1024 * 1024
+
+
 def create_app(
     settings: NotifierSettings | None = None, *, registry_client: httpx.AsyncClient | None = None
 ) -> FastAPI:
@@ -196,6 +199,8 @@ def create_app(
             "alerts_consumer": alerts_consumer,
         },
         lifespan=lifespan,
+        # An exercise's after-action report names every contact point and expectation.
+        larger_bodies={"/v1/exercise-reports": MAX_REPORT_BYTES},
     )
     app.include_router(router)
     app.include_router(console.router)

@@ -157,3 +157,30 @@ class OutboxEvent(Base):
     def envelope(self, _producer: str) -> Envelope:
         """The envelope to publish (its producer was named when it was written)."""
         return decode_envelope(self.envelope_json)
+
+
+class PublishedExerciseReport(Base):
+    """An exercise's after-action report, published by its planner for the participants."""
+
+    __tablename__ = "exercise_reports"
+
+    run_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    scenario: Mapped[str] = mapped_column(Text, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    published_by: Mapped[str] = mapped_column(String(100), nullable=False)
+    published_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    report_json: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class ExerciseReportParticipant(Base):
+    """An organisation taking part in a published exercise: its officers may read the report."""
+
+    __tablename__ = "exercise_report_participants"
+    __table_args__ = (
+        ForeignKeyConstraint(["run_id"], ["exercise_reports.run_id"], ondelete="CASCADE"),
+        Index("ix_exercise_report_participants_organisation", "organisation"),
+    )
+
+    run_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    organisation: Mapped[str] = mapped_column(String(100), primary_key=True)

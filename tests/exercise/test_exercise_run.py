@@ -244,14 +244,16 @@ async def test_the_report_gives_the_acknowledgements_the_officers_made(
     # The planner's command writes the same report beside the run's record.
     credentials = exercise.runs / "clients.yaml"
     credentials.write_text(yaml.safe_dump({"api_clients": [
-        {"organisation": org, "client_id": c.client_id, "secret": c.secret}
-        for org, c in CREDENTIALS.items()
+        *({"organisation": org, "client_id": c.client_id, "secret": c.secret}
+          for org, c in CREDENTIALS.items()),
+        {"organisation": "fr-metz", "client_id": "planner", "secret": "planner-secret-123"},
     ]}), encoding="utf-8")  # fmt: skip
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.cli", "exercise", "report", record.run_id,
         "--runs", str(exercise.runs), "--output", str(exercise.runs),
         "--credentials", str(credentials), "--registry", exercise.endpoints.registry_url,
-        "--notifier", exercise.endpoints.notifier_url, stderr=asyncio.subprocess.PIPE,
+        "--notifier", exercise.endpoints.notifier_url, "--publish", "--client", "planner",
+        stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 0, err.decode()
@@ -266,6 +268,41 @@ async def test_the_report_gives_the_acknowledgements_the_officers_made(
     html = (exercise.runs / f"{record.run_id}.report.html").read_text("utf-8")
     assert html.startswith("<!DOCTYPE")
     assert RunRecord.model_validate_json((exercise.runs / f"{record.run_id}.json").read_bytes())
+
+    # Published: each participant's officers read their own rows, the others' aggregates.
+    def seen_by(console: Console, **params: str) -> Any:
+        return network.notifier.http.get(
+            f"/v1/exercise-reports/{record.run_id}", params=params,
+            headers={"Authorization": f"Bearer {console.token}"},
+        )  # fmt: skip
+
+    eupen_desk, limburg_desk = consoles["be-eupen-desk"], consoles["nl-limburg-duty"]
+    listed = await network.notifier.http.get(
+        "/v1/exercise-reports", headers={"Authorization": f"Bearer {eupen_desk.token}"}
+    )
+    assert [r["run_id"] for r in listed.json()] == [record.run_id]
+    for console, own, other in ((eupen_desk, "be-eupen", "nl-limburg"),
+                                (limburg_desk, "nl-limburg", "be-eupen")):  # fmt: skip
+        answer = await seen_by(console)
+        assert answer.status_code == 200, answer.text
+        shared = ExerciseReport.model_validate_json(answer.content)
+        assert shared.shared_with == own
+        assert {row.organisation for row in shared.contact_points} == {own}
+        assert {e.organisation for e in shared.expectations} == {own}
+        assert {a.organisation for a in shared.corrective_actions} <= {own}
+        assert shared.organisations == written.organisations  # everyone's aggregates
+        assert {own, other} <= {row.organisation for row in shared.organisations}
+        assert shared.contact_points == [r for r in written.contact_points if r.organisation == own]
+    aggregates = {row.organisation: row for row in shared.organisations}
+    limburg_row = again["nl-limburg-duty"]
+    assert aggregates["nl-limburg"].never_acknowledged == len(limburg_row.never_acknowledged) >= 1
+    assert aggregates["be-eupen"].acknowledged.median == pytest.approx(waited, abs=0.001)
+    page = await seen_by(eupen_desk, format="html")
+    assert page.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert "Made for be-eupen" in page.text and "nl-limburg-duty" not in page.text
+    stranger = await network.console("lu-duty", connect=False)
+    assert (await seen_by(stranger)).status_code == 403
 
 
 async def test_the_planner_pauses_resumes_and_stops_a_run_from_the_shell(
