@@ -28,6 +28,15 @@ from registry_support import Registry, running_registry
 from smtp_support import running_smtp
 
 from console.console_support import SLOW, TABLET, OfficerPage, free_port
+from schemas.exercise import (
+    ContactPointRow,
+    CorrectiveAction,
+    ExerciseReport,
+    ExpectationResult,
+    OrganisationRow,
+    RunState,
+    Timing,
+)
 
 LIMBURG = "meldkamer@vrzl.example.org"
 HEADLINES = {
@@ -339,10 +348,75 @@ async def test_an_exercise_run_is_named_on_its_items_and_selectable(
     )
     runs = eupen.page.locator("#filter-run")
     await expect(runs.locator("option")).to_have_count(3)
+    report_button = eupen.page.locator("#open-exercise-report")
+    await expect(report_button).to_be_hidden()  # no report of either run yet
+    planner = await network.registry.auth("planner", "planner-secret-123")
+    published = await network.notifier.http.post(
+        "/v1/exercise-reports", json=exercise_report("20261203-abc123"), headers=planner
+    )
+    assert published.status_code == 201, published.text
     await runs.select_option("20261203-abc123")
     await expect(eupen.page).to_have_url(re.compile(r"[?&]run=20261203-abc123"))
     await expect(card).to_be_visible()
     await expect(eupen.card(other["sender"], other["identifier"])).to_have_count(0)
+
+    # The run's after-action report: Eupen's desk in full, Zuid-Limburg as an aggregate.
+    await report_button.click()
+    dialog = eupen.page.locator("#exercise-report-dialog")
+    await expect(dialog.locator("#report-shared-with")).to_contain_text("Made for be-eupen")
+    await expect(dialog).to_contain_text("Krisenstab Eupen (be-eupen-desk)")
+    await expect(dialog).to_contain_text("Safety region Zuid-Limburg (nl-limburg)")
+    await expect(dialog).not_to_contain_text("nl-limburg-duty")
+    await eupen.shot("09-exercise-report")
+    async with eupen.page.expect_download() as downloading:
+        await dialog.locator("#exercise-report-download").click()
+    page = await asyncio.to_thread(
+        Path(await (await downloading.value).path()).read_text, encoding="utf-8"
+    )
+    assert page.startswith("<!DOCTYPE html>") and "Made for be-eupen" in page
+    await dialog.locator("#exercise-report-close").click()
+    await expect(dialog).to_be_hidden()
+    await runs.select_option("20261203-def456")
+    await expect(report_button).to_be_hidden()
+
+
+def exercise_report(run_id: str) -> dict[str, Any]:
+    """A planner's report of `run_id` in which Eupen's desk acknowledged and Zuid-Limburg's
+    control room did not."""
+    now = datetime.now(UTC)
+    delivered = Timing(count=2, median=0.4, p90=0.9, worst=0.9)
+    acked = Timing(count=2, median=12, p90=30.5, worst=30.5)
+    silent = Timing(count=0, median=None, p90=None, worst=None)
+    Desk = tuple[str, str, str, str, Timing, list[str]]
+    eupen: Desk = ("be-eupen", "Eupen crisis desk", "be-eupen-desk", "Krisenstab Eupen", acked, [])
+    limburg: Desk = ("nl-limburg", "Safety region Zuid-Limburg", "nl-limburg-duty",
+               "Meldkamer Zuid-Limburg", silent, ["watch", "severe"])  # fmt: skip
+    report = ExerciseReport(
+        run_id=run_id, scenario="Meuse flood 2026", state=RunState.FINISHED, speed=10,
+        started_at=now, ended_at=now, objectives=[], made_at=now, planned=2, timeline=[],
+        participants=["be-eupen", "be-liege", "nl-limburg"],
+        organisations=[
+            OrganisationRow(organisation=org, organisation_name=name, contact_points=1,
+                            messages=2, delivered=delivered, acknowledged=ack,
+                            never_acknowledged=len(missed), failed=0, escalations=len(missed))
+            for org, name, _, _, ack, missed in (eupen, limburg)
+        ],
+        contact_points=[
+            ContactPointRow(organisation=org, organisation_name=name, contact_point=cp,
+                            contact_point_name=cp_name, channels=["console", "email"],
+                            messages=2, delivered=delivered, acknowledged=ack,
+                            never_acknowledged=missed, failed=0, escalations=len(missed))
+            for org, name, cp, cp_name, ack, missed in (eupen, limburg)
+        ],
+        expectations=[ExpectationResult(
+            inject="watch", contact_point="nl-limburg-duty", organisation="nl-limburg",
+            expected="acknowledge", within_seconds=60, met=False, detail="not acknowledged",
+        )],
+        corrective_actions=[CorrectiveAction(
+            issue="watch: nl-limburg-duty did not acknowledge it", organisation="nl-limburg",
+        )],
+    )  # fmt: skip
+    return report.model_dump(mode="json")
 
 
 async def test_an_exercise_alert_carries_the_banner_and_can_be_hidden(

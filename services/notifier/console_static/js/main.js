@@ -6,6 +6,7 @@ import {
   keyText, languagesOf, worstInfo,
 } from "./cap.js";
 import { h, replaceChildren } from "./dom.js";
+import { renderExerciseReport } from "./exercise_report.js";
 import { Feed, STALE_SILENCE_MS } from "./feed.js";
 import { DEFAULTS, STATUSES, TRAFFIC, matches, narrowed, readFilters, writeFilters } from "./filters.js";
 import { fullTime, nativeLanguageName, plural } from "./format.js";
@@ -40,6 +41,7 @@ const state = {
   languageOverride: window.localStorage.getItem(LANGUAGE_KEY) ?? "",
   languageChoice: new Map(),
   reports: new Map(),
+  exerciseReports: new Set(),
   reportTimers: new Map(),
   acking: new Set(),
   ackErrors: new Map(),
@@ -340,6 +342,7 @@ function startFeed() {
     handlers: { onMessage, onStatus, onRefused },
   });
   state.feed.start();
+  loadExerciseReports();
 }
 
 function onRefused({ code }) {
@@ -644,11 +647,73 @@ function renderRuns(views) {
   }
   const chosen = state.filters.run;
   if (chosen && !runs.has(chosen)) runs.set(chosen, `run ${chosen}`);
+  renderReportButton();
   const select = $("filter-run");
   const signature = JSON.stringify([...runs, chosen]);
   if (select.dataset.signature === signature) return;
   select.dataset.signature = signature;
   replaceChildren(select, option("", "Any", chosen), [...runs].map(([run, label]) => option(run, label, chosen)));
+}
+
+// ------------------------------------------------------------------ after-action reports
+
+/** The runs whose after-action report was published for this officer's organisation. */
+async function loadExerciseReports() {
+  try {
+    const { data } = await session.request("/v1/exercise-reports");
+    state.exerciseReports = new Set((data ?? []).map((report) => report.run_id));
+  } catch {
+    state.exerciseReports = new Set();
+  }
+  renderReportButton();
+}
+
+function renderReportButton() {
+  const run = state.filters.run;
+  $("open-exercise-report").hidden = !(run && state.exerciseReports.has(run));
+}
+
+async function openExerciseReport() {
+  const run = state.filters.run;
+  const message = $("exercise-report-message");
+  $("exercise-report-title").textContent = `After-action report — run ${run}`;
+  message.hidden = true;
+  replaceChildren($("exercise-report-body"));
+  $("exercise-report-dialog").showModal();
+  try {
+    const { data } = await session.request(`/v1/exercise-reports/${encodeURIComponent(run)}`);
+    replaceChildren($("exercise-report-body"), renderExerciseReport(data));
+  } catch (error) {
+    reportError(error);
+  }
+}
+
+function reportError(error) {
+  const words = {
+    401: "Your session has expired; sign in again to read the report.",
+    403: "Your organisation did not take part in this run.",
+    404: "No report of this run has been published.",
+  };
+  const message = $("exercise-report-message");
+  message.textContent = words[error.status] ?? `The report could not be loaded: ${error.message}`;
+  message.hidden = false;
+}
+
+/** The report's own page (inline charts, no script), saved as a file: it is opened outside
+ * the console, whose security policy would not let its inline styles apply. */
+async function downloadExerciseReport() {
+  const run = state.filters.run;
+  try {
+    const { data } = await session.request(`/v1/exercise-reports/${encodeURIComponent(run)}?format=html`, { accept: "text/html" });
+    const url = URL.createObjectURL(new Blob([data], { type: "text/html" }));
+    const link = h("a", { href: url, download: `after-action-report-${run}.html` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (error) {
+    reportError(error);
+  }
 }
 
 function setFilters(filters) {
@@ -698,7 +763,11 @@ function wire() {
   $("filters").addEventListener("change", (event) => {
     const { name, value } = event.target;
     if (name in DEFAULTS) setFilters({ ...state.filters, [name]: value });
+    if (name === "run") loadExerciseReports();
   });
+  $("open-exercise-report").addEventListener("click", openExerciseReport);
+  $("exercise-report-close").addEventListener("click", () => $("exercise-report-dialog").close());
+  $("exercise-report-download").addEventListener("click", downloadExerciseReport);
   $("filters").addEventListener("reset", (event) => {
     event.preventDefault();
     setFilters({ ...DEFAULTS });

@@ -178,14 +178,15 @@ export class Session {
     if (refreshToken) await post("/v1/logout", { refresh_token: refreshToken }).catch(() => {});
   }
 
-  /** JSON from the notifier's API with the bearer token, renewing it once on 401. */
-  async request(path, { method = "GET", body } = {}) {
+  /** JSON (or, with `accept`, the text) from the notifier's API with the bearer token,
+   * renewing it once on 401. */
+  async request(path, { method = "GET", body, accept = "application/json" } = {}) {
     const call = async () => {
       try {
         return await fetch(path, {
           method,
           headers: {
-            Accept: "application/json",
+            Accept: accept,
             Authorization: `Bearer ${this.token ?? ""}`,
             ...(body === undefined ? {} : { "Content-Type": "application/json" }),
           },
@@ -202,8 +203,14 @@ export class Session {
       await this.renew();
       response = await call();
     }
-    const data = await response.json().catch(() => null);
+    const text = await response.text().catch(() => "");
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
     if (!response.ok) throw new ApiError(response.status, data?.detail ?? `HTTP ${response.status}`, data);
-    return { status: response.status, data };
+    return { status: response.status, data: accept === "application/json" ? data : text };
   }
 }
