@@ -310,6 +310,10 @@ class TimelineRow(RunModel):
     status_code: int
     reached: int = Field(description="Contact points it reached.")
     acknowledged: int
+    raised: list[str] = Field(
+        default_factory=list,
+        description="Observations: the alerts the threshold evaluator raised from them.",
+    )
 
 
 class CorrectiveAction(RunModel):

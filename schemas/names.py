@@ -40,3 +40,20 @@ Slug = Annotated[str, AfterValidator(_slug)]
 """A record's identifier: lowercase letters, digits, '.', '_', '-'."""
 RegionCode = Annotated[str, AfterValidator(_region_code)]
 """A NUTS-style region code: BE, BE3, BE33, BE336."""
+
+
+_EXERCISE_RUN_NOTE = re.compile(
+    r"^Exercise (?P<name>.+?) — run (?P<run>[0-9A-Za-z-]{1,40})(?=$|\. )"
+)
+
+
+def exercise_run_note(name: str, run_id: str) -> str:
+    """The CAP `note` naming an exercise run, on every message the run causes: its own, and the
+    alerts the threshold evaluator raises from its observations (consoles filter by it)."""
+    return f"Exercise {name} — run {run_id}"
+
+
+def exercise_run_of(note: str | None) -> tuple[str, str] | None:
+    """(run id, scenario name) of a note that names an exercise run; None otherwise."""
+    match = _EXERCISE_RUN_NOTE.match(note or "")
+    return (match["run"], match["name"]) if match else None

@@ -118,6 +118,12 @@ class Observation(BaseModel):
     revision: bool = Field(default=False, description="Replaces an earlier value of the period.")
     source: CapToken = Field(description="CAP sender id of the reporting agency.")
     status: Literal[Status.ACTUAL, Status.EXERCISE, Status.TEST] = Status.ACTUAL
+    note: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The exercise run it belongs to (`Exercise NAME — run RUN`), for Exercise "
+        "and Test only: the alerts it causes carry it, and each run keeps series of its own.",
+    )
     reported_at: AwareDatetime
 
     @field_validator("value", "numerator", "denominator")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from gateway_support import envelopes_on
 from notifier_support import Network, free_port, network_on, serving
@@ -15,11 +16,14 @@ from services.exercise.runner import Endpoints
 
 
 @asynccontextmanager
-async def served_network(tmp_path: Path, kafka: str) -> AsyncIterator[tuple[Network, Endpoints]]:
-    """The whole network, its registry and gateway also served over HTTP for the planner's
-    tools (which, like a planner's shell, talk to the services by URL)."""
+async def served_network(
+    tmp_path: Path, kafka: str, **options: Any
+) -> AsyncIterator[tuple[Network, Endpoints]]:
+    """The whole network (`options` as for `network_on`), its registry and gateway also served
+    over HTTP for the planner's tools (which, like a planner's shell, talk to the services by
+    URL)."""
     async with (
-        network_on(tmp_path, kafka) as network,
+        network_on(tmp_path, kafka, **options) as network,
         serving(network.registry.app, free_port(), lifespan=False) as registry_url,
         serving(network.gateway.app, free_port(), lifespan=False) as gateway_url,
     ):

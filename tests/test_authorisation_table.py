@@ -359,6 +359,8 @@ def exercise_report_rows() -> list[Row]:
         simple("notifier", "GET", "/v1/exercise-reports", PLANNER | set(OFFICERS)),
         Row("notifier", "GET", "/v1/exercise-reports/{run_id}",
             PLANNER | {"sender_officer"}, published, why="(a participant's officer)"),
+        simple("notifier", "GET", "/v1/exercise-runs/{run_id}/deliveries", PLANNER,
+               run_id="20261203-abcdef"),
     ]  # fmt: skip
 
 

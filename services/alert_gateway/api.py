@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from schemas.cap import Status
 from schemas.gateway import Acceptance, AlertState, ObservationsAccepted
 from schemas.identity import Scope, TokenClaims
+from schemas.names import exercise_run_of
 from services.alert_gateway import observations, service
 from services.alert_gateway.intake import read_alert
 from services.alert_gateway.settings import GatewaySettings
@@ -145,6 +146,15 @@ async def post_observations(
         Literal[Status.ACTUAL, Status.EXERCISE, Status.TEST],
         Query(alias="status", description="Exercise and Test go to the exercise twin."),
     ] = Status.ACTUAL,
+    exercise: Annotated[
+        str | None,
+        Query(
+            alias="note",
+            max_length=200,
+            description="The exercise run they belong to (`Exercise NAME — run RUN`, with "
+            "status Exercise or Test): the alerts they cause carry it.",
+        ),
+    ] = None,
 ) -> ObservationsAccepted:
     """Submit an agency's observations (JSON or CSV); 202 once the broker holds every row.
 
@@ -154,6 +164,14 @@ async def post_observations(
     settings: GatewaySettings = request.app.state.settings
     state = request.app.state
     note(request, client=claims.sub)
+    if exercise is not None and (traffic is Status.ACTUAL or exercise_run_of(exercise) is None):
+        raise ProblemError(
+            422,
+            "invalid_note",
+            "note names an exercise run (`Exercise NAME — run RUN`), with status Exercise or "
+            "Test only.",
+            field="note",
+        )
     await state.rate_limiter.take(claims.sub)
     body = await read_bounded(request, settings.max_body_bytes)
     rows = read_rows(body, request.headers.get("content-type", ""))
@@ -169,6 +187,8 @@ async def post_observations(
     found = observations.observations(
         rows, catalogue=catalogue, claims=claims, status=traffic, now=datetime.now(UTC)
     )
+    if exercise is not None:
+        found = [observation.model_copy(update={"note": exercise}) for observation in found]
     accepted = await observations.publish_all(
         state.producer,
         found,

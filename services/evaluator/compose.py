@@ -17,7 +17,7 @@ from datetime import datetime
 
 from schemas.cap import Alert, Area, Info, MsgType, NamedValue, Scope, Severity, Status
 from schemas.cap_types import Reference
-from schemas.names import Language
+from schemas.names import Language, exercise_run_of
 from schemas.provenance import LevelMark, Point, Provenance
 from schemas.thresholds import AlertTexts, IndicatorOut, ThresholdRule, ThresholdRuleVersion
 from services.evaluator.engine import Action, Evaluation, Kind, Reason
@@ -93,11 +93,16 @@ class Context:
     """The series' message number: names the message."""
     previous: Reference | None
     """The open chain's latest message, which an Update or Cancel refers to."""
+    exercise_note: str | None = None
+    """The exercise run whose observations the series follows (`Exercise NAME — run RUN`)."""
 
 
-def identifier_of(rule_id: str, place: str, number: int, *, exercise: bool) -> str:
-    """`crossalert.RULE.PLACE.N`: the same message always gets the same identifier."""
-    kind = "exercise." if exercise else ""
+def identifier_of(
+    rule_id: str, place: str, number: int, *, exercise: bool, run: str | None = None
+) -> str:
+    """`crossalert.RULE.PLACE.N` (`crossalert.exercise[.RUN].RULE.PLACE.N`): the same message
+    always gets the same identifier, and each exercise run its own."""
+    kind = f"exercise.{run}." if run else "exercise." if exercise else ""
     return f"crossalert.{kind}{rule_id}.{_UNSAFE.sub('_', place)}.{number}"
 
 
@@ -110,9 +115,15 @@ def compose(action: Action, evaluation: Evaluation, context: Context, *, sent: d
         _info(language, texts, action, rule, context, provenance)
         for language, texts in rule.texts.items()
     ]
+    run = exercise_run_of(context.exercise_note)
+    raised = f"Raised by threshold rule {rule.id} version {action.version} ({action.reason})."
     return Alert(
         identifier=identifier_of(
-            rule.id, context.place, context.number, exercise=context.status is not Status.ACTUAL
+            rule.id,
+            context.place,
+            context.number,
+            exercise=context.status is not Status.ACTUAL,
+            run=run[0] if run else None,
         ),
         sender=context.sender,
         sent=sent,
@@ -121,7 +132,8 @@ def compose(action: Action, evaluation: Evaluation, context: Context, *, sent: d
         scope=Scope.RESTRICTED,
         restriction=RESTRICTION,
         references=[context.previous] if action.kind is not Kind.ALERT and context.previous else [],
-        note=f"Raised by threshold rule {rule.id} version {action.version} ({action.reason}).",
+        # A run's note first: consoles and the run's report know the alert by it.
+        note=f"{context.exercise_note}. {raised}" if context.exercise_note else raised,
         info=infos,
     )
 

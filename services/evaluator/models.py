@@ -23,7 +23,8 @@ class StoredReading(Base):
 
     __tablename__ = "readings"
 
-    traffic: Mapped[str] = mapped_column(String(16), primary_key=True)
+    traffic: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """actual, exercise, or exercise/RUN (one exercise run's)."""
     place: Mapped[str] = mapped_column(String(120), primary_key=True)
     indicator: Mapped[str] = mapped_column(String(64), primary_key=True)
     period: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -41,7 +42,7 @@ class Series(Base):
     __tablename__ = "series"
     __table_args__ = (Index("ix_series_open", "open"),)
 
-    traffic: Mapped[str] = mapped_column(String(16), primary_key=True)
+    traffic: Mapped[str] = mapped_column(String(64), primary_key=True)
     rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     place: Mapped[str] = mapped_column(String(120), primary_key=True)
     said_json: Mapped[str] = mapped_column(Text, default="[]")
@@ -55,6 +56,8 @@ class Series(Base):
     last_reference: Mapped[str | None] = mapped_column(String(500), nullable=True)
     """sender,identifier,sent of the open chain's latest message."""
     evaluated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """An exercise run's series: the run's note, which its alerts carry."""
 
 
 class OutgoingAlert(Base):

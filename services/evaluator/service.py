@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from schemas.cap import Severity, Status
 from schemas.cap_types import Reference
 from schemas.envelopes import ObservationsReported
+from schemas.names import exercise_run_of
 from schemas.observations import Observation, parse_period, place_of
 from schemas.thresholds import IndicatorOut, ThresholdRule
 from schemas.topics import EXERCISE_STATUSES
@@ -35,6 +36,15 @@ log = structlog.get_logger(__name__)
 ACTUAL, EXERCISE = "actual", "exercise"
 
 
+def traffic_of(observation: Observation) -> str:
+    """Which series an observation moves: the real ones, an exercise's, or one exercise run's
+    (`exercise/RUN`: two runs of a scenario in the same week each raise their own alerts)."""
+    if observation.status not in EXERCISE_STATUSES:
+        return ACTUAL
+    run = exercise_run_of(observation.note)
+    return f"{EXERCISE}/{run[0]}" if run else EXERCISE
+
+
 @dataclass(frozen=True)
 class Watch:
     """One series to replay, with what composing its messages needs (read before the
@@ -47,6 +57,8 @@ class Watch:
     indicator: IndicatorOut
     region_names: dict[str, str]
     sender: str
+    note: str | None = None
+    """The exercise run's note, carried by the alerts it causes."""
 
     @property
     def place(self) -> str:
@@ -62,10 +74,12 @@ async def handle_observations(
 ) -> int:
     """Store a place's observations and replay every series they move; messages written."""
     first = envelope.observations[0]
-    traffic = EXERCISE if first.status in EXERCISE_STATUSES else ACTUAL
+    traffic = traffic_of(first)
     indicators = {o.indicator for o in envelope.observations}
     rules = await book.watching(envelope.place, indicators)
-    watches = [await _watch(book, rule, traffic, first.region, first.station) for rule in rules]
+    watches = [
+        await _watch(book, rule, traffic, first.region, first.station, first.note) for rule in rules
+    ]
     kinds = {i: await book.indicator(i) for i in indicators}
     now = now or datetime.now(UTC)
     async with sessions() as session, session.begin():
@@ -138,14 +152,19 @@ async def _replay_all(
 
 
 async def _watch(
-    book: RuleBook, rule: ThresholdRule, traffic: str, region: str, station: str | None
+    book: RuleBook,
+    rule: ThresholdRule,
+    traffic: str,
+    region: str,
+    station: str | None,
+    note: str | None = None,
 ) -> Watch:
     indicator = await book.indicator(rule.latest.indicator)
     if indicator is None:
         raise LookupError(f"{rule.id} watches {rule.latest.indicator}, not in the catalogue")
     return Watch(
         rule, traffic, region, station, indicator,
-        await book.region_names(region), await book.sender_of(rule.owner),
+        await book.region_names(region), await book.sender_of(rule.owner), note,
     )  # fmt: skip
 
 
@@ -180,6 +199,7 @@ async def _replay(session: AsyncSession, watch: Watch, *, now: datetime) -> int:
         series = Series(
             traffic=watch.traffic, rule_id=watch.rule.id, place=watch.place, said_json="[]",
             level=None, no_data=False, open=False, state="normal", messages=0,
+            note=watch.note,
         )  # fmt: skip
         session.add(series)
     published = Published(
@@ -190,7 +210,7 @@ async def _replay(session: AsyncSession, watch: Watch, *, now: datetime) -> int:
         no_data=series.no_data,
     )
     decision = reconcile(published, evaluation)
-    status = Status.EXERCISE if watch.traffic == EXERCISE else Status.ACTUAL
+    status = Status.ACTUAL if watch.traffic == ACTUAL else Status.EXERCISE
     sent = now.replace(microsecond=0)
     for action in decision.send:
         series.messages += 1
@@ -201,6 +221,7 @@ async def _replay(session: AsyncSession, watch: Watch, *, now: datetime) -> int:
             rule=watch.rule, indicator=watch.indicator, place=watch.place, region=watch.region,
             station=watch.station, region_names=watch.region_names, sender=watch.sender,
             status=status, number=series.messages, previous=previous,
+            exercise_note=series.note,
         )  # fmt: skip
         alert = compose(action, evaluation, context, sent=sent)
         session.add(

@@ -27,8 +27,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from schemas.deliveries import DeliveryReport
 from schemas.envelopes import AlertPublished
-from schemas.exercise import CheckRecord, ContactCheck, RunRecord, RunState, SentInject
+from schemas.exercise import (
+    CheckRecord,
+    ContactCheck,
+    InjectKind,
+    RunRecord,
+    RunState,
+    SentInject,
+)
 from services.common.registry_client import RegistryRefused, RegistryUnavailable
 from services.exercise.check import (
     CHECKS_DIR,
@@ -39,7 +47,7 @@ from services.exercise.check import (
     run_check,
     trend,
 )
-from services.exercise.collect import delivery_reports, publish_report
+from services.exercise.collect import delivery_reports, publish_report, raised_reports
 from services.exercise.msel import MselError, scenario_from_msel
 from services.exercise.replay import replay
 from services.exercise.report import build_report, render_html, render_json
@@ -354,15 +362,25 @@ def report(
     record = _record(runs, run_id)
     endpoints = Endpoints(registry_url=registry, notifier_url=notifier)
     reports = asyncio.run(delivery_reports(record, _credentials(credentials), endpoints))
-    made = build_report(record, reports, now=datetime.now(UTC))
+    observed = any(inject.kind is InjectKind.OBSERVATIONS for inject in record.injects)
+    planner = _planner(credentials, client) if observed or publish else None
+    raised: list[DeliveryReport] = []
+    if observed and planner is not None:
+        # The evaluator raised them as the agencies owning the rules, which the run need not
+        # hold clients of: the planner reads them.
+        try:
+            raised = asyncio.run(raised_reports(record, planner, endpoints))
+        except (httpx.HTTPError, RegistryRefused, RegistryUnavailable) as exc:
+            err.print(f"the alerts raised from the run's observations could not be read ({exc}):"
+                      " the report leaves them out")  # fmt: skip
+    made = build_report(record, reports, now=datetime.now(UTC), raised=raised)
     output.mkdir(parents=True, exist_ok=True)
     # Beside the run's record (RUN_ID.json), never over it.
     html, data = output / f"{run_id}.report.html", output / f"{run_id}.report.json"
     html.write_text(render_html(made), encoding="utf-8")
     data.write_text(render_json(made), encoding="utf-8")
     typer.echo(f"wrote {html} and {data}")
-    if publish:
-        planner = _planner(credentials, client)
+    if planner is not None and publish:
         try:
             published = asyncio.run(publish_report(made, planner, endpoints))
         except httpx.HTTPStatusError as exc:

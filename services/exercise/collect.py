@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import httpx
+from pydantic import TypeAdapter
 
 from schemas.deliveries import DeliveryReport
 from schemas.exercise import ExerciseReport, PublishedReport, RunRecord
@@ -65,3 +66,23 @@ async def publish_report(
         )
         answer.raise_for_status()
         return PublishedReport.model_validate_json(answer.content)
+
+
+async def raised_reports(
+    record: RunRecord, planner: Client, endpoints: Endpoints
+) -> list[DeliveryReport]:
+    """The alerts the threshold evaluator raised from the run's observations, with their
+    deliveries: the notifier answers the planner (exercises:plan) for a run's every message."""
+    sent = {inject.identifier for inject in record.injects if inject.identifier}
+    async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as http:
+        registry = RegistryClient(
+            endpoints.registry_url, client_id=planner.client_id, client_secret=planner.secret,
+            timeout_seconds=TIMEOUT_SECONDS, client=http,
+        )  # fmt: skip
+        answer = await http.get(
+            f"{endpoints.notifier_url}/v1/exercise-runs/{record.run_id}/deliveries",
+            headers={"Authorization": f"Bearer {await registry.token(Scope.EXERCISES_PLAN)}"},
+        )
+        answer.raise_for_status()
+    reports = TypeAdapter(list[DeliveryReport]).validate_json(answer.content)
+    return [report for report in reports if report.alert.identifier not in sent]

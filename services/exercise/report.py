@@ -108,26 +108,37 @@ class _Receipt:
 
 
 def build_report(
-    record: RunRecord, deliveries: Mapping[str, DeliveryReport], *, now: datetime
+    record: RunRecord,
+    deliveries: Mapping[str, DeliveryReport],
+    *,
+    now: datetime,
+    raised: Iterable[DeliveryReport] = (),
 ) -> ExerciseReport:
     """The after-action report of a run, from the notifier's delivery report of each message.
 
     `deliveries` maps a CAP identifier the run sent to its delivery report; an identifier
-    without one reached no one (or the notifier does not know it). Contact points are those the
-    network addressed, escalation contacts included.
+    without one reached no one (or the notifier does not know it). `raised` are the alerts the
+    threshold evaluator raised from the run's observations: each counts for the observations
+    inject sent last before it, as what those figures made the network say. Contact points are
+    those the network addressed, escalation contacts included.
     """
     receipts: dict[tuple[int, str], _Receipt] = {}
     people: dict[str, DeliveryView] = {}
     escalations: dict[str, int] = defaultdict(int)
+    caused: dict[int, list[DeliveryReport]] = defaultdict(list)
+    for report in raised:
+        index = _cause(record, report)
+        if index is not None:
+            caused[index].append(report)
     for index, inject in enumerate(record.injects):
         delivery = deliveries.get(inject.identifier) if inject.identifier else None
-        if delivery is None:
-            continue
-        for view in delivery.deliveries:
-            people.setdefault(view.contact_point, view)
-            receipts.setdefault((index, view.contact_point), _Receipt(inject)).views.append(view)
-        for escalation in delivery.escalations:
-            escalations[escalation.missed_by] += 1
+        for found in [delivery] if delivery else caused.get(index, []):
+            for view in found.deliveries:
+                people.setdefault(view.contact_point, view)
+                receipt = receipts.setdefault((index, view.contact_point), _Receipt(inject))
+                receipt.views.append(view)
+            for escalation in found.escalations:
+                escalations[escalation.missed_by] += 1
 
     timeline = [
         TimelineRow(
@@ -142,10 +153,11 @@ def build_report(
             acknowledged=sum(
                 r.acknowledged is not None for (i, _), r in receipts.items() if i == index
             ),
+            raised=[str(report.alert.identifier) for report in caused.get(index, [])],
         )
         for index, inject in enumerate(record.injects)
     ]
-    expectations = _expectations(record, deliveries, receipts, people)
+    expectations = _expectations(record, deliveries, receipts, people, caused)
     contact_points = _contact_points(receipts, people, escalations)
     participants = {
         *record.participants.organisations,
@@ -205,6 +217,17 @@ def _contact_points(
     return sorted(rows, key=lambda row: (row.organisation, row.contact_point))
 
 
+def _cause(record: RunRecord, report: DeliveryReport) -> int | None:
+    """The observations inject sent last before the alert: the figures that raised it. (The
+    evaluator dates its messages to the second: so is the comparison.)"""
+    sent = next((e.sent for e in report.history if e.key == report.alert), report.received_at)
+    causes = [
+        index for index, inject in enumerate(record.injects)
+        if inject.kind is InjectKind.OBSERVATIONS and inject.sent_at.replace(microsecond=0) <= sent
+    ]  # fmt: skip
+    return causes[-1] if causes else None
+
+
 def _organisations(
     receipts: dict[tuple[int, str], _Receipt],
     people: dict[str, DeliveryView],
@@ -238,6 +261,7 @@ def _expectations(
     deliveries: Mapping[str, DeliveryReport],
     receipts: dict[tuple[int, str], _Receipt],
     people: dict[str, DeliveryView],
+    caused: Mapping[int, list[DeliveryReport]],
 ) -> list[ExpectationResult]:
     def organisation(contact_point: str) -> str | None:
         person = people.get(contact_point)
@@ -248,6 +272,7 @@ def _expectations(
         expect = inject.expect
         if expect is None:
             continue
+        raised = bool(caused.get(index))
         for contact_point in expect.received_by:
             receipt = receipts.get((index, contact_point))
             delivered = receipt.delivered if receipt else None
@@ -257,7 +282,7 @@ def _expectations(
             elif acknowledged is not None:
                 detail = f"acknowledged after {_seconds(acknowledged)} (no delivery time known)"
             else:
-                detail = f"no delivery reached it ({_why_not(inject, deliveries, receipt)})"
+                detail = f"no delivery reached it ({_why_not(inject, deliveries, receipt, raised)})"
             results.append(
                 ExpectationResult(
                     inject=inject.name,
@@ -277,7 +302,8 @@ def _expectations(
             if acknowledged is None:
                 detail = "not acknowledged"
                 if receipt is None or not receipt.reached:
-                    detail += f": no delivery reached it ({_why_not(inject, deliveries, receipt)})"
+                    why = _why_not(inject, deliveries, receipt, raised)
+                    detail += f": no delivery reached it ({why})"
             elif within is None:
                 detail = f"acknowledged after {_seconds(acknowledged)}"
             elif met:
@@ -301,15 +327,24 @@ def _expectations(
 
 
 def _why_not(
-    inject: SentInject, deliveries: Mapping[str, DeliveryReport], receipt: _Receipt | None
+    inject: SentInject,
+    deliveries: Mapping[str, DeliveryReport],
+    receipt: _Receipt | None,
+    raised: bool,
 ) -> str:
     """Why a message did not reach a contact point, as far as the notifier can tell."""
-    if inject.identifier is None:
-        return "the inject sent no CAP message"
-    if inject.identifier not in deliveries:
-        return "the notifier has no record of the message"
-    if receipt is None:
-        return "the network did not address it"
+    if inject.kind is InjectKind.OBSERVATIONS:
+        if not raised:
+            return "no alert was raised from these observations"
+        if receipt is None:
+            return "the alerts raised from them did not address it"
+    else:
+        if inject.identifier is None:
+            return "the inject sent no CAP message"
+        if inject.identifier not in deliveries:
+            return "the notifier has no record of the message"
+        if receipt is None:
+            return "the network did not address it"
     return "; ".join(_view_problem(view) for view in receipt.views)
 
 
@@ -575,7 +610,7 @@ def _timeline_section(report: ExerciseReport) -> str:
             _clock(row.at),
             _when(row.sent_at),
             row.sender,
-            row.identifier or _DASH,
+            row.identifier or ("raised: " + ", ".join(row.raised) if row.raised else _DASH),
             str(row.status_code) if row.status_code else "no answer",
             str(row.reached),
             str(row.acknowledged),

@@ -35,6 +35,7 @@ from schemas.exercise import (
     SentInject,
 )
 from schemas.identity import Scope
+from schemas.names import exercise_run_note
 from services.common.registry_client import (
     RegistryClient,
     RegistryRefused,
@@ -185,7 +186,7 @@ class ExerciseRun:
         if missing:
             raise LookupError(f"no API client for {', '.join(missing)} in the credentials")
         self.clock = ScenarioClock(self.speed)
-        self.note = f"Exercise {scenario.name} — run {self.run_id}"
+        self.note = exercise_run_note(scenario.name, self.run_id)
         self._chains: dict[str, Chain] = {}
         self.record = RunRecord(
             run_id=self.run_id, scenario=scenario.name, scenario_file=str(self.loaded.path),
@@ -256,7 +257,8 @@ class ExerciseRun:
                         for row in self.loaded.observations[inject.name]]  # fmt: skip
                 answer = await http.post(
                     self.endpoints.gateway_url + "/v1/observations", json=rows,
-                    params={"status": "Exercise"}, headers={"Authorization": f"Bearer {token}"},
+                    params={"status": "Exercise", "note": self.note},
+                    headers={"Authorization": f"Bearer {token}"},
                 )  # fmt: skip
                 return SentInject(**base, sent_at=sent_at, status_code=answer.status_code,
                                   answer=_body(answer))  # fmt: skip

@@ -19,7 +19,7 @@ from services.common.auth import requires, requires_any
 from services.common.problems import ProblemError, problem_responses
 from services.common.requests import note
 from services.notifier import acks, exercise_reports
-from services.notifier.report import delivery_report
+from services.notifier.report import delivery_report, exercise_run_reports
 from services.notifier.socket import serve_console
 
 router = APIRouter(prefix="/v1", tags=["notifier"])
@@ -214,6 +214,20 @@ async def exercise_report(
             "Cache-Control": "no-store",
         },
     )
+
+
+@router.get(
+    "/exercise-runs/{run_id}/deliveries",
+    response_model=list[DeliveryReport],
+    responses=problem_responses(401, 403, 422, 503),
+)
+async def exercise_run_deliveries(
+    request: Request, run_id: RunId, claims: PlannerDep
+) -> list[DeliveryReport]:
+    """Every message of an exercise run and its deliveries, for the planner's report: the
+    run's own messages and the alerts the threshold evaluator raised from its observations."""
+    async with request.app.state.sessions() as session:
+        return await exercise_run_reports(session, run_id)
 
 
 @router.websocket(FEED_PATH.removeprefix("/v1"))

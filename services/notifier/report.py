@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.cap import MsgType
@@ -25,19 +25,50 @@ async def delivery_report(
     alert = await session.get(ReceivedAlert, (key.sender, key.identifier))
     if alert is None:
         raise ProblemError(404, "unknown_alert", f"No alert {key} has reached this network.")
-    deliveries = list(
-        await session.scalars(
-            select(Delivery)
-            .where(Delivery.alert_sender == key.sender, Delivery.alert_identifier == key.identifier)
-            .order_by(Delivery.organisation, Delivery.contact_point, Delivery.channel)
-        )
-    )
+    deliveries = await _deliveries(session, key)
     if claims.sender != alert.sender and claims.org not in {d.organisation for d in deliveries}:
         raise ProblemError(
             403,
             "not_sender_or_recipient",
             f"{claims.org} neither sent {key} nor received it, so it may not see its deliveries.",
         )
+    return await _report(session, alert, deliveries)
+
+
+async def exercise_run_reports(session: AsyncSession, run_id: str) -> list[DeliveryReport]:
+    """The delivery reports of every message of an exercise run: the run's own
+    (`exercise.RUN.…`) and the alerts the threshold evaluator raised from its observations
+    (`crossalert.exercise.RUN.…`), oldest first."""
+    alerts = await session.scalars(
+        select(ReceivedAlert)
+        .where(
+            ReceivedAlert.exercise.is_(True),
+            or_(
+                ReceivedAlert.identifier.startswith(f"exercise.{run_id}.", autoescape=True),
+                ReceivedAlert.identifier.startswith(
+                    f"crossalert.exercise.{run_id}.", autoescape=True
+                ),
+            ),
+        )
+        .order_by(ReceivedAlert.sent, ReceivedAlert.recorded_at)
+    )
+    return [await _report(session, a, await _deliveries(session, a.key)) for a in alerts.all()]
+
+
+async def _deliveries(session: AsyncSession, key: AlertKey) -> list[Delivery]:
+    return list(
+        await session.scalars(
+            select(Delivery)
+            .where(Delivery.alert_sender == key.sender, Delivery.alert_identifier == key.identifier)
+            .order_by(Delivery.organisation, Delivery.contact_point, Delivery.channel)
+        )
+    )
+
+
+async def _report(
+    session: AsyncSession, alert: ReceivedAlert, deliveries: list[Delivery]
+) -> DeliveryReport:
+    key = alert.key
     now = datetime.now(UTC)
     chain = await session.scalars(
         select(ReceivedAlert)

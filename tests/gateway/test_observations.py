@@ -32,9 +32,17 @@ class World:
     kafka: str
 
     async def submit(
-        self, client: str, body: Any, *, csv: bool = False, status: str | None = None
+        self,
+        client: str,
+        body: Any,
+        *,
+        csv: bool = False,
+        status: str | None = None,
+        note: str | None = None,
     ) -> httpx.Response:
         params = {"status": status} if status else {}
+        if note is not None:
+            params["note"] = note
         if csv:
             headers = self.auth[client] | {"Content-Type": "text/csv; charset=utf-8"}
             return await self.gateway.http.post(
@@ -210,6 +218,26 @@ async def test_exercise_observations_travel_on_the_exercise_twin_only(world: Wor
     [exercise] = await world.observations_on("exercise.observations", lab)
     assert exercise.status is Status.EXERCISE
     assert await world.observations_on("observations", lab) == []
+
+
+async def test_an_exercise_runs_observations_carry_its_note_and_only_they_may(
+    world: World,
+) -> None:
+    lab = station()
+    row = {"indicator": "rate-14d", "region": "BE332", "station": lab, "period": "2026-W11",
+           "value": 90}  # fmt: skip
+    run = "Exercise Liège wave drill — run 20261203-0a1b2c"
+
+    real = await world.submit("aviq", [row], note=run)
+    unnamed = await world.submit("aviq", [row], status="Exercise", note="a drill")
+    accepted = await world.submit("aviq", [row], status="Exercise", note=run)
+
+    for refused in (real, unnamed):
+        assert refused.status_code == 422, refused.text
+        assert (refused.json()["code"], refused.json()["field"]) == ("invalid_note", "note")
+    assert accepted.status_code == 202, accepted.text
+    [exercise] = await world.observations_on("exercise.observations", lab)
+    assert exercise.note == run
 
 
 @pytest.mark.parametrize(

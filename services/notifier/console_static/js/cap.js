@@ -160,7 +160,8 @@ export function exerciseRunOf(alert) {
   const note = alert.note ?? "";
   const replay = /^Exercise replay (\S+) of real traffic/.exec(note);
   if (replay) return { run: replay[1], name: "Replay of real traffic" };
-  const run = /^Exercise (.+) — run (\S+)$/.exec(note);
+  // As schemas/names.py writes it; the threshold evaluator's alerts add a sentence after it.
+  const run = /^Exercise (.+?) — run ([0-9A-Za-z-]{1,40})(?=$|\. )/.exec(note);
   return run ? { run: run[2], name: run[1] } : null;
 }
 
