@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from schemas.deliveries import DeliveryReport, DeliveryView
-from schemas.envelopes import Channel
+from schemas.envelopes import Channel, DeliveryStatus
 from schemas.exercise import (
     ChannelCheck,
     CheckRecord,
@@ -196,8 +196,13 @@ def contact_checks(record: CheckRecord, report: DeliveryReport) -> list[ContactC
                     default=None)  # fmt: skip
         channels = []
         for row in sorted(rows, key=lambda r: r.channel):
-            # A console has it once one showed it; an e-mail, once the mail server took it.
-            reached = row.delivered_at if row.channel is Channel.CONSOLE else row.sent_at
+            # A console has it once one showed it (an officer's acknowledgement proves one
+            # did); an e-mail, once the mail server took it.
+            reached = (
+                (row.delivered_at or row.acknowledged_at)
+                if row.channel is Channel.CONSOLE
+                else row.sent_at
+            )
             channels.append(ChannelCheck(
                 channel=row.channel, status=row.status, reached_at=reached,
                 seconds=seconds(reached), detail=row.detail,
@@ -245,14 +250,15 @@ def problems(record: CheckRecord) -> list[str]:
     for contact in record.contact_points:
         for channel in contact.channels:
             if channel.reached_at is None:
-                why = (
-                    f"{channel.status.value}: {channel.detail}"
-                    if channel.detail
-                    else (channel.status.value)
-                )
                 found.append(f"{contact.contact_point} ({contact.organisation}) did not receive "
-                             f"it by {channel.channel.value} ({why})")  # fmt: skip
+                             f"it by {channel.channel.value} ({_why(channel)})")  # fmt: skip
         if contact.acknowledged_at is None:
             found.append(f"{contact.contact_point} ({contact.organisation}) did not acknowledge "
                          f"within {record.deadline_seconds:g} s")  # fmt: skip
     return found
+
+
+def _why(channel: ChannelCheck) -> str:
+    if channel.channel is Channel.CONSOLE and channel.status is not DeliveryStatus.FAILED:
+        return "no console of it was open"
+    return f"{channel.status.value}: {channel.detail}" if channel.detail else channel.status.value

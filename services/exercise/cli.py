@@ -28,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from schemas.deliveries import DeliveryReport
-from schemas.envelopes import AlertPublished
+from schemas.envelopes import AlertPublished, Channel, DeliveryStatus
 from schemas.exercise import (
     CheckRecord,
     ContactCheck,
@@ -299,7 +299,11 @@ def _channel_cell(contact: ContactCheck, channel: str) -> str:
     found = next((c for c in contact.channels if c.channel.value == channel), None)
     if found is None:
         return "—"
-    return f"{found.seconds:.1f} s" if found.seconds is not None else found.status.value
+    if found.seconds is not None:
+        return f"{found.seconds:.1f} s"
+    if found.channel is Channel.CONSOLE and found.status is not DeliveryStatus.FAILED:
+        return "no console open"
+    return found.status.value.upper()
 
 
 @exercise_app.command("trend")
