@@ -31,7 +31,14 @@ from schemas.exercise import (
 )
 from schemas.identity import Scope
 from services.common.registry_client import RegistryClient, issued_claims
-from services.exercise.runner import RUNS_DIR, TIMEOUT_SECONDS, Client, Endpoints, new_run_id
+from services.exercise.runner import (
+    RUNS_DIR,
+    TIMEOUT_SECONDS,
+    Client,
+    Endpoints,
+    new_run_id,
+    registry_client,
+)
 from services.exercise.scenario import as_exercise
 
 CHECKS_DIR = RUNS_DIR / "checks"
@@ -105,10 +112,7 @@ async def run_check(
     """Send one check, follow it until everyone answered or the deadline passed, record it."""
     check_id = check_id or new_run_id()
     async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as http:
-        registry = RegistryClient(
-            endpoints.registry_url, client_id=client.client_id, client_secret=client.secret,
-            timeout_seconds=TIMEOUT_SECONDS, client=http,
-        )  # fmt: skip
+        registry = registry_client(endpoints, client, http)
         token = await registry.token(Scope.EXERCISES_PLAN)
         claims = issued_claims(token)
         categories = list(claims.get("categories") or ["Other"])

@@ -16,7 +16,7 @@ from schemas.deliveries import DeliveryReport
 from schemas.exercise import ExerciseReport, PublishedReport, RunRecord
 from schemas.identity import Scope
 from services.common.registry_client import RegistryClient
-from services.exercise.runner import TIMEOUT_SECONDS, Client, Endpoints
+from services.exercise.runner import TIMEOUT_SECONDS, Client, Endpoints, registry_client
 
 
 async def delivery_reports(
@@ -32,10 +32,7 @@ async def delivery_reports(
             client = credentials.get(sent.sender)
             if client is None:
                 continue  # no way to ask as its sender: the report says nobody was reached
-            reader = readers.setdefault(sent.sender, RegistryClient(
-                endpoints.registry_url, client_id=client.client_id, client_secret=client.secret,
-                timeout_seconds=TIMEOUT_SECONDS, client=http,
-            ))  # fmt: skip
+            reader = readers.setdefault(sent.sender, registry_client(endpoints, client, http))
             answer = await http.get(
                 f"{endpoints.notifier_url}/v1/alerts/{sent.cap_sender}/{sent.identifier}/deliveries",
                 headers={"Authorization": f"Bearer {await reader.token(Scope.ALERTS_READ)}"},
@@ -52,10 +49,7 @@ async def publish_report(
 ) -> PublishedReport:
     """Hand the report to the notifier, for the participating organisations' officers."""
     async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as http:
-        registry = RegistryClient(
-            endpoints.registry_url, client_id=planner.client_id, client_secret=planner.secret,
-            timeout_seconds=TIMEOUT_SECONDS, client=http,
-        )  # fmt: skip
+        registry = registry_client(endpoints, planner, http)
         answer = await http.post(
             f"{endpoints.notifier_url}/v1/exercise-reports",
             content=report.model_dump_json(),
@@ -75,10 +69,7 @@ async def raised_reports(
     deliveries: the notifier answers the planner (exercises:plan) for a run's every message."""
     sent = {inject.identifier for inject in record.injects if inject.identifier}
     async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as http:
-        registry = RegistryClient(
-            endpoints.registry_url, client_id=planner.client_id, client_secret=planner.secret,
-            timeout_seconds=TIMEOUT_SECONDS, client=http,
-        )  # fmt: skip
+        registry = registry_client(endpoints, planner, http)
         answer = await http.get(
             f"{endpoints.notifier_url}/v1/exercise-runs/{record.run_id}/deliveries",
             headers={"Authorization": f"Bearer {await registry.token(Scope.EXERCISES_PLAN)}"},

@@ -69,6 +69,16 @@ class Client:
     secret: str
 
 
+def registry_client(
+    endpoints: Endpoints, client: Client, http: httpx.AsyncClient
+) -> RegistryClient:
+    """The registry as this API client sees it: its tokens, fetched and renewed."""
+    return RegistryClient(
+        endpoints.registry_url, client_id=client.client_id, client_secret=client.secret,
+        timeout_seconds=TIMEOUT_SECONDS, client=http,
+    )  # fmt: skip
+
+
 def read_credentials(path: Path) -> dict[str, Client]:
     """Organisation -> its API client, from a YAML (or JSON) list of {client_id, secret,
     organisation} (`api_clients:`), or the `.state/network.json` that `crossalert up` writes.
@@ -198,12 +208,9 @@ class ExerciseRun:
         """Send every inject at its time; the record, also when stopped (cancelled) midway."""
         async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as http:
             clients = {
-                org: RegistryClient(
-                    self.endpoints.registry_url, client_id=c.client_id, client_secret=c.secret,
-                    timeout_seconds=TIMEOUT_SECONDS, client=http,
-                )
-                for org, c in self.credentials.items()
-            }  # fmt: skip
+                org: registry_client(self.endpoints, client, http)
+                for org, client in self.credentials.items()
+            }
             await self._check_credentials(clients)  # before anything is recorded or sent
             self.runs.mkdir(parents=True, exist_ok=True)
             self.clock.start()
