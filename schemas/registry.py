@@ -340,10 +340,6 @@ class RoutingFacts(Record):
     )
 
 
-ADDRESS_KINDS = ("contact", "organisation", "agreement", "region", "network")
-"""The forms of an address in an addressed exercise: KIND:VALUE."""
-
-
 def addressed_exercise(alert: Alert) -> bool:
     """Whether the alert is an exercise addressed to chosen contact points (a communication
     check): scope Private, status Exercise or Test. Its routing is its addresses alone."""

@@ -142,19 +142,17 @@ def resolve(data: RoutingData, facts: RoutingFacts, *, today: date) -> RoutingAn
     if facts.status is Status.DRAFT:
         return RoutingAnswer(facts=facts, recipients=[], agreements=[])
     if facts.addresses:
-        addressed = _addressed(data, facts.addresses)
-        return RoutingAnswer(
-            facts=facts,
-            recipients=[
-                _recipient(data, contact, facts, [Reason(
-                    kind="address", detail=f"The message is addressed to {address}.",
-                )], False, {})
-                for contact, address in sorted(
-                    addressed.items(), key=lambda item: (item[0].organisation, item[0].id)
-                )
-            ],
-            agreements=[],
-        )  # fmt: skip
+        addressed = sorted(
+            _addressed(data, facts.addresses).items(),
+            key=lambda item: (item[0].organisation, item[0].id),
+        )
+        why = "The message is addressed to {}."
+        recipients = [
+            _recipient(data, contact, facts, [Reason(kind="address", detail=why.format(address))],
+                       False, {})
+            for contact, address in addressed
+        ]  # fmt: skip
+        return RoutingAnswer(facts=facts, recipients=recipients, agreements=[])
 
     reasons: dict[str, list[Reason]] = {}
     deadlines: dict[str, list[int]] = {}
