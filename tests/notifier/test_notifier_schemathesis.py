@@ -30,18 +30,24 @@ from schemathesis_support import (
 from services.registry.identity import load_or_create_signing_key
 
 ANONYMOUS = ("/v1/login", "/v1/refresh", "/v1/logout", "/healthz", "/readyz")
+PLANNERS = {("POST", "/v1/exercise-reports"), ("GET", "/v1/exercise-runs/{run_id}/deliveries")}
+"""An exercise planner's routes (exercises:plan): called with the planner's token."""
 
 
 @dataclass
 class World:
     network: Network
     officer: str
+    planner: str
     registry_key: Ed25519PrivateKey
     schema: schemathesis.BaseSchema
 
     def headers(self, operation: Operation) -> dict[str, str]:
-        """An officer's token where the operation needs one."""
-        return {} if operation.path in ANONYMOUS else {"Authorization": f"Bearer {self.officer}"}
+        """An officer's token where the operation needs one (a planner's on its routes)."""
+        if operation.path in ANONYMOUS:
+            return {}
+        planning = (operation.method.upper(), operation.path) in PLANNERS
+        return {"Authorization": f"Bearer {self.planner if planning else self.officer}"}
 
 
 def protected(operation: Operation) -> bool:
@@ -57,8 +63,9 @@ async def world(
         served = await network.notifier.http.get("/openapi.json")
         assert served.status_code == 200
         officer = await login(network.notifier.http, "officer.eupen")
+        planner = await network.registry.token("planner", "planner-secret-123")
         key = load_or_create_signing_key(state / "signing-key.pem")
-        yield World(network, officer, key, schemathesis.openapi.from_dict(served.json()))
+        yield World(network, officer, planner, key, schemathesis.openapi.from_dict(served.json()))
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
