@@ -251,6 +251,9 @@ def problems(record: CheckRecord) -> list[str]:
     found = []
     if record.status_code >= 300 or record.status_code == 0:
         found.append(f"the gateway refused the check ({record.status_code}): {record.answer}")
+    elif not record.contact_points:
+        found.append("nobody was reached: the addresses name no contact point, or the notifier "
+                     "had not taken the check in by the deadline")  # fmt: skip
     for contact in record.contact_points:
         for channel in contact.channels:
             if channel.reached_at is None:

@@ -173,3 +173,19 @@ async def test_checks_on_a_schedule_leave_a_trend_per_organisation_and_channel(
     code, out, _ = await crossalert("trend")
     assert code == 0 and "nl-limburg" in out and "0/1" in out
     await nccn.disconnect()
+
+
+def test_a_check_that_reached_nobody_says_so() -> None:
+    sent = datetime.now(UTC)
+    base = {"check_id": "c3", "addresses": ["contact:nobody"], "sent_at": sent,
+            "deadline_seconds": 5, "cap_sender": "ncc@be.example.org",
+            "identifier": "exercise.c3.check"}  # fmt: skip
+
+    unreached = CheckRecord(**base, status_code=202)
+    refused = CheckRecord(**base, status_code=403, answer={"code": "not_a_planner"})
+
+    assert problems(unreached) == [
+        "nobody was reached: the addresses name no contact point, or the notifier had not "
+        "taken the check in by the deadline"
+    ]
+    assert problems(refused) == ["the gateway refused the check (403): {'code': 'not_a_planner'}"]
