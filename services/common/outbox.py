@@ -20,6 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from schemas.envelopes import Envelope
 from services.common.kafka import BrokerUnavailable, LazyProducer, publish
+from services.common.workers import run_rounds
 
 log = structlog.get_logger(__name__)
 
@@ -72,22 +73,18 @@ class OutboxPublisher(Generic[Row]):
 
         A service starts and serves without Kafka; its events wait here until it returns.
         """
-        while True:
+
+        async def round_() -> bool:
             try:
                 producer = await self._producer.get(within=self._ack_timeout)
-                published = await self.publish_pending(producer)
+                return await self.publish_pending(producer) >= BATCH
             except BrokerUnavailable as exc:
                 log.warning("events wait in the outbox", reason=str(exc))
                 await asyncio.sleep(RETRY_SECONDS)
-                continue
-            if published < BATCH:
-                self._wake.clear()
-                # Polling as well as waking: another process of the service may have written.
-                try:
-                    async with asyncio.timeout(POLL_SECONDS):
-                        await self._wake.wait()
-                except TimeoutError:
-                    pass
+                return True  # try again now that the pause is over
+
+        # Polling as well as waking: another process of the service may have written.
+        await run_rounds(round_, every=POLL_SECONDS, name="outbox", wake=self._wake)
 
     async def publish_pending(self, producer: AIOKafkaProducer) -> int:
         """Publish one batch of unpublished events; return how many were published.

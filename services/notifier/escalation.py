@@ -6,7 +6,6 @@ find a passed one, and the escalation record's unique key makes exactly one of t
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from schemas.cap import parse_cap_json
 from schemas.console import AlertState, ItemKind
 from schemas.envelopes import Channel, DeliveryStatus
 from schemas.registry import RoutingAnswer
+from services.common.workers import run_rounds
 from services.notifier.feed import lock_feed, show
 from services.notifier.intake import Target, add_outbox, deliveries_for, receipt
 from services.notifier.models import Delivery, EscalationRecord, ReceivedAlert
@@ -146,14 +146,13 @@ class Escalator:
         self._wake = wake
 
     async def run(self) -> None:
-        """Escalate until cancelled."""
-        while True:
-            try:
-                await self.round()
-            except Exception:
-                # A database outage must not end escalation; the next round tries again.
-                log.exception("escalation round failed")
-            await asyncio.sleep(self._poll)
+        """Escalate until cancelled, a round every poll (deadlines pass with time, not writes)."""
+
+        async def round_() -> bool:
+            await self.round()
+            return False
+
+        await run_rounds(round_, every=self._poll, name="escalator")
 
     async def round(self) -> int:
         """Escalate every overdue delivery once; how many were escalated."""

@@ -10,7 +10,6 @@ dropped by the mail client.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.cap import Alert, parse_cap_json
 from schemas.envelopes import Channel, DeliveryStatus
+from services.common.workers import run_rounds
 from services.notifier.email import SendOutcome, SmtpSession, render_email
 from services.notifier.intake import add_outbox, receipt
 from services.notifier.models import Delivery, EscalationRecord, ReceivedAlert
@@ -51,17 +51,13 @@ class Mailer:
 
     async def run(self) -> None:
         """Send what is due; wait for a wake-up or the next poll."""
-        while True:
-            try:
-                sent = await self.send_due()
-            except Exception:
-                log.exception("mail round failed")
-                sent = 0
-            if sent < BATCH:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._settings.mail_poll_seconds):
-                        await self._wake.wait()
+
+        async def round_() -> bool:
+            return await self.send_due() >= BATCH  # a full batch: more may be due
+
+        await run_rounds(
+            round_, every=self._settings.mail_poll_seconds, name="mailer", wake=self._wake
+        )
 
     async def send_due(self) -> int:
         """Claim and send the e-mail deliveries that are due; how many were attempted."""
