@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from services.alert_gateway.app import MIGRATIONS
 from services.alert_gateway.ratelimit import RateLimiter
@@ -64,3 +66,29 @@ async def test_a_small_limit_is_counted_one_by_one(tmp_path: Path, per_minute: i
         await engine.dispose()
 
     assert sum(answers) == per_minute
+
+
+async def test_concurrent_requests_renew_a_lapsed_lease_once(
+    tmp_path: Path, database_url: str
+) -> None:
+    engine = create_engine(database_url)
+    await migrate(engine, MIGRATIONS)
+    limiter = RateLimiter(session_factory(engine), 6000)  # leases of 120
+    taken = 0
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def counted(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        nonlocal taken
+        taken += statement.lstrip().upper().startswith("INSERT INTO RATE_LIMITS")
+
+    try:
+        # A burst of 100 at once (a flood's worth of alerts from one centre), twice.
+        first = await asyncio.gather(*(admitted(limiter, "liege-system") for _ in range(100)))
+        renewed_once = taken
+        second = await asyncio.gather(*(admitted(limiter, "liege-system") for _ in range(100)))
+    finally:
+        await engine.dispose()
+
+    assert all(first) and all(second)
+    assert renewed_once == 1  # not one database write per request waiting for it
+    assert taken == 2  # the second burst spent 20 of the lease and renewed it once
