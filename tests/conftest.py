@@ -13,6 +13,8 @@ import pytest
 
 from services.localnet import kafka, postgres, process
 
+pytest_plugins = ["hang_watch"]
+
 TEST_KAFKA_ENV = "CROSSALERT_TEST_KAFKA"
 TEST_POSTGRES_ENV = "CROSSALERT_TEST_POSTGRES"
 """A server the suite uses instead of its own: postgresql+asyncpg://user[:password]@host:port."""

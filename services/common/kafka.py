@@ -16,6 +16,7 @@ from schemas.envelopes import Envelope, decode_envelope, encode_envelope
 from schemas.errors import CapValidationError
 from schemas.topics import route
 from services.common.settings import ServiceSettings
+from services.common.workers import stop_tasks
 
 log = structlog.get_logger(__name__)
 
@@ -91,7 +92,7 @@ async def consume(consumer: AIOKafkaConsumer, handler: Handler, *, commit: bool 
             # The group may move partitions to another member (or bring new ones) at any time.
             assigned = consumer.assignment()
             for partition in readers.keys() - assigned:
-                await _stop(readers.pop(partition))
+                await stop_tasks([readers.pop(partition)])
             for partition in assigned - readers.keys():
                 readers[partition] = asyncio.create_task(
                     _read_partition(consumer, partition, handler, commit=commit),
@@ -106,8 +107,7 @@ async def consume(consumer: AIOKafkaConsumer, handler: Handler, *, commit: bool 
                     del readers[partition]
                     task.result()  # a handler's failure stops the consumer here
     finally:
-        for task in readers.values():
-            await _stop(task)
+        await stop_tasks(list(readers.values()))
 
 
 async def _read_partition(
@@ -137,12 +137,6 @@ async def _handle(value: bytes | None, handler: Handler) -> None:
         message_id=str(envelope.message_id), envelope=type(envelope).__name__
     ):
         await handler(envelope)
-
-
-async def _stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 async def create_topics(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import structlog
 
@@ -38,3 +39,49 @@ async def run_rounds(
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(every):
                 await wake.wait()
+
+
+STOP_SECONDS = 10.0
+"""How long a stopping service waits for its cancelled workers (a deployment's grace period is
+longer): a worker that ignores its cancellation must not keep the process from ending."""
+CANCEL_AGAIN_SECONDS = 1.0
+
+
+async def stop_tasks(tasks: Sequence[asyncio.Task[Any]], *, within: float = STOP_SECONDS) -> None:
+    """Cancel `tasks`, newest first, and wait for them to end, at most `within` seconds.
+
+    A task still running a moment after its cancellation is cancelled again: a cancellation
+    can be lost in a library (in Python 3.11, `asyncio.wait_for` returns its result instead
+    when the awaited answer arrives at the same moment; aiosmtplib and aiokafka use it), and
+    the worker would then go on for ever. Those still running after `within` are logged with
+    where they wait, and left behind; those that ended with an error are logged too.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    pending = set(tasks)
+    for task in reversed(tasks):
+        task.cancel()
+    while pending and (left := deadline - loop.time()) > 0:
+        _, pending = await asyncio.wait(pending, timeout=min(CANCEL_AGAIN_SECONDS, left))
+        for task in pending:
+            task.cancel()
+    for task in tasks:
+        if task.done() and not task.cancelled() and (error := task.exception()) is not None:
+            log.error("worker failed", worker=task.get_name(), exc_info=error)
+    for task in pending:
+        log.error("worker did not stop", worker=task.get_name(), waiting_in=awaiting(task))
+
+
+def awaiting(task: asyncio.Task[Any]) -> list[str]:
+    """Where a task waits, outermost first: each coroutine of its await chain (file, line,
+    function), then what the innermost one awaits. A task's own stack shows only its first."""
+    where: list[str] = []
+    awaitable: Any = task.get_coro()
+    while awaitable is not None:
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
+        if frame is None:
+            where.append(repr(awaitable)[:200])
+            break
+        where.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)
+    return where

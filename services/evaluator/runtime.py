@@ -26,7 +26,7 @@ from schemas.topics import OBSERVATIONS, REGISTRY_CHANGES, all_topic_names
 from services.common.database import session_factory
 from services.common.kafka import create_consumer, create_topics, keep_consuming
 from services.common.registry_client import RegistryClient, RegistryUnavailable
-from services.common.workers import run_rounds
+from services.common.workers import run_rounds, stop_tasks
 from services.evaluator.publisher import Publisher
 from services.evaluator.rules import RuleBook
 from services.evaluator.service import check_open_series, handle_observations, replay_rules
@@ -85,11 +85,7 @@ class Evaluator:
 
     async def stop(self) -> None:
         """Stop the workers, newest first."""
-        for task in reversed(self._tasks):
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self._tasks)
 
     async def database_ready(self) -> None:
         async with self.engine.connect() as connection:

@@ -30,6 +30,7 @@ from services.common.migrations import migrate
 from services.common.outbox import OutboxPublisher
 from services.common.registry_client import RegistryUnavailable, registry_client_of
 from services.common.registry_routing import RoutingClient
+from services.common.workers import stop_tasks
 from services.notifier import console
 from services.notifier.api import router
 from services.notifier.escalation import Escalator
@@ -165,11 +166,7 @@ def create_app(
             yield
         finally:
             hub.close_all()
-            for task in reversed(tasks):
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop_tasks(tasks)
             await app.state.token_verifier.aclose()
             if registry_client is None:
                 await registry_http.aclose()

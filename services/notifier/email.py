@@ -139,12 +139,15 @@ class SmtpSession:
     async def __aenter__(self) -> SmtpSession:
         return self
 
-    async def __aexit__(self, *_: object) -> None:
+    async def __aexit__(self, error_type: type[BaseException] | None, *_: object) -> None:
         if self._client is None:
             return
-        with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
-            async with asyncio.timeout(self._timeout):
-                await self._client.quit()
+        # A conversation cut short (the worker cancelled mid-message, say) just ends: the server
+        # would read a QUIT as part of the unfinished message and never answer it.
+        if error_type is None:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                async with asyncio.timeout(self._timeout):
+                    await self._client.quit()
         self._client.close()
 
     async def send(self, message: EmailMessage) -> SendOutcome:

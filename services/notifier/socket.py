@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -163,22 +162,10 @@ async def _serve(
     connection.offer(connection.cursor, Synced(cursor=connection.cursor).model_dump_json())
     log.info("console connected", user=token.sub, contact_point=token.contact_point,
              resumed_after=hello.resume_after, cursor=connection.cursor)  # fmt: skip
-    tasks = {
-        asyncio.create_task(connection.send_queued(heartbeat_seconds=HEARTBEAT_SECONDS)),
-        asyncio.create_task(
-            _listen(websocket, connection, verifier, token, hello.token, settings.max_body_bytes)
-        ),
-        # A drop (too slow, token expired, a flood) ends the connection even mid-send.
-        asyncio.create_task(connection.closing.wait()),
-    }
-    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    for task in tasks:
-        task.cancel()
-        with contextlib.suppress(
-            asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError
-        ):
-            await task
-    await connection.close()
+    await connection.serve(
+        _listen(websocket, connection, verifier, token, hello.token, settings.max_body_bytes),
+        heartbeat_seconds=HEARTBEAT_SECONDS,
+    )
 
 
 async def _hello(websocket: WebSocket, verifier: TokenVerifier) -> tuple[Hello, TokenClaims] | None:

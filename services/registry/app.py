@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,7 +17,7 @@ from services.common.database import create_engine, session_factory
 from services.common.health import kafka_check
 from services.common.kafka import LazyProducer
 from services.common.outbox import OutboxPublisher
-from services.common.workers import run_rounds
+from services.common.workers import run_rounds, stop_tasks
 from services.registry import identity_api, thresholds_api
 from services.registry import models as m
 from services.registry.api import router
@@ -73,10 +72,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            for worker in workers:
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+            await stop_tasks(workers)
             app.state.credentials.close()
             await producer.close()
             await app.state.token_verifier.aclose()

@@ -369,6 +369,47 @@ async def test_a_server_that_never_answers_costs_a_session_one_timeout() -> None
     assert connections == 1
 
 
+async def test_a_session_cut_short_mid_message_ends_without_a_goodbye() -> None:
+    """A mailer cancelled (its notifier stopping) while the server waits for the rest of a
+    message closes the connection: a QUIT would be read as part of the message and never
+    answered, and the stop would wait the whole SMTP timeout for it."""
+    in_data = asyncio.Event()
+    after_data = bytearray()
+
+    async def waits_for_the_end_of_the_message(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.write(b"220 relay.example.org ESMTP\r\n")
+        while line := await reader.readline():
+            if line[:4].upper() == b"DATA":
+                writer.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                in_data.set()
+                after_data.extend(await reader.read())  # never says whether it took it
+                break
+            writer.write(b"250 OK\r\n")
+        writer.close()
+
+    async def send_one() -> None:
+        async with SmtpSession(host="127.0.0.1", port=28035, timeout=120) as smtp:
+            await smtp.send(render())
+
+    listener = await asyncio.start_server(waits_for_the_end_of_the_message, "127.0.0.1", 28035)
+    try:
+        sending = asyncio.create_task(send_one())
+        async with asyncio.timeout(30):  # a bound on a hang, never on speed
+            await in_data.wait()
+        await asyncio.sleep(0.2)  # the message goes out; its answer never comes
+        sending.cancel()
+        # Waiting for a QUIT's answer would take the session's timeout (120 s).
+        await asyncio.wait({sending}, timeout=30)
+    finally:
+        listener.close()
+
+    assert sending.done(), "the cut-short session still waits for the server"
+    assert sending.cancelled()
+    assert b"QUIT" not in after_data
+
+
 async def test_a_closed_port_is_a_temporary_failure() -> None:
     outcome = await send_email(render(), host="127.0.0.1", port=28029, timeout=5)
 
