@@ -164,11 +164,10 @@ async def publish_exercise_report(
 ) -> PublishedReport:
     """Publish a run's after-action report for the participating organisations' officers."""
     async with request.app.state.sessions() as session, session.begin():
-        created = await exercise_reports.publish(session, report, claims)
+        published, created = await exercise_reports.publish(session, report, claims)
     if not created:
         response.status_code = status.HTTP_200_OK
-    async with request.app.state.sessions() as session:
-        return (await exercise_reports.listed(session, claims, run_id=report.run_id))[0]
+    return published
 
 
 @router.get(

@@ -20,9 +20,13 @@ from services.common.problems import ProblemError
 from services.notifier.models import ExerciseReportParticipant, PublishedExerciseReport
 
 
-async def publish(session: AsyncSession, report: ExerciseReport, claims: TokenClaims) -> bool:
-    """Keep the report (replacing the same planner's earlier one); True when it is new."""
+async def publish(
+    session: AsyncSession, report: ExerciseReport, claims: TokenClaims
+) -> tuple[PublishedReport, bool]:
+    """Keep the report (replacing the same planner's earlier one): how it is listed, and
+    whether it is new."""
     row = await session.get(PublishedExerciseReport, report.run_id)
+    created = row is None
     if row is not None and row.published_by != claims.org:
         raise ProblemError(
             403,
@@ -40,7 +44,8 @@ async def publish(session: AsyncSession, report: ExerciseReport, claims: TokenCl
         "report_json": report.model_dump_json(),
     }
     if row is None:
-        session.add(PublishedExerciseReport(run_id=report.run_id, **fields))
+        row = PublishedExerciseReport(run_id=report.run_id, **fields)
+        session.add(row)
         await session.flush()
     else:
         for name, value in fields.items():
@@ -54,16 +59,12 @@ async def publish(session: AsyncSession, report: ExerciseReport, claims: TokenCl
         ExerciseReportParticipant(run_id=report.run_id, organisation=organisation)
         for organisation in set(report.participants)
     )
-    return row is None
+    return _published(row), created
 
 
-async def listed(
-    session: AsyncSession, claims: TokenClaims, *, run_id: str | None = None
-) -> list[PublishedReport]:
-    """The reports the reader may open (of one run only, if given), newest run first."""
+async def listed(session: AsyncSession, claims: TokenClaims) -> list[PublishedReport]:
+    """The reports the reader may open, newest run first."""
     query = select(PublishedExerciseReport)
-    if run_id is not None:
-        query = query.where(PublishedExerciseReport.run_id == run_id)
     if Scope.EXERCISES_PLAN in claims.scopes:
         query = query.where(PublishedExerciseReport.published_by == claims.org)
     else:

@@ -303,6 +303,18 @@ async def test_the_report_gives_the_acknowledgements_the_officers_made(
     stranger = await network.console("lu-duty", connect=False)
     assert (await seen_by(stranger)).status_code == 403
 
+    # Another organisation's planner may not replace it: the report stays its publisher's.
+    other_planner = await network.registry.auth("nccn-planner", "nccn-planner-secret-1")
+    taken = await network.notifier.http.post(
+        "/v1/exercise-reports", content=written.model_dump_json(),
+        headers={**other_planner, "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert taken.status_code == 403, taken.text
+    assert (taken.json()["code"], taken.json()["field"]) == ("not_the_publisher", "run_id")
+    still = await network.notifier.http.get("/v1/exercise-reports", headers=other_planner)
+    assert still.json() == []  # nothing of it became the other planner's
+    assert (await seen_by(eupen_desk)).status_code == 200
+
 
 async def test_the_planner_pauses_resumes_and_stops_a_run_from_the_shell(
     exercise: Exercise,
