@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Boolean, DateTime, ForeignKeyConstraint, Index, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class Base(DeclarativeBase):
@@ -38,17 +38,10 @@ class AcceptedAlert(Base):
     topic: Mapped[str | None] = mapped_column(String(100))
     partition: Mapped[int | None] = mapped_column(Integer)
     offset: Mapped[int | None] = mapped_column(Integer)
-    # Written with the alert, read only by the state view: loading them on every look-up of an
-    # alert would cost a query per look-up on the publishing path.
-    references: Mapped[list[AlertReference]] = relationship(
-        cascade="all, delete-orphan",
-        lazy="raise",
-        foreign_keys="[AlertReference.sender, AlertReference.identifier]",
-    )
 
 
 class AlertReference(Base):
-    """An earlier message that an accepted message refers to."""
+    """An earlier message that an accepted message refers to (deleted with it)."""
 
     __tablename__ = "alert_references"
     __table_args__ = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,7 +20,7 @@ from schemas.gateway import Acceptance, AlertState
 from schemas.identity import Scope, TokenClaims
 from schemas.registry import NUTS_GEOCODE_NAMES, addressed_exercise, routing_facts
 from schemas.topics import EXERCISE_STATUSES
-from services.alert_gateway.models import AcceptedAlert, AlertReference
+from services.alert_gateway.models import AcceptedAlert, AlertReference, Base
 from services.alert_gateway.recipients import organisations_reached
 from services.common.kafka import BrokerUnavailable, LazyProducer, publish
 from services.common.problems import ProblemError
@@ -29,6 +29,17 @@ from services.common.registry_routing import RoutingClient
 RETRY_AFTER_SECONDS = 5
 _SAME_SENDER = (MsgType.UPDATE, MsgType.CANCEL)
 _ANSWERS = (MsgType.ACK, MsgType.ERROR)
+
+# The publishing path's writes, built once and so compiled once: only their parameters change
+# from one alert to the next. Plain Core, nothing read back.
+_ALERTS = Base.metadata.tables[AcceptedAlert.__tablename__]
+_THIS_ALERT = (_ALERTS.c.sender == bindparam("alert_sender")) & (
+    _ALERTS.c.identifier == bindparam("alert_identifier")
+)
+_INSERT_PENDING = insert(_ALERTS)
+_INSERT_REFERENCES = insert(Base.metadata.tables[AlertReference.__tablename__])
+_MARK_PUBLISHED = update(_ALERTS).where(_THIS_ALERT)
+_FORGET_PENDING = delete(_ALERTS).where(_THIS_ALERT, _ALERTS.c.published.is_(False))
 
 
 def authorise(alert: Alert, claims: TokenClaims) -> None:
@@ -147,10 +158,11 @@ async def accept(
                 chain=chain,
                 received_at=received_at,
             )
-        if existing is None:
-            session.add(_pending_row(alert, digest, chain, category, claims, received_at))
+        if existing is not None:
+            received_at = _aware(existing.received_at)  # an earlier attempt's, answered since
+        else:
             try:
-                await session.flush()
+                await _insert_pending(session, alert, digest, chain, category, claims, received_at)
             except IntegrityError:
                 raise ProblemError(
                     409,
@@ -180,11 +192,27 @@ async def accept(
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         ) from None
     async with sessions() as session, session.begin():
-        row = await session.get(AcceptedAlert, (alert.sender, alert.identifier))
-        assert row is not None
-        row.published = True
-        row.topic, row.partition, row.offset = written.topic, written.partition, written.offset
-        return acceptance_of(row)
+        # The answer is made of what is known already.
+        await (await session.connection()).execute(
+            _MARK_PUBLISHED,
+            {
+                **_key_of(alert),
+                "published": True,
+                "topic": written.topic,
+                "partition": written.partition,
+                "offset": written.offset,
+            },
+        )
+    return Acceptance(
+        sender=alert.sender,
+        identifier=alert.identifier,
+        published=True,
+        topic=written.topic,
+        partition=written.partition,
+        offset=written.offset,
+        chain=chain,
+        received_at=received_at,
+    )
 
 
 def acceptance_of(row: AcceptedAlert) -> Acceptance:
@@ -367,43 +395,64 @@ async def _chain_cancelled(session: AsyncSession, sender: str, identifier: str) 
     return bool(cancelled)
 
 
-def _pending_row(
+async def _insert_pending(
+    session: AsyncSession,
     alert: Alert,
     digest: str,
     chain: AlertKey,
     category: Category,
     claims: TokenClaims,
     received_at: datetime,
-) -> AcceptedAlert:
+) -> None:
+    """Record the alert as not yet published, with its references (plain INSERTs: nothing of
+    it is read back in this request)."""
     expiries = [info.expires for info in alert.info if info.expires is not None]
-    return AcceptedAlert(
-        sender=alert.sender,
-        identifier=alert.identifier,
-        digest=digest,
-        # Stored in UTC: SQLite keeps no offset, and every reader treats them as UTC.
-        sent=alert.sent.astimezone(UTC),
-        msg_type=alert.msg_type.value,
-        status=alert.status.value,
-        expires=max(expiries).astimezone(UTC) if expiries else None,
-        chain_sender=chain.sender,
-        chain_identifier=chain.identifier,
-        chain_category=category.value,
-        client_id=claims.sub,
-        received_at=received_at,
-        routing_facts=routing_facts(alert).model_dump_json() if alert.info else None,
-        published=False,
-        references=[
-            AlertReference(ref_sender=r.sender, ref_identifier=r.identifier)
-            for r in dict.fromkeys(alert.references)
-        ],
+    connection = await session.connection()
+    await connection.execute(
+        _INSERT_PENDING,
+        {
+            "sender": alert.sender,
+            "identifier": alert.identifier,
+            "digest": digest,
+            # Stored in UTC: SQLite keeps no offset, and every reader treats them as UTC.
+            "sent": alert.sent.astimezone(UTC),
+            "msg_type": alert.msg_type.value,
+            "status": alert.status.value,
+            "expires": max(expiries).astimezone(UTC) if expiries else None,
+            "chain_sender": chain.sender,
+            "chain_identifier": chain.identifier,
+            "chain_category": category.value,
+            "client_id": claims.sub,
+            "received_at": received_at,
+            "routing_facts": routing_facts(alert).model_dump_json() if alert.info else None,
+            "published": False,
+        },
     )
+    references = dict.fromkeys((r.sender, r.identifier) for r in alert.references)
+    if references:
+        await connection.execute(
+            _INSERT_REFERENCES,
+            [
+                {
+                    "sender": alert.sender,
+                    "identifier": alert.identifier,
+                    "ref_sender": ref_sender,
+                    "ref_identifier": ref_identifier,
+                }
+                for ref_sender, ref_identifier in references
+            ],
+        )
 
 
 async def _forget_pending(sessions: async_sessionmaker[AsyncSession], alert: Alert) -> None:
+    # Its references go with it (ON DELETE CASCADE).
     async with sessions() as session, session.begin():
-        row = await session.get(AcceptedAlert, (alert.sender, alert.identifier))
-        if row is not None and not row.published:
-            await session.delete(row)
+        await (await session.connection()).execute(_FORGET_PENDING, _key_of(alert))
+
+
+def _key_of(alert: Alert) -> dict[str, str]:
+    """The parameters naming an alert's row in the statements above."""
+    return {"alert_sender": alert.sender, "alert_identifier": alert.identifier}
 
 
 def _aware(moment: datetime) -> datetime:

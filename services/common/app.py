@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from services.common.health import ReadinessCheck, health_router
 from services.common.logging import configure_logging
 from services.common.problems import document_refusals, install_problem_handlers
-from services.common.requests import BodyLimit, log_each_request
+from services.common.requests import BodyLimit, RequestLog
 from services.common.settings import ServiceSettings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -41,6 +41,6 @@ def service_app(
     install_problem_handlers(app)
     document_refusals(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, larger=larger_bodies)
-    log_each_request(app)  # outermost: a refused body is logged too
+    app.add_middleware(RequestLog)  # outermost: a refused body is logged too
     app.include_router(health_router(checks, optional_checks))
     return app

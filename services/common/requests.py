@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.problems import ProblemError
@@ -83,33 +83,42 @@ def note(request: Request, **fields: object) -> None:
     structlog.contextvars.bind_contextvars(**fields)
 
 
-def log_each_request(app: FastAPI) -> None:
-    """Write one structured line per request: method, path, status, duration and context.
+class RequestLog:
+    """Writes one structured line per request: method, path, status, duration and context.
 
-    Handlers add to the line with `note`.
+    Handlers add to the line with `note`. A plain ASGI middleware: the handler runs in the
+    request's own task, with no second task and no streams between it and the server.
     """
 
-    @app.middleware("http")
-    async def request_line(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request, then log its line (a refusal or a crash included)."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=str(uuid.uuid4()))
-        # Shared through the request's scope: the handler runs in another task, whose
-        # context variables this middleware cannot see.
         fields: dict[str, object] = {}
-        request.state.log_fields = fields
+        # `request.state.log_fields` for the handlers: a request's state lives in its scope.
+        scope.setdefault("state", {})["log_fields"] = fields
         started = time.perf_counter()
         status = 500
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
+            await self.app(scope, receive, send_noting_status)
         finally:
             log.info(
                 "request",
-                method=request.method,
-                path=request.url.path,
+                method=scope["method"],
+                path=scope["path"],
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 **fields,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -13,6 +14,9 @@ from services.localnet import process
 from services.localnet.errors import LocalNetworkError
 
 START_TIMEOUT_S = 60.0
+CODE_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this code was loaded from: the services it starts run the same code (a
+benchmark run from another worktree measures that worktree, not the installed one)."""
 
 
 class LocalServiceError(LocalNetworkError):
@@ -46,7 +50,7 @@ def start_service(service: LocalService, *, timeout: float = START_TIMEOUT_S) ->
         [sys.executable, "-m", "services.cli", "serve", service.name],
         log_file=service.log_file,
         cwd=service.state_dir.parent,
-        env=service.env,
+        env={"PYTHONPATH": _python_path(), **service.env},
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -66,6 +70,10 @@ def start_service(service: LocalService, *, timeout: float = START_TIMEOUT_S) ->
         f"the {service.name} did not answer on {service.url} within {timeout:g} s",
         detail=process.last_lines(process.read_text(service.log_file)),
     )
+
+
+def _python_path() -> str:
+    return os.pathsep.join(filter(None, [str(CODE_ROOT), os.environ.get("PYTHONPATH")]))
 
 
 # The builders below configure each service as `crossalert up` and the benchmarks run it: its
