@@ -270,6 +270,20 @@ async def test_an_expired_token_is_refused() -> None:
     assert answer.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
 
 
+async def test_a_token_verified_before_is_refused_once_it_expires() -> None:
+    verifier = fixed_verifier()
+    # Valid for 30 s of clock skew after its 300 s: it lapses four seconds from now.
+    nearly = token_for(now=datetime.now(UTC) - timedelta(seconds=326))
+    app = protected_app(verifier)
+
+    first = await call(app, "GET", "/me", nearly)
+    await asyncio.sleep(4.5)
+    again = await call(app, "GET", "/me", nearly)
+
+    assert first.status_code == 200, first.text
+    assert_refused(again, 401, "expired_token")
+
+
 async def test_a_token_issued_in_the_future_is_refused() -> None:
     in_an_hour = datetime.now(UTC) + timedelta(hours=1)
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import bindparam, delete, exists, insert, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from schemas.cap import Alert, Category, MsgType, Status
 from schemas.envelopes import AlertKey, AlertPublished
@@ -36,6 +38,7 @@ _ALERTS = Base.metadata.tables[AcceptedAlert.__tablename__]
 _THIS_ALERT = (_ALERTS.c.sender == bindparam("alert_sender")) & (
     _ALERTS.c.identifier == bindparam("alert_identifier")
 )
+_EARLIER = select(_ALERTS).where(_THIS_ALERT)
 _INSERT_PENDING = insert(_ALERTS)
 _INSERT_REFERENCES = insert(Base.metadata.tables[AlertReference.__tablename__])
 _MARK_PUBLISHED = update(_ALERTS).where(_THIS_ALERT)
@@ -137,7 +140,8 @@ async def accept(
     digest = digest_of(alert)
     received_at = datetime.now(UTC)
     async with sessions() as session, session.begin():
-        existing = await session.get(AcceptedAlert, (alert.sender, alert.identifier))
+        connection = await session.connection()
+        existing = (await connection.execute(_EARLIER, _key_of(alert))).first()
         if existing is not None and existing.digest != digest:
             raise ProblemError(
                 409,
@@ -162,7 +166,9 @@ async def accept(
             received_at = _aware(existing.received_at)  # an earlier attempt's, answered since
         else:
             try:
-                await _insert_pending(session, alert, digest, chain, category, claims, received_at)
+                await _insert_pending(
+                    connection, alert, digest, chain, category, claims, received_at
+                )
             except IntegrityError:
                 raise ProblemError(
                     409,
@@ -215,7 +221,7 @@ async def accept(
     )
 
 
-def acceptance_of(row: AcceptedAlert) -> Acceptance:
+def acceptance_of(row: Row[Any]) -> Acceptance:
     """The answer given for an accepted alert (the same each time it is asked)."""
     return Acceptance(
         sender=row.sender,
@@ -396,7 +402,7 @@ async def _chain_cancelled(session: AsyncSession, sender: str, identifier: str) 
 
 
 async def _insert_pending(
-    session: AsyncSession,
+    connection: AsyncConnection,
     alert: Alert,
     digest: str,
     chain: AlertKey,
@@ -407,7 +413,6 @@ async def _insert_pending(
     """Record the alert as not yet published, with its references (plain INSERTs: nothing of
     it is read back in this request)."""
     expiries = [info.expires for info in alert.info if info.expires is not None]
-    connection = await session.connection()
     await connection.execute(
         _INSERT_PENDING,
         {

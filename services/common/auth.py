@@ -38,6 +38,9 @@ log = structlog.get_logger(__name__)
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
 
 
+VERIFIED_TOKENS_KEPT = 10_000
+
+
 class TokenVerifier:
     """Verifies access tokens against the registry's keys: a fixed set, or its JWKS URL."""
 
@@ -56,6 +59,9 @@ class TokenVerifier:
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway_seconds
+        self._verified: dict[str, TokenClaims] = {}
+        """Tokens already verified, until they expire: a client sends the same one with every
+        request, and checking its signature again would cost more than the rest of the route."""
         self._refetch_interval = refetch_interval_seconds
         self._retry_interval = retry_interval_seconds
         self._timeout = timeout_seconds
@@ -87,6 +93,17 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> TokenClaims:
         """The claims of `token` once its algorithm, key, signature, times and issuer check out."""
+        known = self._verified.get(token)
+        if known is not None and time.time() < known.exp + self._leeway:
+            return known
+        claims = await self._verify(token)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            # Oldest first: expired tokens go before those of the clients still sending.
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = claims
+        return claims
+
+    async def _verify(self, token: str) -> TokenClaims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
