@@ -3,11 +3,14 @@
 same concurrency, in the same run.
 
     .venv/bin/python -m bench.gateway_publish [--rounds 5] [--alerts 400] [--concurrency 8]
+                                              [--processes 1]
 
 The registry and the gateway run as their own processes (`crossalert serve`, uvicorn, SQLite),
-state and logs in .state/bench-gateway; the clients use the seed's nl-vrln-system. Runs its own
-broker (ports 29192/29193, state in .state/bench-gateway-kafka) unless
-CROSSALERT_BENCH_KAFKA=host:port names one. Both sides write idempotently with acks=all.
+state and logs in .state/bench-gateway; with --processes N, N gateway processes share the one
+database and the clients take turns between them (client i posts to process i mod N). The
+clients use the seed's nl-vrln-system. Runs its own broker (ports 29192/29193, state in
+.state/bench-gateway-kafka) unless CROSSALERT_BENCH_KAFKA=host:port names one. Both sides write
+idempotently with acks=all.
 Rounds alternate which side goes first, so that machine noise hits both alike; every alert
 (identifier) is new to the gateway.
 """
@@ -114,7 +117,7 @@ async def token(registry_url: str) -> str:
 
 
 async def measure(
-    bootstrap: str, registry_url: str, gateway_url: str, args: argparse.Namespace
+    bootstrap: str, registry_url: str, gateway_urls: Sequence[str], args: argparse.Namespace
 ) -> list[Figure]:
     """Run the interleaved rounds and return the figures."""
     await create_topics(bootstrap, ["alerts.geo"])
@@ -127,10 +130,12 @@ async def measure(
         clients = [
             await stack.enter_async_context(
                 httpx.AsyncClient(
-                    base_url=gateway_url, timeout=30, limits=httpx.Limits(max_connections=1)
+                    base_url=gateway_urls[index % len(gateway_urls)],
+                    timeout=30,
+                    limits=httpx.Limits(max_connections=1),
                 )
             )
-            for _ in range(args.concurrency)
+            for index in range(args.concurrency)
         ]
         headers = {"Content-Type": "application/json"}
 
@@ -178,15 +183,19 @@ def free_port() -> int:
         return port
 
 
-def services(root: Path, bootstrap: str) -> tuple[LocalService, LocalService]:
-    """The registry and the gateway, on free ports, state in .state/bench-gateway."""
+def services(root: Path, bootstrap: str, processes: int) -> tuple[LocalService, list[LocalService]]:
+    """The registry and the gateway processes (one database), on free ports, state in
+    .state/bench-gateway."""
     state = root / ".state" / "bench-gateway"
     registry = registry_service(state, bootstrap, free_port())
-    gateway = gateway_service(
-        state, bootstrap, free_port(), registry.url,
-        rate_limit_per_minute=str(10**9),  # measure, do not throttle
-    )  # fmt: skip
-    return registry, gateway
+    unlimited = str(10**9)  # measure, do not throttle
+    gateways = [
+        gateway_service(
+            state, bootstrap, free_port(), registry.url, rate_limit_per_minute=unlimited
+        )
+        for _ in range(processes)
+    ]
+    return registry, gateways
 
 
 def main() -> None:
@@ -195,19 +204,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--alerts", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--processes", type=int, default=1, help="gateway processes")
     args = parser.parse_args()
 
     root = kafka.repo_root()
     with ExitStack() as stack:
         bootstrap = bench_broker(stack, "bench-gateway-kafka", (29192, 29193))
-        registry, gateway = services(root, bootstrap)
+        registry, gateways = services(root, bootstrap, args.processes)
         shutil.rmtree(registry.state_dir, ignore_errors=True)  # a fresh gateway database
         registry.state_dir.mkdir(parents=True)
         asyncio.run(seed_database(registry.env["CROSSALERT_REGISTRY_DATABASE_URL"], DEFAULT_SEED))
-        for service in (registry, gateway):
+        for service in (registry, *gateways):
             pid = start_service(service)
             stack.callback(process.terminate, pid, timeout=STOP_TIMEOUT_S, marker="serve")
-        figures = asyncio.run(measure(bootstrap, registry.url, gateway.url, args))
+        urls = [gateway.url for gateway in gateways]
+        figures = asyncio.run(measure(bootstrap, registry.url, urls, args))
     item = item_of(alerts("BENCH", 1)[0])
     report(
         "gateway_publish",
@@ -218,7 +229,7 @@ def main() -> None:
             "concurrency": args.concurrency,
             "body_bytes": len(item.body),
             "envelope_bytes": len(item.envelope),
-            "gateway": "1 process, uvicorn, SQLite",
+            "gateway": f"{args.processes} process(es), uvicorn, one SQLite database",
         },
     )
 
