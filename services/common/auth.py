@@ -39,6 +39,8 @@ REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
 
 
 VERIFIED_TOKENS_KEPT = 10_000
+"""Verified tokens a verifier remembers (a few MB): more than the clients and consoles of a
+process renew within a token's five minutes."""
 
 
 class TokenVerifier:
