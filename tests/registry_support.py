@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
+import sqlite3
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,8 +104,9 @@ async def _copy_seeded(seed: Path, target: Path) -> None:
         await _seed(f"sqlite+aiosqlite:///{template}", folder, seed)
         _SEEDED[seed] = template
     target.parent.mkdir(parents=True, exist_ok=True)
-    # The engine was disposed: the write-ahead log is checkpointed into the file itself.
-    shutil.copyfile(template, target)
+    # SQLite's backup, not a file copy: what is still in the write-ahead log is copied too.
+    with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(target)) as copy:
+        source.backup(copy)
 
 
 _SEEDED_POSTGRES: dict[Path, str] = {}

@@ -44,13 +44,15 @@ async def run_rounds(
 STOP_SECONDS = 10.0
 """How long a stopping service waits for its cancelled workers (a deployment's grace period is
 longer): a worker that ignores its cancellation must not keep the process from ending."""
-CANCEL_AGAIN_SECONDS = 1.0
+CANCEL_AGAIN_SECONDS = 5.0
+"""Long enough for a cancelled worker's own clean-up (a rollback, a close), which a second
+cancellation would cut short."""
 
 
 async def stop_tasks(tasks: Sequence[asyncio.Task[Any]], *, within: float = STOP_SECONDS) -> None:
     """Cancel `tasks`, newest first, and wait for them to end, at most `within` seconds.
 
-    A task still running a moment after its cancellation is cancelled again: a cancellation
+    A task still running 5 s after its cancellation is cancelled again: a cancellation
     can be lost in a library (in Python 3.11, `asyncio.wait_for` returns its result instead
     when the awaited answer arrives at the same moment; aiosmtplib and aiokafka use it), and
     the worker would then go on for ever. Those still running after `within` are logged with
