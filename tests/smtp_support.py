@@ -77,17 +77,25 @@ class _Handler:
 
 @asynccontextmanager
 async def running_smtp(
-    port: int, *, refuse_first: int = 0, refuse_code: int = 451, refuse_with: str | None = None
+    port: int,
+    *,
+    refuse_first: int = 0,
+    refuse_code: int = 451,
+    refuse_with: str | None = None,
+    smtputf8: bool = False,
 ) -> AsyncIterator[SmtpServer]:
     """Run an SMTP server on 127.0.0.1:`port` that refuses the first `refuse_first` DATA.
 
     A refusal is `refuse_code` followed by `refuse_with` (by default an enhanced status and
     text fitting 451 or 550); a `refuse_with` that starts with a reply code is sent as it is.
+    With `smtputf8` the server takes addresses beyond ASCII (RFC 6531).
     """
     text = refuse_with if refuse_with is not None else _REFUSALS.get(refuse_code, "Refused")
     refusal = text if _WHOLE_REPLY.match(text) else f"{refuse_code} {text}"
     server = SmtpServer(port)
-    controller = Controller(_Handler(server, refuse_first, refusal), hostname=HOST, port=port)
+    controller = Controller(
+        _Handler(server, refuse_first, refusal), hostname=HOST, port=port, enable_SMTPUTF8=smtputf8
+    )
     # The server runs on a thread of its own, so a test that blocks its loop still gets answers.
     await asyncio.to_thread(controller.start)
     try:

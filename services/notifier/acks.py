@@ -108,8 +108,7 @@ async def _show_to_organisation(
             Delivery.channel == Channel.CONSOLE,
         )
     )
-    for contact_point in contact_points:
-        show(session, contact_point, alert.key, ItemKind.ACKNOWLEDGEMENT, now)
+    await show(session, list(contact_points), alert.key, ItemKind.ACKNOWLEDGEMENT, now)
 
 
 def _acknowledgement(row: Delivery) -> Acknowledgement:

@@ -93,8 +93,10 @@ def create_app(
                 return
             for attempt in itertools.count():
                 try:
-                    await record_alert(
-                        envelope, sessions=sessions, router=router_, producer=instance
+                    hub.push_written(
+                        await record_alert(
+                            envelope, sessions=sessions, router=router_, producer=instance
+                        )
                     )
                     break
                 except RegistryUnavailable as exc:

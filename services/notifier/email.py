@@ -1,4 +1,9 @@
-"""Alert e-mails: one pure function renders the message, one async function hands it to SMTP."""
+"""Alert e-mails: pure functions render the message, an SMTP session hands it to the server.
+
+Every recipient who reads an alert alike (same language, same notes) gets the same message but
+for the headers naming the recipient: a `Letter` is rendered and flattened once for all of them,
+and each `Mail` is those bytes with its own To, Date and Message-ID in front.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,9 @@ import contextlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
 
 import aiosmtplib
 
@@ -99,13 +105,76 @@ def render_email(
     escalation: str | None = None,
 ) -> EmailMessage:
     """The alert as an e-mail to one recipient: plain-text body and the CAP XML attached."""
+    message = _letter(
+        alert=alert, mail_from=mail_from, language=language,
+        language_available=language_available, escalation=escalation,
+    )  # fmt: skip
+    for name, value in _recipient_headers(to, message_id).items():
+        message[name] = value
+    return message
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One message on its way: the envelope's addresses and the bytes the server receives."""
+
+    mail_from: str
+    to: str
+    data: bytes
+
+    @classmethod
+    def of(cls, message: EmailMessage) -> Mail:
+        """A rendered message, flattened for SMTP."""
+        mail_from, to = parseaddr(str(message["From"]))[1], parseaddr(str(message["To"]))[1]
+        return cls(mail_from, to, message.as_bytes(policy=_wire_policy(mail_from, to)))
+
+    @property
+    def options(self) -> list[str]:
+        """The MAIL command's options: addresses beyond ASCII need a server with SMTPUTF8."""
+        return [] if (self.mail_from + self.to).isascii() else ["SMTPUTF8"]
+
+
+class Letter:
+    """An alert's e-mail as every recipient reading it alike receives it, flattened once."""
+
+    def __init__(
+        self,
+        *,
+        alert: Alert,
+        mail_from: str,
+        language: str | None,
+        language_available: bool,
+        escalation: str | None = None,
+    ) -> None:
+        self._mail_from = mail_from
+        # Everything in it is 7-bit (encoded words, quoted-printable, base64): the same bytes
+        # go to servers with or without SMTPUTF8 and 8BITMIME.
+        self._data = _letter(
+            alert=alert, mail_from=mail_from, language=language,
+            language_available=language_available, escalation=escalation,
+        ).as_bytes(policy=policy.SMTP)  # fmt: skip
+
+    def to(self, address: str, *, message_id: str) -> Mail:
+        """The letter addressed to one recipient."""
+        head = EmailMessage(policy=_wire_policy(self._mail_from, address))
+        for name, value in _recipient_headers(address, message_id).items():
+            head[name] = value
+        # A message of headers only ends with the blank line that the letter's headers follow.
+        return Mail(self._mail_from, address, head.as_bytes().removesuffix(b"\r\n") + self._data)
+
+
+def _letter(
+    *,
+    alert: Alert,
+    mail_from: str,
+    language: str | None,
+    language_available: bool,
+    escalation: str | None,
+) -> EmailMessage:
     info = choose_info(alert, language)
     message = EmailMessage()
     message["From"] = mail_from
-    message["To"] = to
     message["Subject"] = _subject(alert, info, escalation=escalation)
-    message["Date"] = format_datetime(datetime.now(UTC))
-    message["Message-ID"] = message_id
     message["X-CAP-Identifier"] = alert.identifier
     message["X-CAP-Sender"] = alert.sender
     message["X-CAP-Status"] = alert.status.value
@@ -119,6 +188,14 @@ def render_email(
         filename=f"{_safe_filename(alert.identifier)}.cap.xml",
     )
     return message
+
+
+def _recipient_headers(to: str, message_id: str) -> dict[str, str]:
+    return {"To": to, "Date": format_datetime(datetime.now(UTC)), "Message-ID": message_id}
+
+
+def _wire_policy(*addresses: str) -> policy.EmailPolicy[EmailMessage]:
+    return policy.SMTP if "".join(addresses).isascii() else policy.SMTPUTF8
 
 
 class SmtpSession:
@@ -150,7 +227,7 @@ class SmtpSession:
                     await self._client.quit()
         self._client.close()
 
-    async def send(self, message: EmailMessage) -> SendOutcome:
+    async def send(self, mail: Mail) -> SendOutcome:
         """Hand one message to the server; what it made of it."""
         if self._broken is not None:
             return self._broken
@@ -162,7 +239,9 @@ class SmtpSession:
                     )
                     await client.connect()
                     self._client = client
-                _, answer = await self._client.send_message(message)
+                _, answer = await self._client.sendmail(
+                    mail.mail_from, [mail.to], mail.data, mail_options=mail.options
+                )
         except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError) as error:
             outcome = self._failure(error)
             if self._client is None or not self._client.is_connected or _lost(error):
@@ -207,7 +286,7 @@ async def send_email(
 ) -> SendOutcome:
     """Hand one message to the SMTP server on a connection of its own; never raises."""
     async with SmtpSession(host=host, port=port, timeout=timeout) as session:
-        return await session.send(message)
+        return await session.send(Mail.of(message))
 
 
 def _subject(alert: Alert, info: Info | None, *, escalation: str | None) -> str:

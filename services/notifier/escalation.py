@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,7 +22,7 @@ from schemas.registry import RoutingAnswer
 from services.common.workers import run_rounds
 from services.notifier.feed import lock_feed, show
 from services.notifier.intake import Target, add_outbox, deliveries_for, receipt
-from services.notifier.models import Delivery, EscalationRecord, ReceivedAlert
+from services.notifier.models import DELIVERIES, Delivery, EscalationRecord, ReceivedAlert
 
 log = structlog.get_logger(__name__)
 
@@ -123,8 +123,8 @@ async def _notify(
                 log.error("escalation contact missing from the routing answer", contact=contact)
                 continue
             target = Target.of(recipient, answer, escalation=True)
-            session.add_all(deliveries_for(cap, target, now))
-        show(session, contact, alert.key, ItemKind.ESCALATION, now)
+            await session.execute(insert(DELIVERIES), deliveries_for(cap, target, now))
+        await show(session, [contact], alert.key, ItemKind.ESCALATION, now)
         notified.append(contact)
     return notified
 

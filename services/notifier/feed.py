@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
-from sqlalchemy import Row, Select, and_, func, select, text
+from sqlalchemy import Row, Select, and_, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.cap import Alert, MsgType, parse_cap_json
@@ -20,7 +22,13 @@ from schemas.console import (
 )
 from schemas.envelopes import AlertKey, Channel
 from schemas.registry import Reason
-from services.notifier.models import Delivery, EscalationRecord, FeedEntry, ReceivedAlert
+from schemas.topics import EXERCISE_STATUSES
+from services.common.recent import Recent
+from services.notifier.models import FEED, Delivery, EscalationRecord, FeedEntry, ReceivedAlert
+
+_PARSED: Recent[tuple[str, str], Alert] = Recent(1024)
+"""Alerts lately shown, parsed: a recorded alert's CAP never changes, and a new alert is shown
+to every contact point it reaches within moments."""
 
 FEED_LOCK = 7_201_301
 """PostgreSQL advisory lock id taken by every transaction that appends to the feed."""
@@ -36,19 +44,50 @@ async def lock_feed(session: AsyncSession) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": FEED_LOCK})
 
 
-def show(
-    session: AsyncSession, contact_point: str, key: AlertKey, kind: ItemKind, now: datetime
-) -> None:
-    """Append to the contact point's feed: its consoles are shown the alert's current view."""
-    session.add(
-        FeedEntry(
-            contact_point=contact_point,
-            alert_sender=key.sender,
-            alert_identifier=key.identifier,
-            kind=kind,
-            created_at=now,
+async def show(
+    session: AsyncSession,
+    contact_points: Iterable[str],
+    key: AlertKey,
+    kind: ItemKind,
+    now: datetime,
+) -> list[int]:
+    """Append to the contact points' feeds: their consoles are shown the alert's current view.
+
+    One INSERT for all of them; the new entries' `seq`, in the order given.
+    """
+    rows = [
+        {"contact_point": contact_point, "alert_sender": key.sender,
+         "alert_identifier": key.identifier, "kind": kind, "created_at": now}
+        for contact_point in contact_points
+    ]  # fmt: skip
+    if not rows:
+        return []
+    return list(
+        await session.scalars(
+            insert(FEED).returning(FEED.c.seq, sort_by_parameter_order=True), rows
         )
     )
+
+
+async def last_seqs(session: AsyncSession, contact_points: Collection[str]) -> dict[str, int]:
+    """The `seq` of each contact point's newest feed entry (0 for an empty feed)."""
+    rows = await session.execute(
+        select(FEED.c.contact_point, func.max(FEED.c.seq))
+        .where(FEED.c.contact_point.in_(contact_points))
+        .group_by(FEED.c.contact_point)
+    )
+    return {contact_point: 0 for contact_point in contact_points} | {cp: seq for cp, seq in rows}
+
+
+@dataclass(frozen=True)
+class Written:
+    """A feed entry this process just committed, and its contact point's entry before it."""
+
+    contact_point: str
+    after: int
+    """The `seq` of the contact point's previous entry: a console that has it may be given
+    this item straight away; one that lacks it is caught up from the database."""
+    item: FeedItem
 
 
 async def latest_seq(session: AsyncSession) -> int:
@@ -56,16 +95,14 @@ async def latest_seq(session: AsyncSession) -> int:
     return (await session.scalar(select(func.max(FeedEntry.seq)))) or 0
 
 
-async def changed_since(session: AsyncSession, after: int) -> tuple[set[str], int]:
-    """The contact points with feed entries after `after`, and the highest `seq` now."""
-    rows = (
-        await session.execute(
-            select(FeedEntry.contact_point, func.max(FeedEntry.seq))
-            .where(FeedEntry.seq > after)
-            .group_by(FeedEntry.contact_point)
-        )
-    ).all()
-    return {cp for cp, _ in rows}, max((seq for _, seq in rows), default=after)
+async def changed_since(session: AsyncSession, after: int) -> dict[str, int]:
+    """The contact points with feed entries after `after`, with the `seq` of their newest."""
+    rows = await session.execute(
+        select(FeedEntry.contact_point, func.max(FeedEntry.seq))
+        .where(FeedEntry.seq > after)
+        .group_by(FeedEntry.contact_point)
+    )
+    return {contact_point: seq for contact_point, seq in rows}
 
 
 async def items_after(
@@ -160,33 +197,69 @@ async def _items(
     acks = await _acknowledgements(session, keys, organisation)
     escalations = await escalations_of(session, keys)
     return [
-        FeedItem(
+        feed_item(
             seq=entry.seq,
             kind=ItemKind(entry.kind),
-            key=alert.key,
+            alert=_PARSED.get(
+                (alert.sender, alert.identifier), partial(parse_cap_json, alert.cap_json)
+            ),
             chain=alert.chain,
-            alert=(cap := parse_cap_json(alert.cap_json)),
-            exercise=alert.exercise,
             state=state_of(alert, now),
             language=delivery.language,
             language_available=delivery.language_available,
             reasons=[Reason.model_validate(r) for r in json.loads(delivery.reasons_json)],
-            replaces=_references(cap) if cap.msg_type is MsgType.UPDATE else [],
-            closes=_references(cap) if cap.msg_type is MsgType.CANCEL else [],
+            ack_deadline=delivery.ack_deadline,
             acknowledgements=acks.get((alert.sender, alert.identifier), []),
             escalations=escalations.get((alert.sender, alert.identifier), []),
-            ack_deadline=delivery.ack_deadline,
         )
         for entry, alert, delivery in typed
     ]
 
 
+def feed_item(
+    *,
+    seq: int,
+    kind: ItemKind,
+    alert: Alert,
+    chain: AlertKey,
+    state: AlertState,
+    language: str | None,
+    language_available: bool,
+    reasons: list[Reason],
+    ack_deadline: datetime | None,
+    acknowledgements: list[Acknowledgement] | None = None,
+    escalations: list[Escalation] | None = None,
+) -> FeedItem:
+    """The view of an alert message for one contact point, as its consoles are shown it."""
+    return FeedItem(
+        seq=seq,
+        kind=kind,
+        key=AlertKey(sender=alert.sender, identifier=alert.identifier),
+        chain=chain,
+        alert=alert,
+        exercise=alert.status in EXERCISE_STATUSES,
+        state=state,
+        language=language,
+        language_available=language_available,
+        reasons=reasons,
+        replaces=_references(alert) if alert.msg_type is MsgType.UPDATE else [],
+        closes=_references(alert) if alert.msg_type is MsgType.CANCEL else [],
+        acknowledgements=acknowledgements or [],
+        escalations=escalations or [],
+        ack_deadline=ack_deadline,
+    )
+
+
 def state_of(alert: ReceivedAlert, now: datetime) -> AlertState:
     """Active, replaced, cancelled, or expired by now."""
-    state = AlertState(alert.state)
-    if state is AlertState.ACTIVE and alert.expires is not None and alert.expires <= now:
+    return current_state(AlertState(alert.state), alert.expires, now)
+
+
+def current_state(stored: AlertState, expires: datetime | None, now: datetime) -> AlertState:
+    """The state recorded, or expired when an active alert's time is up."""
+    if stored is AlertState.ACTIVE and expires is not None and expires <= now:
         return AlertState.EXPIRED
-    return state
+    return stored
 
 
 def _references(alert: Alert) -> list[AlertKey]:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import case, update
+from sqlalchemy import case, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -26,8 +26,8 @@ from schemas.console import CloseCode, FeedItem, Heartbeat, ItemKind
 from schemas.envelopes import AlertKey, Channel, DeliveryStatus
 from services.common.workers import run_rounds
 from services.notifier import feed
-from services.notifier.intake import add_outbox, receipt
-from services.notifier.models import Delivery
+from services.notifier.intake import outbox_row, receipt
+from services.notifier.models import DELIVERIES, OUTBOX
 from services.notifier.transport import aborter
 
 log = structlog.get_logger(__name__)
@@ -212,23 +212,20 @@ class Hub:
         """Push every feed entry written since the last round to the consoles concerned."""
         async with self._lock:
             async with self._sessions() as session:
-                changed, newest = await feed.changed_since(session, self._last_seq)
-                for contact_point in changed & self._by_contact_point.keys():
-                    await self._push(session, contact_point)
-            self._last_seq = max(self._last_seq, newest)
+                changed = await feed.changed_since(session, self._last_seq)
+                for contact_point, newest in changed.items():
+                    await self._push(session, contact_point, newest)
+            self._last_seq = max([self._last_seq, *changed.values()])
         await self._record_deliveries()
         return False
 
-    async def _push(self, session: AsyncSession, contact_point: str) -> None:
+    async def _push(self, session: AsyncSession, contact_point: str, newest: int) -> None:
+        """Bring the contact point's live consoles up to `newest`, from the database."""
         while True:
-            live = [
-                c
-                for c in self._by_contact_point.get(contact_point, ())
-                if c.live and c.close_reason is None
-            ]
-            if not live:
-                return
-            after = min(c.cursor for c in live)
+            live = self._live(contact_point)
+            after = min((c.cursor for c in live), default=newest)
+            if after >= newest:
+                return  # nobody here lacks anything (often: given it by `push_written`)
             items = await feed.items_after(
                 session, contact_point, after, limit=BATCH, now=datetime.now(UTC)
             )
@@ -236,6 +233,25 @@ class Hub:
                 self.offer(live, item)
             if len(items) < BATCH:
                 return
+
+    def push_written(self, written: list[feed.Written]) -> None:
+        """Give entries this process just committed to the consoles that have all before them.
+
+        The item is built by the code that wrote it: no database read on the live path. A
+        console that lacks an earlier entry (one another process wrote, say) gets this one
+        from the database with the rest, in `seq` order, at the next round.
+        """
+        for entry in written:
+            ready = [c for c in self._live(entry.contact_point) if c.cursor >= entry.after]
+            if ready:
+                self.offer(ready, entry.item)
+
+    def _live(self, contact_point: str) -> list[Connection]:
+        return [
+            c
+            for c in self._by_contact_point.get(contact_point, ())
+            if c.live and c.close_reason is None
+        ]
 
     def offer(self, connections: list[Connection], item: FeedItem) -> None:
         """Queue an item for consoles that lack it; drop a console whose queue is full."""
@@ -315,33 +331,37 @@ class Hub:
         if not self._delivered:
             return
         done, self._delivered = self._delivered, set()
+        by_alert: dict[tuple[AlertKey, bool], list[str]] = defaultdict(list)
+        for key, contact_point, exercise in done:
+            by_alert[key, exercise].append(contact_point)
         now = datetime.now(UTC)
         async with self._sessions() as session, session.begin():
-            for key, contact_point, exercise in done:
-                changed = await session.execute(
-                    update(Delivery)
+            for (key, exercise), contact_points in by_alert.items():
+                # One statement per alert; only the deliveries not yet marked come back.
+                marked = await session.scalars(
+                    update(DELIVERIES)
                     .where(
-                        Delivery.alert_sender == key.sender,
-                        Delivery.alert_identifier == key.identifier,
-                        Delivery.contact_point == contact_point,
-                        Delivery.channel == Channel.CONSOLE,
-                        Delivery.delivered_at.is_(None),
+                        DELIVERIES.c.alert_sender == key.sender,
+                        DELIVERIES.c.alert_identifier == key.identifier,
+                        DELIVERIES.c.contact_point.in_(contact_points),
+                        DELIVERIES.c.channel == Channel.CONSOLE,
+                        DELIVERIES.c.delivered_at.is_(None),
                     )
                     .values(
                         delivered_at=now,
                         # An acknowledgement may have come first (another process's console).
                         status=case(
-                            (Delivery.status == DeliveryStatus.SENT, DeliveryStatus.DELIVERED),
-                            else_=Delivery.status,
+                            (DELIVERIES.c.status == DeliveryStatus.SENT, DeliveryStatus.DELIVERED),
+                            else_=DELIVERIES.c.status,
                         ),
                     )
-                    .returning(Delivery.alert_sender)
+                    .returning(DELIVERIES.c.contact_point)
                 )
-                if changed.first() is not None:
-                    add_outbox(
-                        session,
-                        receipt(
-                            key, contact_point, Channel.CONSOLE, DeliveryStatus.DELIVERED, now,
-                            self._producer, exercise=exercise,
-                        ),
-                    )  # fmt: skip
+                receipts = [
+                    outbox_row(receipt(key, contact_point, Channel.CONSOLE,
+                                       DeliveryStatus.DELIVERED, now, self._producer,
+                                       exercise=exercise))
+                    for contact_point in sorted(marked)
+                ]  # fmt: skip
+                if receipts:
+                    await session.execute(insert(OUTBOX), receipts)

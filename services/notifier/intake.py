@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.cap import Alert, MsgType
@@ -31,8 +31,22 @@ from schemas.registry import Reason, Recipient, RoutingAnswer, routing_facts
 from schemas.topics import EXERCISE_STATUSES
 from services.common.registry_client import RegistryRefused
 from services.common.registry_routing import RoutingClient
-from services.notifier.feed import lock_feed, show
-from services.notifier.models import Delivery, OutboxEvent, ReceivedAlert
+from services.notifier.feed import (
+    Written,
+    current_state,
+    feed_item,
+    last_seqs,
+    lock_feed,
+    show,
+)
+from services.notifier.models import (
+    ALERTS,
+    DELIVERIES,
+    OUTBOX,
+    Delivery,
+    OutboxEvent,
+    ReceivedAlert,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -112,16 +126,16 @@ async def record_alert(
     sessions: async_sessionmaker[AsyncSession],
     router: RoutingClient,
     producer: str,
-) -> int:
-    """Record every delivery of a published alert (once); return how many contact points."""
+) -> list[Written]:
+    """Record every delivery of a published alert (once); return the feed entries written."""
     alert = envelope.alert
     if alert.msg_type not in DELIVERED_TYPES:
         log.info("not for duty officers; recorded nowhere", msg_type=alert.msg_type)
-        return 0
+        return []
     async with sessions() as session:
-        if await session.get(ReceivedAlert, (alert.sender, alert.identifier)) is not None:
+        if await _recorded(session, alert):
             log.info("alert already recorded")
-            return 0
+            return []
     try:
         answer = await router.route(routing_facts(alert))
     except RegistryRefused as exc:
@@ -131,20 +145,51 @@ async def record_alert(
     now = datetime.now(UTC)
     async with sessions() as session, session.begin():
         await lock_feed(session)
-        if await session.get(ReceivedAlert, (alert.sender, alert.identifier)) is not None:
-            return 0
+        if await _recorded(session, alert):
+            return []
         targets = await _targets(session, envelope, answer)
         key = AlertKey(sender=alert.sender, identifier=alert.identifier)
-        session.add(_received(envelope, answer, now))
-        await session.flush()
+        # A few statements for all the recipients, not a few per recipient: a regional alert
+        # reaches dozens of contact points, and bursts of alerts come exactly when it matters.
+        await session.execute(insert(ALERTS), [_received(envelope, answer, now)])
         await _supersede(session, envelope)
-        for target in targets:
-            session.add_all(deliveries_for(alert, target, now))
-            show(session, target.contact_point, key, ItemKind.ALERT, now)
-            add_outbox(session, receipt(alert, target.contact_point, Channel.CONSOLE,
-                                        DeliveryStatus.SENT, now, producer))  # fmt: skip
+        if not targets:
+            return []
+        await session.execute(
+            insert(DELIVERIES), [row for t in targets for row in deliveries_for(alert, t, now)]
+        )
+        contact_points = [t.contact_point for t in targets]
+        before = await last_seqs(session, contact_points)
+        seqs = await show(session, contact_points, key, ItemKind.ALERT, now)
+        await session.execute(insert(OUTBOX), [
+            outbox_row(receipt(alert, contact_point, Channel.CONSOLE, DeliveryStatus.SENT, now,
+                               producer))
+            for contact_point in contact_points
+        ])  # fmt: skip
     log.info("alert recorded", recipients=len(targets), msg_type=alert.msg_type)
-    return len(targets)
+    state = current_state(_first_state(alert), _expiry(alert), now)
+    return [
+        Written(
+            target.contact_point,
+            before[target.contact_point],
+            feed_item(
+                seq=seq, kind=ItemKind.ALERT, alert=alert, chain=envelope.chain, state=state,
+                language=target.language, language_available=target.language_available,
+                reasons=target.reasons, ack_deadline=ack_deadline(alert, target),
+            ),
+        )
+        for target, seq in zip(targets, seqs, strict=True)
+    ]  # fmt: skip
+
+
+async def _recorded(session: AsyncSession, alert: Alert) -> bool:
+    return (
+        await session.scalar(
+            select(ALERTS.c.sender).where(
+                ALERTS.c.sender == alert.sender, ALERTS.c.identifier == alert.identifier
+            )
+        )
+    ) is not None
 
 
 async def _targets(
@@ -185,28 +230,35 @@ def _in_chain(chain: AlertKey) -> tuple[ColumnElement[bool], ...]:
 
 def _received(
     envelope: AlertPublished, answer: RoutingAnswer | None, now: datetime
-) -> ReceivedAlert:
+) -> dict[str, object]:
     alert = envelope.alert
+    return {
+        "sender": alert.sender,
+        "identifier": alert.identifier,
+        "chain_sender": envelope.chain.sender,
+        "chain_identifier": envelope.chain.identifier,
+        "msg_type": alert.msg_type,
+        "status": alert.status,
+        "exercise": is_exercise(alert),
+        "sent": alert.sent,
+        "expires": _expiry(alert),
+        "headline": next((info.headline for info in alert.info if info.headline), None),
+        "state": _first_state(alert),
+        "cap_json": alert.model_dump_json(by_alias=True, exclude_none=True),
+        "routing_json": answer.model_dump_json() if answer else "null",
+        "received_at": envelope.received_at,
+        "recorded_at": now,
+    }
+
+
+def _expiry(alert: Alert) -> datetime | None:
     expiries = [info.expires for info in alert.info]
-    closing = alert.msg_type is MsgType.CANCEL
-    return ReceivedAlert(
-        sender=alert.sender,
-        identifier=alert.identifier,
-        chain_sender=envelope.chain.sender,
-        chain_identifier=envelope.chain.identifier,
-        msg_type=alert.msg_type,
-        status=alert.status,
-        exercise=is_exercise(alert),
-        sent=alert.sent,
-        # No expiry in one language means the alert does not expire.
-        expires=max(expiries) if expiries and None not in expiries else None,  # type: ignore[type-var]
-        headline=next((info.headline for info in alert.info if info.headline), None),
-        state=AlertState.CANCELLED if closing else AlertState.ACTIVE,
-        cap_json=alert.model_dump_json(by_alias=True, exclude_none=True),
-        routing_json=answer.model_dump_json() if answer else "null",
-        received_at=envelope.received_at,
-        recorded_at=now,
-    )
+    # No expiry in one language means the alert does not expire.
+    return max(expiries) if expiries and None not in expiries else None  # type: ignore[type-var]
+
+
+def _first_state(alert: Alert) -> AlertState:
+    return AlertState.CANCELLED if alert.msg_type is MsgType.CANCEL else AlertState.ACTIVE
 
 
 async def _supersede(session: AsyncSession, envelope: AlertPublished) -> None:
@@ -231,14 +283,18 @@ async def _supersede(session: AsyncSession, envelope: AlertPublished) -> None:
     )
 
 
-def deliveries_for(alert: Alert, target: Target, now: datetime) -> list[Delivery]:
-    """The console delivery (shown at once) and the e-mail delivery (to send) of a target."""
-    deadline = (
-        alert.sent + timedelta(minutes=target.ack_deadline_minutes)
-        if target.ack_deadline_minutes is not None and alert.msg_type is not MsgType.CANCEL
-        else None
-    )
-    common = {
+def ack_deadline(alert: Alert, target: Target) -> datetime | None:
+    """When the target must have acknowledged the alert (a Cancel needs no acknowledgement)."""
+    if target.ack_deadline_minutes is None or alert.msg_type is MsgType.CANCEL:
+        return None
+    # In UTC, as it reads back from the database: the live item and a later replay agree.
+    return (alert.sent + timedelta(minutes=target.ack_deadline_minutes)).astimezone(UTC)
+
+
+def deliveries_for(alert: Alert, target: Target, now: datetime) -> list[dict[str, object]]:
+    """The console delivery (shown at once) and the e-mail delivery (to send) of a target, as
+    rows of the deliveries table."""
+    common: dict[str, object] = {
         "alert_sender": alert.sender,
         "alert_identifier": alert.identifier,
         "contact_point": target.contact_point,
@@ -251,17 +307,20 @@ def deliveries_for(alert: Alert, target: Target, now: datetime) -> list[Delivery
         "escalation": target.escalation,
         "reasons_json": json.dumps([r.model_dump(mode="json") for r in target.reasons]),
         "created_at": now,
-        "ack_deadline": deadline,
+        "ack_deadline": ack_deadline(alert, target),
         "escalate_to_json": json.dumps(target.escalate_to),
         "attempts": 0,
     }
-    rows = [Delivery(channel=Channel.CONSOLE, status=DeliveryStatus.SENT, sent_at=now, **common)]
+    # Both rows have every column, so that one INSERT takes all of an alert's rows.
+    rows = [
+        {**common, "channel": Channel.CONSOLE, "status": DeliveryStatus.SENT, "sent_at": now,
+         "next_attempt_at": None},
+    ]  # fmt: skip
     if target.email:
         rows.append(
-            Delivery(
-                channel=Channel.EMAIL, status=DeliveryStatus.PENDING, next_attempt_at=now, **common
-            )
-        )
+            {**common, "channel": Channel.EMAIL, "status": DeliveryStatus.PENDING,
+             "sent_at": None, "next_attempt_at": now}
+        )  # fmt: skip
     return rows
 
 
@@ -298,8 +357,9 @@ def receipt(
 
 def add_outbox(session: AsyncSession, envelope: Envelope) -> None:
     """Publish `envelope` once this transaction commits."""
-    session.add(
-        OutboxEvent(
-            envelope_json=encode_envelope(envelope).decode(), created_at=envelope.produced_at
-        )
-    )
+    session.add(OutboxEvent(**outbox_row(envelope)))
+
+
+def outbox_row(envelope: Envelope) -> dict[str, object]:
+    """The outbox row that publishes `envelope`, for an INSERT of the outbox table."""
+    return {"envelope_json": encode_envelope(envelope).decode(), "created_at": envelope.produced_at}

@@ -11,22 +11,34 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import structlog
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from schemas.cap import Alert, parse_cap_json
+from schemas.cap import parse_cap_json
 from schemas.envelopes import Channel, DeliveryStatus
+from services.common.recent import Recent
 from services.common.workers import run_rounds
-from services.notifier.email import SendOutcome, SmtpSession, render_email
-from services.notifier.intake import add_outbox, receipt
-from services.notifier.models import Delivery, EscalationRecord, ReceivedAlert
+from services.notifier.email import Letter, SendOutcome, SmtpSession
+from services.notifier.intake import outbox_row, receipt
+from services.notifier.models import DELIVERIES, OUTBOX, Delivery, EscalationRecord, ReceivedAlert
 from services.notifier.settings import NotifierSettings
 
 log = structlog.get_logger(__name__)
 
 BATCH = 20
+LETTERS_KEPT = 64
+"""Rendered letters kept: an alert's recipients are usually claimed over a few batches."""
+
+
+class Job(NamedTuple):
+    """A claimed e-mail delivery, its alert, and the escalation it is part of (if any)."""
+
+    delivery: Delivery
+    alert_row: ReceivedAlert
+    escalation: str | None
 
 
 class Mailer:
@@ -44,6 +56,7 @@ class Mailer:
         self._producer = producer
         self._wake = asyncio.Event()
         self._domain = settings.mail_from.rpartition("@")[2] or "crossalert.invalid"
+        self._letters: Recent[tuple[object, ...], Letter] = Recent(LETTERS_KEPT)
 
     def wake(self) -> None:
         """New e-mail deliveries were written."""
@@ -68,89 +81,87 @@ class Mailer:
             & (Delivery.next_attempt_at <= now)
             & or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now)
         )
-        jobs: list[tuple[Delivery, ReceivedAlert, str | None]] = []
+        jobs: list[Job] = []
         # One short session claims and reads the whole batch: the notifier's database
         # connection is shared with recording alerts and pushing them to consoles.
         async with self._sessions() as session, session.begin():
-            candidates = await session.scalars(
-                select(Delivery.id).where(claimable).order_by(Delivery.next_attempt_at).limit(BATCH)
-            )
+            candidates = select(Delivery.id).where(claimable)
+            due = candidates.order_by(Delivery.next_attempt_at).limit(BATCH)
             # A process killed mid-batch delays its mails this long. No mail is begun later
             # than one SMTP timeout before the claim lapses, so no other process can claim it
             # while it is on its way.
             timeout = timedelta(seconds=self._settings.smtp_timeout_seconds)
             until = now + 2 * timeout
-            for delivery_id in list(candidates):
-                # Whoever updates the row first owns the attempt; others see no row changed.
-                result = await session.execute(
-                    update(Delivery)
-                    .where(Delivery.id == delivery_id, claimable)
-                    .values(claimed_until=until)
-                    .returning(Delivery.id)
-                )
-                if result.first() is None:
-                    continue
-                delivery = await session.get(Delivery, delivery_id)
-                assert delivery is not None and delivery.email is not None
-                alert_row = await session.get(
-                    ReceivedAlert, (delivery.alert_sender, delivery.alert_identifier)
-                )
-                assert alert_row is not None
+            # Whoever updates a row first owns its attempt; another process's update of the
+            # same batch finds it no longer claimable.
+            claimed = await session.scalars(
+                update(DELIVERIES)
+                .where(DELIVERIES.c.id.in_(list(await session.scalars(due))), claimable)
+                .values(claimed_until=until)
+                .returning(DELIVERIES.c.id)
+            )
+            rows = await session.execute(
+                select(Delivery, ReceivedAlert)
+                .join(ReceivedAlert)
+                .where(Delivery.id.in_(list(claimed)))
+                .order_by(Delivery.next_attempt_at, Delivery.id)
+            )
+            for delivery, alert_row in rows:
+                assert delivery.email is not None
                 jobs.append(
-                    (delivery, alert_row, await self._escalation_sentence(session, delivery))
+                    Job(delivery, alert_row, await self._escalation_sentence(session, delivery))
                 )
         if jobs:
             await self._send(jobs, begin_by=until - timeout)
         return len(jobs)
 
-    async def _send(
-        self, jobs: list[tuple[Delivery, ReceivedAlert, str | None]], *, begin_by: datetime
-    ) -> None:
+    async def _send(self, jobs: list[Job], *, begin_by: datetime) -> None:
         """Send a claimed batch over one SMTP connection, recording each outcome as it comes."""
-        alerts: dict[tuple[str, str], Alert] = {}
         async with SmtpSession(
             host=self._settings.smtp_host,
             port=self._settings.smtp_port,
             timeout=self._settings.smtp_timeout_seconds,
         ) as smtp:
-            for index, (delivery, alert_row, escalation) in enumerate(jobs):
+            for index, job in enumerate(jobs):
                 if datetime.now(UTC) > begin_by:
                     # A slow server: the rest go back, unclaimed, for the next round.
                     async with self._sessions() as session, session.begin():
-                        unsent = [job[0].id for job in jobs[index:]]
+                        unsent = [job.delivery.id for job in jobs[index:]]
                         await session.execute(
-                            update(Delivery)
-                            .where(Delivery.id.in_(unsent))
+                            update(DELIVERIES)
+                            .where(DELIVERIES.c.id.in_(unsent))
                             .values(claimed_until=None)
                         )
                     return
-                key = (alert_row.sender, alert_row.identifier)
-                if key not in alerts:
-                    alerts[key] = parse_cap_json(alert_row.cap_json)
+                delivery = job.delivery
                 assert delivery.email is not None
-                # Rendered just before sending: the event loop serves others between mails.
-                message = render_email(
-                    alert=alerts[key],
-                    to=delivery.email,
-                    mail_from=self._settings.mail_from,
-                    message_id=f"<{delivery.id}.{delivery.contact_point}@{self._domain}>",
-                    language=delivery.language,
-                    language_available=delivery.language_available,
-                    escalation=escalation,
+                outcome = await smtp.send(
+                    self._letter(job).to(
+                        delivery.email,
+                        message_id=f"<{delivery.id}.{delivery.contact_point}@{self._domain}>",
+                    )
                 )
-                outcome = await smtp.send(message)
                 # The server's 250 and this commit cannot be one transaction, so the window
                 # in which a killed process leaves a sent mail unrecorded is kept to one mail.
                 async with self._sessions() as session, session.begin():
-                    await self._record(session, delivery, alert_row, outcome)
+                    await self._record(session, job, outcome)
 
-    async def _record(
-        self,
-        session: AsyncSession,
-        delivery: Delivery,
-        alert_row: ReceivedAlert,
-        outcome: SendOutcome,
-    ) -> None:
+    def _letter(self, job: Job) -> Letter:
+        """The alert's e-mail as this recipient reads it, rendered once for all who read it
+        alike (just before its first sending: the event loop serves others between mails)."""
+        delivery, alert_row = job.delivery, job.alert_row
+        return self._letters.get(
+            (alert_row.sender, alert_row.identifier, delivery.language,
+             delivery.language_available, job.escalation),
+            lambda: Letter(
+                alert=parse_cap_json(alert_row.cap_json), mail_from=self._settings.mail_from,
+                language=delivery.language, language_available=delivery.language_available,
+                escalation=job.escalation,
+            ),
+        )  # fmt: skip
+
+    async def _record(self, session: AsyncSession, job: Job, outcome: SendOutcome) -> None:
+        delivery = job.delivery
         now = datetime.now(UTC)
         attempts = delivery.attempts + 1
         status = DeliveryStatus.PENDING
@@ -163,8 +174,8 @@ class Mailer:
             self._settings.mail_retry_max_seconds,
         )
         await session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery.id)
+            update(DELIVERIES)
+            .where(DELIVERIES.c.id == delivery.id)
             .values(
                 attempts=attempts,
                 detail=outcome.detail,
@@ -176,10 +187,10 @@ class Mailer:
             )
         )
         if status is not DeliveryStatus.PENDING:
-            add_outbox(session, receipt(
+            await session.execute(insert(OUTBOX), [outbox_row(receipt(
                 delivery.alert_key, delivery.contact_point, Channel.EMAIL, status, now,
-                self._producer, exercise=alert_row.exercise, detail=outcome.detail,
-            ))  # fmt: skip
+                self._producer, exercise=job.alert_row.exercise, detail=outcome.detail,
+            ))])  # fmt: skip
         log.info(
             "mail attempt",
             alert=str(delivery.alert_key),

@@ -111,6 +111,11 @@ class Delivery(Base):
         return AlertKey(sender=self.alert_sender, identifier=self.alert_identifier)
 
 
+# The tables written on the hot path, for statements that need no objects back.
+ALERTS = Base.metadata.tables[ReceivedAlert.__tablename__]
+DELIVERIES = Base.metadata.tables[Delivery.__tablename__]
+
+
 class FeedEntry(Base):
     """Something a contact point's consoles must be shown; `seq` orders them for resuming."""
 
@@ -123,6 +128,9 @@ class FeedEntry(Base):
     alert_identifier: Mapped[str] = mapped_column(String(200), nullable=False)
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+FEED = Base.metadata.tables[FeedEntry.__tablename__]
 
 
 class EscalationRecord(Base):
@@ -157,6 +165,9 @@ class OutboxEvent(Base):
     def envelope(self, _producer: str) -> Envelope:
         """The envelope to publish (its producer was named when it was written)."""
         return decode_envelope(self.envelope_json)
+
+
+OUTBOX = Base.metadata.tables[OutboxEvent.__tablename__]
 
 
 class PublishedExerciseReport(Base):

@@ -16,7 +16,14 @@ from schemas.cap import Alert, Area, Info, MsgType, Status, parse_cap_json
 from schemas.cap_types import Reference
 from schemas.cap_xml import parse_cap_xml
 from services.localnet.mailsink import MailSink, serve_mail_sink
-from services.notifier.email import MAX_SUBJECT, SmtpSession, render_email, send_email
+from services.notifier.email import (
+    MAX_SUBJECT,
+    Letter,
+    Mail,
+    SmtpSession,
+    render_email,
+    send_email,
+)
 
 EXAMPLES = Path(__file__).parents[2] / "schemas" / "examples"
 WARNING = parse_cap_json((EXAMPLES / "alert.meuse-flood-warning.json").read_bytes())
@@ -291,6 +298,58 @@ def test_the_headers_identify_the_delivery_and_the_alert() -> None:
         assert message["Date"] is not None
 
 
+def letter_to(address: str, alert: Alert = WARNING) -> Mail:
+    """The alert's letter for Dutch readers, addressed."""
+    letter = Letter(alert=alert, mail_from=MAIL_FROM, language="nl-NL", language_available=True)
+    return letter.to(address, message_id=MESSAGE_ID)
+
+
+def test_a_letter_addressed_is_the_message_rendered_for_that_recipient() -> None:
+    """The mailer flattens an alert once per way of reading it and only addresses it per
+    recipient: what each recipient receives is what rendering it for them alone gives."""
+    letter = Letter(alert=WARNING, mail_from=MAIL_FROM, language="nl-NL", language_available=True)
+    first = letter.to(OFFICER, message_id=MESSAGE_ID)
+    second = letter.to("other@maastricht.example.org", message_id="<2.x@crossalert.example.org>")
+    alone = read(Mail.of(compose()).data)
+
+    for mail, to, message_id in (
+        (first, OFFICER, MESSAGE_ID),
+        (second, "other@maastricht.example.org", "<2.x@crossalert.example.org>"),
+    ):
+        received = read(mail.data)
+        assert (mail.mail_from, mail.to, mail.options) == (MAIL_FROM, to, [])
+        assert (received["To"], received["Message-ID"]) == (to, message_id)
+        for header in ("From", "Subject", "X-CAP-Identifier", "X-CAP-Sender", "X-CAP-Status"):
+            assert received[header] == alone[header]
+        assert received["Date"] is not None
+        assert body_of(received) == body_of(alone)
+        (attachment,) = received.iter_attachments()
+        (expected,) = alone.iter_attachments()
+        assert attachment.get_content() == expected.get_content()
+    assert first.data.isascii()
+
+
+async def test_a_mailbox_beyond_ascii_needs_a_server_with_smtputf8() -> None:
+    mailbox = "jürgen.müller@städteregion-aachen.example.de"
+    async with running_smtp(28036, smtputf8=True) as server:
+        async with SmtpSession(host="127.0.0.1", port=28036, timeout=5) as smtp:
+            outcome = await smtp.send(letter_to(mailbox))
+        (received,) = await server.wait_for(1, timeout=5)
+    async with running_smtp(28037) as plain:
+        refused = await send_email(render_for(mailbox), host="127.0.0.1", port=28037, timeout=5)
+
+    assert outcome.accepted
+    assert received["To"] == mailbox
+    assert not refused.accepted and refused.permanent
+    assert not plain.messages
+
+
+def render_for(to: str) -> EmailMessage:
+    """The alert rendered for a recipient at `to`."""
+    return render_email(alert=WARNING, to=to, mail_from=MAIL_FROM, message_id=MESSAGE_ID,
+                        language="nl-NL", language_available=True)  # fmt: skip
+
+
 async def test_a_message_the_server_takes_is_accepted() -> None:
     async with running_smtp(28025) as server:
         outcome = await send_email(render(), host="127.0.0.1", port=28025, timeout=5)
@@ -337,7 +396,7 @@ async def test_a_refused_message_sent_again_is_accepted() -> None:
 async def test_a_session_sends_several_messages_over_one_connection() -> None:
     async with running_smtp(28033, refuse_first=1) as server:
         async with SmtpSession(host="127.0.0.1", port=28033, timeout=5) as smtp:
-            outcomes = [await smtp.send(render()) for _ in range(3)]
+            outcomes = [await smtp.send(Mail.of(render())) for _ in range(3)]
 
         received = await server.wait_for(2, timeout=5)
 
@@ -360,7 +419,7 @@ async def test_a_server_that_never_answers_costs_a_session_one_timeout() -> None
     listener = await asyncio.start_server(silent, "127.0.0.1", 28034)
     try:
         async with SmtpSession(host="127.0.0.1", port=28034, timeout=0.5) as smtp:
-            outcomes = [await smtp.send(render()) for _ in range(3)]
+            outcomes = [await smtp.send(Mail.of(render())) for _ in range(3)]
     finally:
         listener.close()
 
@@ -391,7 +450,7 @@ async def test_a_session_cut_short_mid_message_ends_without_a_goodbye() -> None:
 
     async def send_one() -> None:
         async with SmtpSession(host="127.0.0.1", port=28035, timeout=120) as smtp:
-            await smtp.send(render())
+            await smtp.send(Mail.of(render()))
 
     listener = await asyncio.start_server(waits_for_the_end_of_the_message, "127.0.0.1", 28035)
     try:

@@ -40,7 +40,11 @@ from smtp_support import running_smtp
 from schemas.cap import parse_cap_json
 from schemas.console import AlertState, CloseCode, FeedItem, ItemKind
 from schemas.envelopes import AlertKey
+from services.common.database import create_engine, session_factory
 from services.common.kafka import PARTITIONS
+from services.common.migrations import migrate
+from services.notifier.app import MIGRATIONS
+from services.notifier.feed import Written
 from services.notifier.hub import Connection, Hub
 
 BURST = 40
@@ -325,3 +329,26 @@ async def test_a_token_expiring_in_the_middle_of_a_send_ends_the_connection() ->
     assert console.close_reason is not None
     assert console.close_reason[0] == CloseCode.UNAUTHORIZED
     assert socket.aborted
+
+
+async def test_an_item_just_written_goes_at_once_only_to_consoles_that_have_all_before_it(
+    tmp_path: Path,
+) -> None:
+    """The live path: the intake hands the hub what it committed. A console lacking an entry
+    before it (written by another process, not yet pushed) must not get it out of order."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}")
+    await migrate(engine, MIGRATIONS)
+    hub = Hub(session_factory(engine), poll_seconds=1, producer="test")
+    current, behind = console_of(_Socket()), console_of(_Socket())
+    try:
+        await hub.attach(current, [], 7)
+        await hub.attach(behind, [], 5)
+
+        # Entry 9 of this contact point follows its entry 7 (8 went to another contact point).
+        hub.push_written([Written("be-eupen-desk", 7, _item(9))])
+        hub.push_written([Written("nl-vrln-desk", 0, _item(10))])
+    finally:
+        await engine.dispose()
+
+    assert current.cursor == 9
+    assert behind.cursor == 5  # it lacks entries 6 and 7: the database round brings all three

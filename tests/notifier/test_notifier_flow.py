@@ -82,6 +82,11 @@ async def test_an_alert_reaches_exactly_its_recipients_consoles_and_mailboxes(
         assert {(r.kind, r.agreement) for r in item.reasons} == {
             ("area", None), ("agreement", "meuse-flood"),
         }  # fmt: skip
+        # The item pushed live, built by the intake, is the one the database gives a console
+        # opened afterwards.
+        fresh = await net.console("be-eupen-desk")
+        assert fresh.items == [item]
+        assert fresh.items[0].model_dump_json() == item.model_dump_json()
         # Delivered to a console counts as delivered; the report says so for the sender.
         report = await net.report(alert, net.publisher)
         assert report.status_code == 200, report.text
