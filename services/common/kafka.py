@@ -79,12 +79,13 @@ async def consume(consumer: AIOKafkaConsumer, handler: Handler, *, commit: bool 
     """Hand every record of the assigned partitions to `handler`, each partition in its own task.
 
     Within a partition records are handled in order, and the offset is committed only after the
-    handler returned, so a crash in between means the record is handled again (at-least-once);
-    handlers therefore de-duplicate by identity. Partitions do not wait for one another: a record
-    whose handler waits (for the registry, say) holds back the records behind it in its own
-    partition only. A record that is not a contract envelope is logged and skipped, so that one
-    bad record cannot stop a partition for good. Consumers outside a group pass commit=False.
-    A failing handler stops the whole consumer (the caller starts it again, see keep_consuming).
+    handler returned for every record of a fetch, so a crash in between means those records are
+    handled again (at-least-once); handlers therefore de-duplicate by identity. Partitions do
+    not wait for one another: a record whose handler waits (for the registry, say) holds back
+    the records behind it in its own partition only. A record that is not a contract envelope
+    is logged and skipped, so that one bad record cannot stop a partition for good. Consumers
+    outside a group pass commit=False. A failing handler stops the whole consumer (the caller
+    starts it again, see keep_consuming).
     """
     readers: dict[TopicPartition, asyncio.Task[None]] = {}
     try:
@@ -114,17 +115,19 @@ async def _read_partition(
     consumer: AIOKafkaConsumer, partition: TopicPartition, handler: Handler, *, commit: bool
 ) -> None:
     while True:
-        batches = await consumer.getmany(partition, timeout_ms=1000)
-        for record in batches.get(partition, []):
+        records = (await consumer.getmany(partition, timeout_ms=1000)).get(partition, [])
+        for record in records:
             with structlog.contextvars.bound_contextvars(
                 topic=record.topic, partition=record.partition, offset=record.offset
             ):
                 await _handle(record.value, handler)
-            if commit:
-                if partition not in consumer.assignment():
-                    # Given to another member while we handled it: it will handle it again.
-                    return
-                await consumer.commit({partition: record.offset + 1})
+            if commit and partition not in consumer.assignment():
+                # Given to another member while we handled it: it will handle it again.
+                return
+        if commit and records:
+            # Once per fetch, not per record: a broker round trip per record would hold back
+            # the partition under a burst, and a crash repeats at most one fetch's records.
+            await consumer.commit({partition: records[-1].offset + 1})
 
 
 async def _handle(value: bytes | None, handler: Handler) -> None:

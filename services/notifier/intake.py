@@ -132,10 +132,10 @@ async def record_alert(
     if alert.msg_type not in DELIVERED_TYPES:
         log.info("not for duty officers; recorded nowhere", msg_type=alert.msg_type)
         return []
-    async with sessions() as session:
-        if await _recorded(session, alert):
-            log.info("alert already recorded")
-            return []
+    # Routed before the transaction, which then holds the database connection (shared by the
+    # whole process) for no longer than the writes: routing is usually answered from the
+    # routing cache, but a miss asks the registry. An alert read again after a crash is routed
+    # again for nothing, then found recorded.
     try:
         answer = await router.route(routing_facts(alert))
     except RegistryRefused as exc:
@@ -146,6 +146,7 @@ async def record_alert(
     async with sessions() as session, session.begin():
         await lock_feed(session)
         if await _recorded(session, alert):
+            log.info("alert already recorded")
             return []
         targets = await _targets(session, envelope, answer)
         key = AlertKey(sender=alert.sender, identifier=alert.identifier)
