@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+import structlog
 from sqlalchemy import DateTime, Dialect, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -15,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.types import TypeDecorator
+
+log = structlog.get_logger(__name__)
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -68,3 +74,31 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None or value.tzinfo is not None:
             return value
         return value.replace(tzinfo=UTC)
+
+
+LISTEN_CHECK_SECONDS = 5.0
+"""How often a listening connection is checked: a dead one is replaced within about this."""
+LISTEN_RETRY_SECONDS = 1.0
+
+
+async def listen(url: str, channel: str, notified: Callable[[], None]) -> None:
+    """Call `notified` on every PostgreSQL notification on `channel`, until cancelled.
+
+    The listener has a connection of its own, outside the pool. Notifications sent while it is
+    not connected are lost, so `notified` is also called every time it (re)connects.
+    """
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    while True:
+        try:
+            connection = await asyncpg.connect(dsn, timeout=LISTEN_CHECK_SECONDS)
+            try:
+                await connection.add_listener(channel, lambda *_: notified())
+                notified()
+                while True:
+                    await asyncio.sleep(LISTEN_CHECK_SECONDS)
+                    await connection.execute("SELECT 1", timeout=LISTEN_CHECK_SECONDS)
+            finally:
+                connection.terminate()
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("not listening; connecting again", channel=channel, reason=str(exc))
+            await asyncio.sleep(LISTEN_RETRY_SECONDS)

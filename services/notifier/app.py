@@ -23,7 +23,7 @@ from schemas.identity import Audience
 from schemas.topics import ALERT_TOPICS, REGISTRY_CHANGES, all_topic_names
 from services.common.app import service_app
 from services.common.auth import registry_verifier
-from services.common.database import create_engine, session_factory
+from services.common.database import create_engine, listen, session_factory
 from services.common.health import kafka_check
 from services.common.kafka import LazyProducer, create_consumer, create_topics, keep_consuming
 from services.common.migrations import migrate
@@ -34,6 +34,7 @@ from services.common.workers import stop_tasks
 from services.notifier import console
 from services.notifier.api import router
 from services.notifier.escalation import Escalator
+from services.notifier.feed import FEED_CHANNEL
 from services.notifier.hub import Hub
 from services.notifier.intake import record_alert
 from services.notifier.mailer import Mailer
@@ -162,6 +163,9 @@ def create_app(
             "alerts": consume_alerts(),
             "registry-changes": follow_registry(),
         }
+        if engine.dialect.name == "postgresql":
+            # Other processes' writes reach this process's consoles at once, not at the poll.
+            jobs["feed-notifications"] = listen(settings.database_url, FEED_CHANNEL, hub.wake)
         await hub.start()
         tasks = [asyncio.create_task(job, name=f"notifier-{name}") for name, job in jobs.items()]
         try:

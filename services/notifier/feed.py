@@ -32,6 +32,8 @@ to every contact point it reaches within moments."""
 
 FEED_LOCK = 7_201_301
 """PostgreSQL advisory lock id taken by every transaction that appends to the feed."""
+FEED_CHANNEL = "crossalert_feed"
+"""PostgreSQL notification channel: something was appended to the feed."""
 
 
 async def lock_feed(session: AsyncSession) -> None:
@@ -62,11 +64,15 @@ async def show(
     ]  # fmt: skip
     if not rows:
         return []
-    return list(
+    seqs = list(
         await session.scalars(
             insert(FEED).returning(FEED.c.seq, sort_by_parameter_order=True), rows
         )
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # Delivered at commit, to every notifier process listening (see `listen_for_feed`).
+        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": FEED_CHANNEL})
+    return seqs
 
 
 async def last_seqs(session: AsyncSession, contact_points: Collection[str]) -> dict[str, int]:

@@ -43,7 +43,10 @@ class NotifierSettings(RegistryClientSettings):
     mail_retry_max_seconds: float = Field(default=900.0, gt=0)
     mail_max_attempts: int = Field(default=12, ge=1)
     feed_poll_seconds: float = Field(
-        default=0.25, gt=0, description="How often consoles get what other processes wrote."
+        default=0.25,
+        gt=0,
+        description="How often consoles get what other processes wrote (on PostgreSQL they are "
+        "notified at once; the poll is then a safety net).",
     )
     escalation_poll_seconds: float = Field(default=1.0, gt=0)
     console_queue_size: int = Field(
