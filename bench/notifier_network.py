@@ -2,7 +2,8 @@
 own processes (`crossalert serve`, SQLite), a mail sink, the seed's officers and the alert posted.
 
 Ports: the broker on 29300/29301 (unless CROSSALERT_BENCH_KAFKA=host:port names one), the
-registry, gateway, notifier and mail sink on 29310-29313. State and logs in .state/bench-notifier.
+registry, gateway, notifier and mail sink on 29310-29313, further notifier processes on 29314 and
+up. State and logs in .state/bench-notifier (a further notifier's log in a folder of its own).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ EXAMPLE = Path(__file__).parent.parent / "schemas" / "examples" / "alert.meuse-f
 PUBLISHER = ("nl-vrln-system", "demo-secret-nl-vrln")  # from the default seed; acts for NL421/2
 BROKER_PORTS = (29300, 29301)
 REGISTRY_PORT, GATEWAY_PORT, NOTIFIER_PORT, MAIL_PORT = 29310, 29311, 29312, 29313
+FURTHER_NOTIFIER_PORTS = 29314
 STOP_TIMEOUT_S = 30.0
 READY_TIMEOUT_S = 60.0
 
@@ -67,18 +69,28 @@ class Network:
     bootstrap: str
     registry_url: str
     gateway_url: str
-    notifier_url: str
+    notifier_urls: list[str]
     pids: dict[str, int]
 
     @property
+    def notifier_url(self) -> str:
+        """The (first) notifier's base URL."""
+        return self.notifier_urls[0]
+
+    @property
     def notifier_pid(self) -> int:
-        """The notifier's process id."""
+        """The (first) notifier's process id."""
         return self.pids["notifier"]
 
     @property
     def feed_url(self) -> str:
-        """The consoles' WebSocket feed."""
-        return self.notifier_url.replace("http://", "ws://") + "/v1/feed"
+        """The (first) notifier's WebSocket feed."""
+        return feed_url_of(self.notifier_url)
+
+
+def feed_url_of(notifier_url: str) -> str:
+    """The consoles' WebSocket feed of a notifier process."""
+    return notifier_url.replace("http://", "ws://") + "/v1/feed"
 
 
 def officers() -> list[Officer]:
@@ -230,21 +242,31 @@ def mail_sink(folder: Path, port: int) -> Iterator[None]:
         sink.join(timeout=10)
 
 
-def _services(state: Path, bootstrap: str, run: str, **settings: str) -> list[LocalService]:
+def _services(
+    state: Path, bootstrap: str, run: str, notifiers: int, **settings: str
+) -> list[LocalService]:
     # Consoles stay connected for the whole run; a 5-minute token would close them.
     registry = registry_service(state, bootstrap, REGISTRY_PORT, token_ttl_seconds="3600")
     gateway = gateway_service(
         state, bootstrap, GATEWAY_PORT, registry.url,
         rate_limit_per_minute=str(10**9),  # measure, do not throttle
     )  # fmt: skip
-    notifier = notifier_service(
-        state, bootstrap, NOTIFIER_PORT, registry.url, MAIL_PORT,
+    settings = {
         # A broker kept from an earlier run holds its alerts: this run reads only its own.
-        consumer_group=f"bench-notifier-{run}", consumer_start="latest",
+        "consumer_group": f"bench-notifier-{run}", "consumer_start": "latest",
         # Thousands of consoles share the seed's few officers here.
-        console_connections_per_officer=str(10**6), **settings,
-    )  # fmt: skip
-    return [registry, gateway, notifier]
+        "console_connections_per_officer": str(10**6),
+        **settings,
+    }  # fmt: skip
+    ports = [NOTIFIER_PORT, *range(FURTHER_NOTIFIER_PORTS, FURTHER_NOTIFIER_PORTS + notifiers - 1)]
+    # Further processes log in folders of their own, and share the first one's database.
+    settings.setdefault("database_url", f"sqlite+aiosqlite:///{state / 'notifier.sqlite3'}")
+    notifier_processes = [
+        notifier_service(state if n == 0 else state / f"notifier-{n + 1}", bootstrap, port,
+                         registry.url, MAIL_PORT, **settings)
+        for n, port in enumerate(ports)
+    ]  # fmt: skip
+    return [registry, gateway, *notifier_processes]
 
 
 def _wait_ready(service: LocalService) -> None:
@@ -259,10 +281,12 @@ def _wait_ready(service: LocalService) -> None:
 
 
 @contextmanager
-def running_network(**notifier: str) -> Iterator[Network]:
-    """Start (or use) a broker, a mail sink and the three services on fresh databases.
+def running_network(*, notifiers: int = 1, **notifier: str) -> Iterator[Network]:
+    """Start (or use) a broker, a mail sink and the services on fresh databases.
 
-    `notifier` are further settings of the notifier (`console_send_timeout_seconds="2"`).
+    `notifiers` processes of the notifier share one consumer group and one database;
+    `notifier` are further settings of the notifier (`console_send_timeout_seconds="2"`,
+    `database_url`).
     """
     root = kafka.repo_root()
     state = root / ".state" / "bench-notifier"
@@ -273,13 +297,16 @@ def running_network(**notifier: str) -> Iterator[Network]:
         shutil.rmtree(state, ignore_errors=True)
         state.mkdir(parents=True)
         stack.enter_context(mail_sink(state / "mail", MAIL_PORT))
-        services = _services(state, bootstrap, uuid.uuid4().hex[:8], **notifier)
-        registry = services[0]
+        services = _services(state, bootstrap, uuid.uuid4().hex[:8], notifiers, **notifier)
+        registry, notifier_processes = services[0], services[2:]
         asyncio.run(seed_database(registry.env["CROSSALERT_REGISTRY_DATABASE_URL"], DEFAULT_SEED))
         pids = {}
-        for service in services:
-            pids[service.name] = start_service(service)
-            stack.callback(process.terminate, pids[service.name], timeout=STOP_TIMEOUT_S,
-                           marker="serve")  # fmt: skip
-        _wait_ready(services[2])
-        yield Network(bootstrap, registry.url, services[1].url, services[2].url, pids)
+        for n, service in enumerate(services):
+            name = service.name if n < 3 else f"{service.name}-{n - 1}"
+            pids[name] = start_service(service)
+            stack.callback(process.terminate, pids[name], timeout=STOP_TIMEOUT_S, marker="serve")
+        for service in notifier_processes:
+            _wait_ready(service)
+        yield Network(
+            bootstrap, registry.url, services[1].url, [s.url for s in notifier_processes], pids
+        )

@@ -1,10 +1,11 @@
-"""Stopping a service's workers: every one ends, even one whose cancellation a library lost."""
+"""The workers' loop: rounds woken by writes, and stopping every worker, even one whose
+cancellation a library lost."""
 
 from __future__ import annotations
 
 import asyncio
 
-from services.common.workers import stop_tasks
+from services.common.workers import run_rounds, stop_tasks
 
 
 async def test_a_worker_that_loses_its_first_cancellation_is_stopped_all_the_same() -> None:
@@ -74,3 +75,29 @@ async def test_workers_stop_newest_first_and_a_failure_is_not_raised() -> None:
 
     assert stopped == ["new", "old"]
     assert all(task.done() for task in tasks)
+
+
+async def test_a_wake_up_during_a_round_starts_the_next_round_at_once() -> None:
+    """A write made while a round runs may come too late for it: its wake-up must not be lost
+    (the next round would otherwise wait for the poll interval, here an hour)."""
+    wake = asyncio.Event()
+    rounds = 0
+    second = asyncio.Event()
+
+    async def round_() -> bool:
+        nonlocal rounds
+        rounds += 1
+        if rounds == 1:
+            wake.set()  # written while the first round runs
+        else:
+            second.set()
+        return False
+
+    worker = asyncio.create_task(run_rounds(round_, every=3600, name="test", wake=wake))
+    try:
+        async with asyncio.timeout(10):  # a bound on a hang, never on speed
+            await second.wait()
+    finally:
+        await stop_tasks([worker])
+
+    assert rounds == 2

@@ -25,6 +25,10 @@ async def run_rounds(
     must not end a worker.
     """
     while True:
+        if wake is not None:
+            # Cleared before the round, not after it: a wake-up that comes while the round runs
+            # (a write it may have missed) starts the next round at once instead of being lost.
+            wake.clear()
         try:
             more = await round_()
         except Exception:
@@ -35,7 +39,6 @@ async def run_rounds(
         if wake is None:
             await asyncio.sleep(every)
             continue
-        wake.clear()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(every):
                 await wake.wait()
