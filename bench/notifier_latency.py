@@ -2,7 +2,7 @@
 fixed publish rates with a hundred consoles connected, beside raw aiokafka produce-to-consume of
 an envelope of the same size on the same broker, at the same rates, in the same run.
 
-    .venv/bin/python -m bench.notifier_latency [--rounds 3] [--rates 1,5,20] [--alerts 40]
+    .venv/bin/python -m bench.notifier_latency [--rounds 3] [--rates 1,20,50] [--alerts 40]
         [--consoles 100] [--workers 2]
 
 The registry, the gateway and the notifier run as their own processes (`crossalert serve`,
@@ -290,7 +290,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
-        "--rates", type=lambda text: [float(r) for r in text.split(",")], default=[1.0, 5.0, 20.0]
+        "--rates", type=lambda text: [float(r) for r in text.split(",")], default=[1.0, 20.0, 50.0]
     )
     parser.add_argument("--alerts", type=int, default=40, help="alerts per rate and round")
     parser.add_argument("--consoles", type=int, default=100)
