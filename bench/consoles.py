@@ -66,7 +66,14 @@ class Collect:
     within: float
 
 
-Command = Connect | Collect | None  # None: stop the worker
+@dataclass(frozen=True)
+class Disconnect:
+    """Close every console on `url`."""
+
+    url: str
+
+
+Command = Connect | Collect | Disconnect | None  # None: stop the worker
 
 
 @dataclass(frozen=True)
@@ -132,9 +139,11 @@ class _Worker:
         for url in list(self._consoles):
             await self._close(url)
 
-    async def _do(self, command: Connect | Collect) -> object:
+    async def _do(self, command: Connect | Collect | Disconnect) -> object:
         if isinstance(command, Connect):
             return await self._connect(command)
+        if isinstance(command, Disconnect):
+            return await self._close(command.url)
         return await self._collect(command)
 
     async def _connect(self, command: Connect) -> Connected:
@@ -173,9 +182,10 @@ class _Worker:
                     times[identifier].append(arrived)
         return Arrivals(dict(times), missing)
 
-    async def _close(self, url: str) -> None:
+    async def _close(self, url: str) -> int:
         consoles = self._consoles.pop(url, [])
         await asyncio.gather(*(c.socket.close() for c in consoles), return_exceptions=True)
+        return len(consoles)
 
 
 def _work(pipe: Connection) -> None:
@@ -224,6 +234,11 @@ class Consoles:
             for identifier, arrived in reply.times.items():
                 times[identifier] += arrived
         return dict(times), missing
+
+    async def disconnect(self, url: str) -> int:
+        """Close every console on `url`; how many there were."""
+        replies = await self._exchange([Disconnect(url) for _ in self._pipes])
+        return sum(reply for reply in replies if isinstance(reply, int))
 
     async def _exchange(self, commands: list[Command]) -> list[object]:
         """Send each worker its command, then wait for every answer (the workers run meanwhile)."""

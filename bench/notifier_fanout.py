@@ -20,7 +20,9 @@ half of them had it (medians over rounds); memory per connection, (VmRSS with N 
 VmRSS before the first) / N, once the consoles are connected ("idle") and again after the rounds
 ("after fan-out": what sending to every console left resident); consoles connected per second
 (handshake, Hello, Synced). Alerts expire a minute after they are sent, so that consoles added
-later get an empty snapshot, as the first ones did.
+later get an empty snapshot, as the first ones did. Last, a reconnect storm at the largest size:
+every console drops and all reconnect at once, on the notifier with `resume_after` the last
+entry of their contact point (as after a notifier restart); consoles reconnected per second.
 """
 
 from __future__ import annotations
@@ -37,12 +39,14 @@ from multiprocessing.connection import Connection
 
 import httpx
 import uvloop
+from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 from bench.consoles import Compression, Consoles, clock, raise_open_files_limit
 from bench.notifier_network import (
     PUBLISHER,
     Network,
+    Officer,
     alerts,
     body_of,
     client_token,
@@ -56,7 +60,7 @@ from bench.notifier_network import (
 )
 from bench.report import Figure, median, report
 from schemas import Alert
-from schemas.console import AlertState, FeedItem, ItemKind, Synced
+from schemas.console import AlertState, FeedItem, Hello, ItemKind, Synced
 from schemas.envelopes import AlertKey
 from schemas.registry import Recipient
 
@@ -265,7 +269,47 @@ async def measure(network: Network, args: argparse.Namespace) -> list[Figure]:
                 await settle(fanout.quiet, idle=idle + 0.05)
                 memory["after fan-out"] = per_connection(fanout.pids, empty, size)
                 figures += size_figures(size, sides, memory, rates)
-    return figures
+            resumes = await resuming_hellos(network.feed_url, officers, hellos[:connected])
+            storm = await reconnect_storm(fanout, {"notifier": resumes, "baseline": hellos})
+    return [
+        *figures,
+        Figure(f"consoles reconnected with resume_after per s, {connected}", "conn/s",
+               storm["notifier"], "bare websockets broadcast", storm["baseline"]),
+    ]  # fmt: skip
+
+
+async def resuming_hellos(feed_url: str, officers: list[Officer], hellos: list[str]) -> list[str]:
+    """The same consoles' hellos, each resuming after the last entry of its contact point.
+
+    `hellos` take the officers in turn (`console_hellos`); where each contact point's feed
+    stands is what a console of it is told in Synced.
+    """
+    cursors = {}
+    for officer, hello in zip(officers, hellos, strict=False):
+        async with connect(feed_url, open_timeout=30) as probe:
+            await probe.send(hello)
+            while not (message := str(await probe.recv())).startswith('{"type":"synced"'):
+                pass
+            cursors[officer.contact_point] = Synced.model_validate_json(message).cursor
+    return [
+        Hello.model_validate_json(hello)
+        .model_copy(update={"resume_after": cursors[officers[n % len(officers)].contact_point]})
+        .model_dump_json()
+        for n, hello in enumerate(hellos)
+    ]
+
+
+async def reconnect_storm(fanout: Fanout, hellos: dict[str, list[str]]) -> dict[str, float]:
+    """Every console drops, then all reconnect at once (resuming, on the notifier): per s."""
+    rates = {}
+    for server, url in fanout.urls.items():
+        count = await fanout.consoles.disconnect(url)
+        await settle(fanout.quiet)
+        started = clock()
+        await fanout.consoles.connect(url, hellos[server][:count], concurrency=CONNECTS_AT_ONCE)
+        rates[server] = count / (clock() - started)
+        print(f"  {count} consoles reconnected to the {server} at {rates[server]:6.1f}/s")
+    return rates
 
 
 def per_connection(servers: dict[str, int], empty: dict[str, int], size: int) -> dict[str, float]:

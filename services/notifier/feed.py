@@ -96,11 +96,6 @@ class Written:
     item: FeedItem
 
 
-async def latest_seq(session: AsyncSession) -> int:
-    """The highest `seq` of the whole feed (0 when empty)."""
-    return (await session.scalar(select(func.max(FeedEntry.seq)))) or 0
-
-
 async def changed_since(session: AsyncSession, after: int) -> dict[str, int]:
     """The contact points with feed entries after `after`, with the `seq` of their newest."""
     rows = await session.execute(

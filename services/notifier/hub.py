@@ -182,6 +182,9 @@ class Hub:
         self._by_contact_point: dict[str, set[Connection]] = defaultdict(set)
         self._by_officer: dict[str, set[Connection]] = defaultdict(set)
         self._last_seq = 0
+        """Every feed entry up to this `seq` has been pushed to the consoles concerned."""
+        self._newest: dict[str, int] = {}
+        """Each contact point's newest entry up to `_last_seq`."""
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._delivered: set[tuple[AlertKey, str, bool]] = set()
@@ -202,7 +205,8 @@ class Hub:
         counted as pushed without having reached that console.
         """
         async with self._sessions() as session:
-            self._last_seq = await feed.latest_seq(session)
+            self._newest = await feed.changed_since(session, 0)
+        self._last_seq = max(self._newest.values(), default=0)
 
     async def run(self) -> None:
         """Follow the feed until cancelled (after `start`)."""
@@ -215,6 +219,7 @@ class Hub:
                 changed = await feed.changed_since(session, self._last_seq)
                 for contact_point, newest in changed.items():
                     await self._push(session, contact_point, newest)
+            self._newest |= changed
             self._last_seq = max([self._last_seq, *changed.values()])
         await self._record_deliveries()
         return False
@@ -270,6 +275,12 @@ class Hub:
             if item.kind in (ItemKind.ALERT, ItemKind.ESCALATION):
                 self._delivered.add((item.key, connection.contact_point, item.exercise))
 
+    def has_all_pushed(self, contact_point: str, cursor: int) -> bool:
+        """Whether a console at `cursor` lacks nothing that this hub has pushed: all it lacks
+        then comes with the next rounds, like any live item (a reconnect reads no database).
+        """
+        return cursor >= self._newest.get(contact_point, 0)
+
     async def attach(self, connection: Connection, items: list[FeedItem], cursor: int) -> None:
         """Make a console live after its initial items; nothing written meanwhile is missed."""
         self._by_contact_point[connection.contact_point].add(connection)
@@ -278,6 +289,10 @@ class Hub:
         connection.cursor = max(connection.cursor, cursor)
         # Under the lock, no round of catch_up runs between this last look and going live.
         async with self._lock:
+            if self.has_all_pushed(connection.contact_point, connection.cursor):
+                # Entries after `_last_seq` are the next round's; there is nothing before.
+                connection.live = True
+                return
             async with self._sessions() as session:
                 while True:
                     rest = await feed.items_after(

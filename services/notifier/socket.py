@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from schemas.console import (
     HEARTBEAT_SECONDS,
     CloseCode,
+    FeedItem,
     Hello,
     Renew,
     Reset,
@@ -138,24 +139,14 @@ async def _serve(
             contact_point=token.contact_point, instance=instance,
         ).model_dump_json()
     )  # fmt: skip
-    sessions = hub.sessions
-    now = datetime.now(UTC)
-    async with sessions() as session:
-        after = hello.resume_after
-        if (
-            after is not None
-            and await feed.count_after(session, token.contact_point, after) > MAX_REPLAY
-        ):
-            await websocket.send_text(Reset().model_dump_json())
-            after = None
-        if after is None:
-            items, cursor = await feed.snapshot(session, token.contact_point, now=now)
-        else:
-            items = await feed.items_after(
-                session, token.contact_point, after, limit=MAX_REPLAY, now=now
-            )
-            connection.cursor = after
-            cursor = after
+    after = hello.resume_after
+    if after is not None and hub.has_all_pushed(token.contact_point, after):
+        # A console that missed nothing (a reconnect storm after a restart, say) goes live
+        # without reading the database.
+        items: list[FeedItem] = []
+        connection.cursor = cursor = after
+    else:
+        items, cursor = await _catching_up(websocket, connection, token.contact_point, after, hub)
     connection.expire_at(token.exp)
     await hub.attach(connection, items, cursor)
     # Synced goes through the queue, after the items it follows.
@@ -166,6 +157,25 @@ async def _serve(
         _listen(websocket, connection, verifier, token, hello.token, settings.max_body_bytes),
         heartbeat_seconds=HEARTBEAT_SECONDS,
     )
+
+
+async def _catching_up(
+    websocket: WebSocket, connection: Connection, contact_point: str, after: int | None, hub: Hub
+) -> tuple[list[FeedItem], int]:
+    """What a console is shown first: what it missed since `after`, or, with no `after` or
+    too much missed (it is then told to start afresh), the alerts active now."""
+    now = datetime.now(UTC)
+    async with hub.sessions() as session:
+        if after is not None and await feed.count_after(session, contact_point, after) > MAX_REPLAY:
+            await websocket.send_text(Reset().model_dump_json())
+            after = None
+        if after is None:
+            return await feed.snapshot(session, contact_point, now=now)
+        connection.cursor = after
+        return (
+            await feed.items_after(session, contact_point, after, limit=MAX_REPLAY, now=now),
+            after,
+        )
 
 
 async def _hello(websocket: WebSocket, verifier: TokenVerifier) -> tuple[Hello, TokenClaims] | None:

@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from notifier_support import (
 )
 from registry_support import running_registry
 from smtp_support import running_smtp
+from sqlalchemy import event, insert
 
 from schemas.cap import parse_cap_json
 from schemas.console import AlertState, CloseCode, FeedItem, ItemKind
@@ -44,8 +46,9 @@ from services.common.database import create_engine, session_factory
 from services.common.kafka import PARTITIONS
 from services.common.migrations import migrate
 from services.notifier.app import MIGRATIONS
-from services.notifier.feed import Written
+from services.notifier.feed import Written, show
 from services.notifier.hub import Connection, Hub
+from services.notifier.models import ALERTS
 
 BURST = 40
 EXAMPLE = Path(__file__).parents[2] / "schemas" / "examples" / "alert.meuse-flood-warning.json"
@@ -352,3 +355,44 @@ async def test_an_item_just_written_goes_at_once_only_to_consoles_that_have_all_
 
     assert current.cursor == 9
     assert behind.cursor == 5  # it lacks entries 6 and 7: the database round brings all three
+
+
+async def test_a_console_that_missed_nothing_goes_live_without_reading_the_database(
+    tmp_path: Path,
+) -> None:
+    """A reconnect storm after a restart: consoles resuming where the hub stands read nothing;
+    one that lacks an entry the hub already pushed still reads it from the database."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}")
+    await migrate(engine, MIGRATIONS)
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_: statements.append(statement))  # fmt: skip
+    sessions = session_factory(engine)
+    now = datetime.now(UTC)
+    alert = parse_cap_json(EXAMPLE.read_bytes())
+    async with sessions() as session, session.begin():
+        await session.execute(insert(ALERTS), [{
+            "sender": alert.sender, "identifier": alert.identifier, "chain_sender": alert.sender,
+            "chain_identifier": alert.identifier, "msg_type": "Alert", "status": "Actual",
+            "exercise": False, "sent": alert.sent, "state": "active", "cap_json": "{}",
+            "routing_json": "null", "received_at": now, "recorded_at": now,
+        }])  # fmt: skip
+        key = AlertKey(sender=alert.sender, identifier=alert.identifier)
+        seqs = await show(session, ["be-eupen-desk"] * 2, key, ItemKind.ALERT, now)
+    hub = Hub(sessions, poll_seconds=1, producer="test")
+    try:
+        await hub.start()
+        statements.clear()
+        current, behind = console_of(_Socket()), console_of(_Socket())
+
+        await hub.attach(current, [], seqs[-1])
+        read_for_current = list(statements)
+        await hub.attach(behind, [], seqs[0])
+    finally:
+        await engine.dispose()
+
+    assert hub.has_all_pushed("be-eupen-desk", seqs[-1])
+    assert not hub.has_all_pushed("be-eupen-desk", seqs[0])
+    assert read_for_current == []
+    assert statements, "the console lacking an entry was not caught up from the database"
+    assert current.live and behind.live
