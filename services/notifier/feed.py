@@ -26,9 +26,10 @@ from schemas.topics import EXERCISE_STATUSES
 from services.common.recent import Recent
 from services.notifier.models import FEED, Delivery, EscalationRecord, FeedEntry, ReceivedAlert
 
-_PARSED: Recent[tuple[str, str], Alert] = Recent(1024)
-"""Alerts lately shown, parsed: a recorded alert's CAP never changes, and a new alert is shown
-to every contact point it reaches within moments."""
+_PARSED: Recent[str, Alert] = Recent(1024)
+"""Alerts lately shown, parsed, by their recorded CAP JSON: a new alert is shown to every
+contact point it reaches within moments. Keyed by the document itself, not by its identity:
+one process may read several databases (tests), and an identity is not a version."""
 
 FEED_LOCK = 7_201_301
 """PostgreSQL advisory lock id taken by every transaction that appends to the feed."""
@@ -201,9 +202,7 @@ async def _items(
         feed_item(
             seq=entry.seq,
             kind=ItemKind(entry.kind),
-            alert=_PARSED.get(
-                (alert.sender, alert.identifier), partial(parse_cap_json, alert.cap_json)
-            ),
+            alert=_PARSED.get(alert.cap_json, partial(parse_cap_json, alert.cap_json)),
             chain=alert.chain,
             state=state_of(alert, now),
             language=delivery.language,
@@ -254,6 +253,12 @@ def feed_item(
 def state_of(alert: ReceivedAlert, now: datetime) -> AlertState:
     """Active, replaced, cancelled, or expired by now."""
     return current_state(AlertState(alert.state), alert.expires, now)
+
+
+def expiry_of(alert: Alert) -> datetime | None:
+    """When the alert expires: its last info block's expiry; None (never) when one has none."""
+    expiries = [info.expires for info in alert.info]
+    return max(expiries) if expiries and None not in expiries else None  # type: ignore[type-var]
 
 
 def current_state(stored: AlertState, expires: datetime | None, now: datetime) -> AlertState:

@@ -39,6 +39,8 @@ CLOSE_SECONDS = 2.0
 """How long a close frame may wait for a console's unread messages before the abort."""
 ABORT_AFTER_SECONDS = 10.0
 """A closed console's connection still there after this long is aborted."""
+SNAPSHOT_SECONDS = 1.0
+"""How long consoles opening together may share one read of their contact point's alerts."""
 
 
 class Connection:
@@ -184,7 +186,9 @@ class Hub:
         self._last_seq = 0
         """Every feed entry up to this `seq` has been pushed to the consoles concerned."""
         self._newest: dict[str, int] = {}
-        """Each contact point's newest entry up to `_last_seq`."""
+        """Each contact point's newest entry pushed (at least its newest up to `_last_seq`)."""
+        self._snapshots: dict[str, tuple[float, list[FeedItem], int]] = {}
+        """The latest snapshot read per contact point: when (monotonic), its items, its cursor."""
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._delivered: set[tuple[AlertKey, str, bool]] = set()
@@ -250,6 +254,11 @@ class Hub:
             ready = [c for c in self._live(entry.contact_point) if c.cursor >= entry.after]
             if ready:
                 self.offer(ready, entry.item)
+            # Raising it early keeps `has_all_pushed` right (a console at or after this entry
+            # has all before it) and tells `snapshot` that a shared one is now behind.
+            self._newest[entry.contact_point] = max(
+                self._newest.get(entry.contact_point, 0), entry.item.seq
+            )
 
     def _live(self, contact_point: str) -> list[Connection]:
         return [
@@ -274,6 +283,27 @@ class Hub:
                 continue
             if item.kind in (ItemKind.ALERT, ItemKind.ESCALATION):
                 self._delivered.add((item.key, connection.contact_point, item.exercise))
+
+    async def snapshot(self, contact_point: str) -> tuple[list[FeedItem], int]:
+        """The alerts active for a contact point now, and the feed's cursor for it.
+
+        Read from the database at most once every `SNAPSHOT_SECONDS` per contact point, and
+        again as soon as this process has pushed anything newer: consoles opening together (a
+        reload of every browser of a crisis centre) share one read. Alerts that expired since
+        are left out here; what another process wrote since comes after it, from `attach`.
+        """
+        now = datetime.now(UTC)
+        kept = self._snapshots.get(contact_point)
+        if (
+            kept is None
+            or time.monotonic() - kept[0] > SNAPSHOT_SECONDS
+            or not self.has_all_pushed(contact_point, kept[2])
+        ):
+            async with self._sessions() as session:
+                items, cursor = await feed.snapshot(session, contact_point, now=now)
+            kept = self._snapshots[contact_point] = (time.monotonic(), items, cursor)
+        _, items, cursor = kept
+        return [i for i in items if (e := feed.expiry_of(i.alert)) is None or e > now], cursor
 
     def has_all_pushed(self, contact_point: str, cursor: int) -> bool:
         """Whether a console at `cursor` lacks nothing that this hub has pushed: all it lacks

@@ -34,6 +34,7 @@ from services.common.registry_routing import RoutingClient
 from services.notifier.feed import (
     Written,
     current_state,
+    expiry_of,
     feed_item,
     last_seqs,
     lock_feed,
@@ -168,7 +169,7 @@ async def record_alert(
             for contact_point in contact_points
         ])  # fmt: skip
     log.info("alert recorded", recipients=len(targets), msg_type=alert.msg_type)
-    state = current_state(_first_state(alert), _expiry(alert), now)
+    state = current_state(_first_state(alert), expiry_of(alert), now)
     return [
         Written(
             target.contact_point,
@@ -242,7 +243,7 @@ def _received(
         "status": alert.status,
         "exercise": is_exercise(alert),
         "sent": alert.sent,
-        "expires": _expiry(alert),
+        "expires": expiry_of(alert),
         "headline": next((info.headline for info in alert.info if info.headline), None),
         "state": _first_state(alert),
         "cap_json": alert.model_dump_json(by_alias=True, exclude_none=True),
@@ -250,12 +251,6 @@ def _received(
         "received_at": envelope.received_at,
         "recorded_at": now,
     }
-
-
-def _expiry(alert: Alert) -> datetime | None:
-    expiries = [info.expires for info in alert.info]
-    # No expiry in one language means the alert does not expire.
-    return max(expiries) if expiries and None not in expiries else None  # type: ignore[type-var]
 
 
 def _first_state(alert: Alert) -> AlertState:

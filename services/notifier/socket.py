@@ -164,18 +164,17 @@ async def _catching_up(
 ) -> tuple[list[FeedItem], int]:
     """What a console is shown first: what it missed since `after`, or, with no `after` or
     too much missed (it is then told to start afresh), the alerts active now."""
-    now = datetime.now(UTC)
-    async with hub.sessions() as session:
-        if after is not None and await feed.count_after(session, contact_point, after) > MAX_REPLAY:
-            await websocket.send_text(Reset().model_dump_json())
-            after = None
-        if after is None:
-            return await feed.snapshot(session, contact_point, now=now)
-        connection.cursor = after
-        return (
-            await feed.items_after(session, contact_point, after, limit=MAX_REPLAY, now=now),
-            after,
-        )
+    if after is not None:
+        async with hub.sessions() as session:
+            if await feed.count_after(session, contact_point, after) <= MAX_REPLAY:
+                connection.cursor = after
+                now = datetime.now(UTC)
+                missed = await feed.items_after(
+                    session, contact_point, after, limit=MAX_REPLAY, now=now
+                )
+                return missed, after
+        await websocket.send_text(Reset().model_dump_json())
+    return await hub.snapshot(contact_point)
 
 
 async def _hello(websocket: WebSocket, verifier: TokenVerifier) -> tuple[Hello, TokenClaims] | None:

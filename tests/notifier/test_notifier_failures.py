@@ -13,11 +13,12 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from gateway_support import running_gateway
 from notifier_support import (
@@ -38,6 +39,7 @@ from notifier_support import (
 from registry_support import running_registry
 from smtp_support import running_smtp
 from sqlalchemy import event, insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.cap import parse_cap_json
 from schemas.console import AlertState, CloseCode, FeedItem, ItemKind
@@ -45,10 +47,12 @@ from schemas.envelopes import AlertKey
 from services.common.database import create_engine, session_factory
 from services.common.kafka import PARTITIONS
 from services.common.migrations import migrate
+from services.notifier import hub as hub_module
 from services.notifier.app import MIGRATIONS
 from services.notifier.feed import Written, show
 from services.notifier.hub import Connection, Hub
-from services.notifier.models import ALERTS
+from services.notifier.intake import Target, deliveries_for
+from services.notifier.models import ALERTS, DELIVERIES
 
 BURST = 40
 EXAMPLE = Path(__file__).parents[2] / "schemas" / "examples" / "alert.meuse-flood-warning.json"
@@ -357,30 +361,50 @@ async def test_an_item_just_written_goes_at_once_only_to_consoles_that_have_all_
     assert behind.cursor == 5  # it lacks entries 6 and 7: the database round brings all three
 
 
+@asynccontextmanager
+async def feed_of_one_alert(
+    tmp_path: Path, *, entries: int, lasting: timedelta = timedelta(days=1)
+) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], list[str], list[int]]]:
+    """A notifier database holding one alert for Eupen's desk, shown in `entries` feed
+    entries; its sessions, the statements run from now on, and the entries' seqs."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}")
+    await migrate(engine, MIGRATIONS)
+    sessions = session_factory(engine)
+    now = datetime.now(UTC)
+    example = parse_cap_json(EXAMPLE.read_bytes())
+    info = [i.model_copy(update={"expires": now + lasting}) for i in example.info]
+    alert = example.model_copy(update={"info": info})
+    desk = Target(contact_point="be-eupen-desk", contact_point_name="Eupen desk",
+                  organisation="be-eupen", organisation_name="Eupen", email=None,
+                  language="fr-BE", language_available=True, reasons=[],
+                  ack_deadline_minutes=None, escalate_to=[])  # fmt: skip
+    async with sessions() as session, session.begin():
+        await session.execute(insert(ALERTS), [{
+            "sender": alert.sender, "identifier": alert.identifier, "chain_sender": alert.sender,
+            "chain_identifier": alert.identifier, "msg_type": "Alert", "status": "Actual",
+            "exercise": False, "sent": alert.sent, "expires": now + lasting, "state": "active",
+            "cap_json": alert.model_dump_json(by_alias=True, exclude_none=True),
+            "routing_json": "null", "received_at": now, "recorded_at": now,
+        }])  # fmt: skip
+        await session.execute(insert(DELIVERIES), deliveries_for(alert, desk, now))
+        key = AlertKey(sender=alert.sender, identifier=alert.identifier)
+        seqs = await show(session, [desk.contact_point] * entries, key, ItemKind.ALERT, now)
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_: statements.append(statement))  # fmt: skip
+    try:
+        yield sessions, statements, seqs
+    finally:
+        await engine.dispose()
+
+
 async def test_a_console_that_missed_nothing_goes_live_without_reading_the_database(
     tmp_path: Path,
 ) -> None:
     """A reconnect storm after a restart: consoles resuming where the hub stands read nothing;
     one that lacks an entry the hub already pushed still reads it from the database."""
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}")
-    await migrate(engine, MIGRATIONS)
-    statements: list[str] = []
-    event.listen(engine.sync_engine, "before_cursor_execute",
-                 lambda _c, _cur, statement, *_: statements.append(statement))  # fmt: skip
-    sessions = session_factory(engine)
-    now = datetime.now(UTC)
-    alert = parse_cap_json(EXAMPLE.read_bytes())
-    async with sessions() as session, session.begin():
-        await session.execute(insert(ALERTS), [{
-            "sender": alert.sender, "identifier": alert.identifier, "chain_sender": alert.sender,
-            "chain_identifier": alert.identifier, "msg_type": "Alert", "status": "Actual",
-            "exercise": False, "sent": alert.sent, "state": "active", "cap_json": "{}",
-            "routing_json": "null", "received_at": now, "recorded_at": now,
-        }])  # fmt: skip
-        key = AlertKey(sender=alert.sender, identifier=alert.identifier)
-        seqs = await show(session, ["be-eupen-desk"] * 2, key, ItemKind.ALERT, now)
-    hub = Hub(sessions, poll_seconds=1, producer="test")
-    try:
+    async with feed_of_one_alert(tmp_path, entries=2) as (sessions, statements, seqs):
+        hub = Hub(sessions, poll_seconds=1, producer="test")
         await hub.start()
         statements.clear()
         current, behind = console_of(_Socket()), console_of(_Socket())
@@ -388,11 +412,35 @@ async def test_a_console_that_missed_nothing_goes_live_without_reading_the_datab
         await hub.attach(current, [], seqs[-1])
         read_for_current = list(statements)
         await hub.attach(behind, [], seqs[0])
-    finally:
-        await engine.dispose()
 
     assert hub.has_all_pushed("be-eupen-desk", seqs[-1])
     assert not hub.has_all_pushed("be-eupen-desk", seqs[0])
     assert read_for_current == []
     assert statements, "the console lacking an entry was not caught up from the database"
     assert current.live and behind.live
+
+
+async def test_consoles_opening_together_share_one_read_and_never_see_an_expired_alert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reload of every browser of a crisis centre: one snapshot read per contact point, and
+    an alert that expires between two consoles' openings is not shown to the second."""
+    # Shared for longer than the alert lasts, so that the alert expires while it is shared.
+    monkeypatch.setattr(hub_module, "SNAPSHOT_SECONDS", 60.0)
+    async with feed_of_one_alert(tmp_path, entries=1, lasting=timedelta(seconds=2)) as (
+        sessions, statements, seqs,
+    ):  # fmt: skip
+        hub = Hub(sessions, poll_seconds=1, producer="test")
+        await hub.start()
+        statements.clear()
+
+        first, cursor = await hub.snapshot("be-eupen-desk")
+        reads = len(statements)
+        again, _ = await hub.snapshot("be-eupen-desk")
+        await asyncio.sleep(2.1)  # the alert expires; the snapshot is still shared
+        later, later_cursor = await hub.snapshot("be-eupen-desk")
+
+    assert [item.seq for item in first] == seqs and cursor == seqs[-1]
+    assert reads > 0 and len(statements) == reads  # the second and third read nothing
+    assert again == first
+    assert later == [] and later_cursor == cursor
