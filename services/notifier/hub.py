@@ -1,9 +1,11 @@
 """Live push: the consoles connected to this process, and how the feed reaches each of them.
 
-Every notifier process runs a hub for its own WebSocket connections. The hub follows the feed
-in the database (woken at once by this process's writes, and by polling for other processes'),
-renders each new item once per contact point and puts it in the bounded queue of every console
-of that contact point. A console whose queue is full is disconnected with a reason instead of
+Every notifier process runs a hub for its own WebSocket connections. A new alert's items come
+straight from this process's intake (`push_written`) to the consoles that have everything
+before them; everything else is read from the feed in the database when the hub is woken (by
+this process's writes, by PostgreSQL notifications of other processes' writes, by the poll).
+Each item is rendered once per contact point and put in the bounded queue of every console of
+that contact point. A console whose queue is full is disconnected with a reason instead of
 slowing the others; it resumes from its last `seq` when it reconnects.
 """
 
