@@ -40,6 +40,10 @@ SERVICE_SETTINGS: dict[str, type[ServiceSettings]] = {
 """Each service's package name and its settings, whose env prefix configures it."""
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
+KEEP_ALIVE_SECONDS = 75
+"""How long an idle HTTP connection stays open. Longer than clients keep theirs (httpx: 5 s,
+uvicorn's own default too): a server closing first races a request sent on the connection at
+that moment, which then fails with a connection error instead of an answer."""
 
 app = typer.Typer(
     name="crossalert",
@@ -83,6 +87,7 @@ def serve(service: Annotated[Service, typer.Argument(help="The service to run.")
         # A console that stopped reading must not hold a restart: open connections get this
         # long to finish, then they are closed.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 

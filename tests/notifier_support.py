@@ -25,6 +25,7 @@ from registry_support import NO_KAFKA, Registry, running_registry
 from smtp_support import SmtpServer, running_smtp
 
 from schemas.console import SERVER_MESSAGE, FeedItem, ItemKind, ServerMessage
+from services.cli import KEEP_ALIVE_SECONDS
 from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
 
@@ -88,6 +89,7 @@ async def serving(app: FastAPI, port: int, *, lifespan: bool = True) -> AsyncIte
         ws_max_size=getattr(app.state, "settings", NotifierSettings()).max_body_bytes,
         # A client that stopped reading (a test's flood) must not hold the shutdown forever.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,  # as deployed: see there
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
