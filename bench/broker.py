@@ -1,11 +1,15 @@
-"""The broker a benchmark measures on: $CROSSALERT_BENCH_KAFKA=host:port, else a local one."""
+"""The servers a benchmark measures on: the broker ($CROSSALERT_BENCH_KAFKA=host:port, else a
+local one) and PostgreSQL ($CROSSALERT_BENCH_POSTGRES=postgresql+asyncpg://…, else a local one).
+"""
 
 from __future__ import annotations
 
 import os
 from contextlib import ExitStack
 
-from services.localnet import kafka
+from services.localnet import kafka, postgres
+
+POSTGRES_PORT = 25432
 
 
 def bench_broker(stack: ExitStack, name: str, ports: tuple[int, int]) -> str:
@@ -18,3 +22,14 @@ def bench_broker(stack: ExitStack, name: str, ports: tuple[int, int]) -> str:
     bootstrap = kafka.start(broker).bootstrap
     stack.callback(kafka.stop, broker)
     return bootstrap
+
+
+def bench_postgres(stack: ExitStack) -> str:
+    """The server's base URL; a local one (port 25432, .state/bench-postgres) stops with `stack`."""
+    base = os.environ.get("CROSSALERT_BENCH_POSTGRES")
+    if base:
+        return base
+    cluster = postgres.LocalPostgres(kafka.repo_root() / ".state" / "bench-postgres", POSTGRES_PORT)
+    postgres.start(cluster)
+    stack.callback(postgres.stop, cluster)
+    return cluster.base_url

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 import uuid
 from collections import defaultdict
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 import httpx
 from sqlalchemy import select
 
+from bench.broker import bench_postgres
 from bench.consoles import Consoles, clock
 from bench.notifier_latency import open_loop
 from bench.notifier_network import (
@@ -48,7 +48,7 @@ from bench.report import Figure, percentile, report
 from schemas import Alert
 from schemas.envelopes import Channel, DeliveryReceipt, DeliveryStatus, decode_envelope
 from services.common.database import create_engine, session_factory
-from services.localnet import kafka, postgres
+from services.localnet import postgres
 from services.notifier.models import OutboxEvent
 
 ARRIVAL_TIMEOUT_S = 120.0
@@ -175,12 +175,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with ExitStack() as stack:
-        base = os.environ.get("CROSSALERT_BENCH_POSTGRES")
-        if not base:
-            cluster = postgres.LocalPostgres(kafka.repo_root() / ".state" / "bench-postgres", 25432)
-            postgres.start(cluster)
-            stack.callback(postgres.stop, cluster)
-            base = cluster.base_url
+        base = bench_postgres(stack)
         database_url = asyncio.run(fresh_database(base))
         network = stack.enter_context(running_network(notifiers=2, database_url=database_url))
         figures = asyncio.run(measure(network, database_url, args))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import tempfile
 import time
@@ -28,11 +27,12 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bench.broker import bench_postgres
 from bench.report import Figure, median, percentile, report
 from schemas.cap import Category, Severity, Status
 from schemas.registry import RoutingFacts
 from services.common.database import create_engine, session_factory
-from services.localnet import kafka, postgres
+from services.localnet import postgres
 from services.registry import models as m
 from services.registry.cli import seed_database
 from services.registry.routing import resolve
@@ -142,13 +142,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with ExitStack() as stack:
-        base = os.environ.get("CROSSALERT_BENCH_POSTGRES")
-        if not base:
-            root = kafka.repo_root()
-            cluster = postgres.LocalPostgres(root / ".state" / "bench-postgres", 25432)
-            postgres.start(cluster)
-            stack.callback(postgres.stop, cluster)
-            base = cluster.base_url
+        base = bench_postgres(stack)
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         figures = asyncio.run(run(args, base, folder))
     report(

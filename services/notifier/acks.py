@@ -80,15 +80,12 @@ async def acknowledge(
                 row.status = DeliveryStatus.ACKNOWLEDGED
         await _show_to_organisation(session, alert, claims.org, now)
         ack = cap_ack(alert, claims, note, now)
-        add_outbox(
+        await add_outbox(
             session,
             AlertAcknowledged(
                 producer=producer, alert=key, contact_point_id=contact_point,
                 acknowledged_by=claims.sub, acknowledged_at=now, note=note, ack=ack,
             ),
-        )  # fmt: skip
-        add_outbox(
-            session,
             receipt(
                 key, contact_point, Channel.CONSOLE, DeliveryStatus.ACKNOWLEDGED, now, producer,
                 exercise=alert.exercise,

@@ -88,7 +88,7 @@ async def escalate(
                 )
             ):
                 row.status = DeliveryStatus.ESCALATED
-            add_outbox(session, receipt(
+            await add_outbox(session, receipt(
                 key, missed.contact_point, Channel.CONSOLE, DeliveryStatus.ESCALATED, now,
                 producer, exercise=alert.exercise,
                 detail="not acknowledged by the deadline; notified "

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import case, insert, update
+from sqlalchemy import case, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -28,8 +28,8 @@ from schemas.console import CloseCode, FeedItem, Heartbeat, ItemKind
 from schemas.envelopes import AlertKey, Channel, DeliveryStatus
 from services.common.workers import run_rounds
 from services.notifier import feed
-from services.notifier.intake import outbox_row, receipt
-from services.notifier.models import DELIVERIES, OUTBOX
+from services.notifier.intake import add_outbox, receipt
+from services.notifier.models import DELIVERIES
 from services.notifier.transport import aborter
 
 log = structlog.get_logger(__name__)
@@ -225,7 +225,9 @@ class Hub:
                 changed = await feed.changed_since(session, self._last_seq)
                 for contact_point, newest in changed.items():
                     await self._push(session, contact_point, newest)
-            self._newest |= changed
+            for contact_point, newest in changed.items():
+                # Never lowered: `push_written` may have raised it meanwhile.
+                self._newest[contact_point] = max(self._newest.get(contact_point, 0), newest)
             self._last_seq = max([self._last_seq, *changed.values()])
         await self._record_deliveries()
         return False
@@ -404,11 +406,8 @@ class Hub:
                     )
                     .returning(DELIVERIES.c.contact_point)
                 )
-                receipts = [
-                    outbox_row(receipt(key, contact_point, Channel.CONSOLE,
-                                       DeliveryStatus.DELIVERED, now, self._producer,
-                                       exercise=exercise))
+                await add_outbox(session, *(
+                    receipt(key, contact_point, Channel.CONSOLE, DeliveryStatus.DELIVERED, now,
+                            self._producer, exercise=exercise)
                     for contact_point in sorted(marked)
-                ]  # fmt: skip
-                if receipts:
-                    await session.execute(insert(OUTBOX), receipts)
+                ))  # fmt: skip

@@ -45,7 +45,6 @@ from services.notifier.models import (
     DELIVERIES,
     OUTBOX,
     Delivery,
-    OutboxEvent,
     ReceivedAlert,
 )
 
@@ -163,11 +162,10 @@ async def record_alert(
         contact_points = [t.contact_point for t in targets]
         before = await last_seqs(session, contact_points)
         seqs = await show(session, contact_points, key, ItemKind.ALERT, now)
-        await session.execute(insert(OUTBOX), [
-            outbox_row(receipt(alert, contact_point, Channel.CONSOLE, DeliveryStatus.SENT, now,
-                               producer))
+        await add_outbox(session, *(
+            receipt(alert, contact_point, Channel.CONSOLE, DeliveryStatus.SENT, now, producer)
             for contact_point in contact_points
-        ])  # fmt: skip
+        ))  # fmt: skip
     log.info("alert recorded", recipients=len(targets), msg_type=alert.msg_type)
     state = current_state(_first_state(alert), expiry_of(alert), now)
     return [
@@ -351,11 +349,11 @@ def receipt(
     )
 
 
-def add_outbox(session: AsyncSession, envelope: Envelope) -> None:
-    """Publish `envelope` once this transaction commits."""
-    session.add(OutboxEvent(**outbox_row(envelope)))
-
-
-def outbox_row(envelope: Envelope) -> dict[str, object]:
-    """The outbox row that publishes `envelope`, for an INSERT of the outbox table."""
-    return {"envelope_json": encode_envelope(envelope).decode(), "created_at": envelope.produced_at}
+async def add_outbox(session: AsyncSession, *envelopes: Envelope) -> None:
+    """Publish the envelopes once this transaction commits (one INSERT for all of them)."""
+    rows = [
+        {"envelope_json": encode_envelope(e).decode(), "created_at": e.produced_at}
+        for e in envelopes
+    ]
+    if rows:
+        await session.execute(insert(OUTBOX), rows)

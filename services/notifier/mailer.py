@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import structlog
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.cap import parse_cap_json
@@ -22,8 +22,8 @@ from schemas.envelopes import Channel, DeliveryStatus
 from services.common.recent import Recent
 from services.common.workers import run_rounds
 from services.notifier.email import Letter, SendOutcome, SmtpSession
-from services.notifier.intake import outbox_row, receipt
-from services.notifier.models import DELIVERIES, OUTBOX, Delivery, EscalationRecord, ReceivedAlert
+from services.notifier.intake import add_outbox, receipt
+from services.notifier.models import DELIVERIES, Delivery, EscalationRecord, ReceivedAlert
 from services.notifier.settings import NotifierSettings
 
 log = structlog.get_logger(__name__)
@@ -187,10 +187,10 @@ class Mailer:
             )
         )
         if status is not DeliveryStatus.PENDING:
-            await session.execute(insert(OUTBOX), [outbox_row(receipt(
+            await add_outbox(session, receipt(
                 delivery.alert_key, delivery.contact_point, Channel.EMAIL, status, now,
                 self._producer, exercise=job.alert_row.exercise, detail=outcome.detail,
-            ))])  # fmt: skip
+            ))  # fmt: skip
         log.info(
             "mail attempt",
             alert=str(delivery.alert_key),
