@@ -2,12 +2,13 @@
 (202), beside raw aiokafka `send_and_wait` of the same envelopes to the same broker with the
 same concurrency, in the same run.
 
-    .venv/bin/python -m bench.gateway_publish [--rounds 5] [--alerts 400] [--concurrency 8]
-                                              [--processes 1]
+    .venv/bin/python -m bench.gateway_publish [--rounds 5] [--alerts 400] [--concurrency 8,64]
+                                              [--processes 1,2]
 
 The registry and the gateway run as their own processes (`crossalert serve`, uvicorn, SQLite),
-state and logs in .state/bench-gateway; with --processes N, N gateway processes share the one
-database and the clients take turns between them (client i posts to process i mod N). The
+state and logs in .state/bench-gateway; with N gateway processes, they share the one database
+and the clients take turns between them (client i posts to process i mod N). Every number of
+processes is measured at every concurrency, each beside its own baseline. The
 clients use the seed's nl-vrln-system. Runs its own broker (ports 29192/29193, state in
 .state/bench-gateway-kafka) unless CROSSALERT_BENCH_KAFKA=host:port names one. Both sides write
 idempotently with acks=all.
@@ -117,7 +118,11 @@ async def token(registry_url: str) -> str:
 
 
 async def measure(
-    bootstrap: str, registry_url: str, gateway_urls: Sequence[str], args: argparse.Namespace
+    bootstrap: str,
+    registry_url: str,
+    gateway_urls: Sequence[str],
+    concurrency: int,
+    args: argparse.Namespace,
 ) -> list[Figure]:
     """Run the interleaved rounds and return the figures."""
     await create_topics(bootstrap, ["alerts.geo"])
@@ -135,7 +140,7 @@ async def measure(
                     limits=httpx.Limits(max_connections=1),
                 )
             )
-            for index in range(args.concurrency)
+            for index in range(concurrency)
         ]
         headers = {"Content-Type": "application/json"}
 
@@ -157,13 +162,15 @@ async def measure(
             headers["Authorization"] = f"Bearer {await token(registry_url)}"  # 5-minute tokens
             order = ["raw", "gateway"] if round_number % 2 == 0 else ["gateway", "raw"]
             for side in order:
-                rate, latency = await drive(sides[side], items, args.concurrency)
+                rate, latency = await drive(sides[side], items, concurrency)
                 if not warm_up:
                     rates[side].append(rate)
                     latencies[side] += latency
 
     baseline = "aiokafka send_and_wait"
-    senders = f"{args.concurrency} clients"
+    senders = (
+        f"{concurrency} clients, {len(gateway_urls)} process{'es' if len(gateway_urls) > 1 else ''}"
+    )
     gw, bl = latencies["gateway"], latencies["raw"]
     return [
         Figure(f"accepted/s, {senders}", "alert/s", median(rates["gateway"]), baseline,
@@ -198,27 +205,41 @@ def services(root: Path, bootstrap: str, processes: int) -> tuple[LocalService, 
     return registry, gateways
 
 
+def numbers(text: str) -> list[int]:
+    """`8,64` -> [8, 64]."""
+    return [int(part) for part in text.split(",")]
+
+
 def main() -> None:
-    """Start (or use) a broker, start the registry and the gateway, measure, report."""
+    """Start (or use) a broker; for each number of gateway processes, start the registry and
+    the gateways on a fresh database and measure every concurrency; report."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--alerts", type=int, default=400)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--processes", type=int, default=1, help="gateway processes")
+    parser.add_argument("--concurrency", type=numbers, default=[8, 64], help="e.g. 8,64")
+    parser.add_argument("--processes", type=numbers, default=[1, 2], help="gateway processes")
     args = parser.parse_args()
 
     root = kafka.repo_root()
-    with ExitStack() as stack:
-        bootstrap = bench_broker(stack, "bench-gateway-kafka", (29192, 29193))
-        registry, gateways = services(root, bootstrap, args.processes)
-        shutil.rmtree(registry.state_dir, ignore_errors=True)  # a fresh gateway database
-        registry.state_dir.mkdir(parents=True)
-        asyncio.run(seed_database(registry.env["CROSSALERT_REGISTRY_DATABASE_URL"], DEFAULT_SEED))
-        for service in (registry, *gateways):
-            pid = start_service(service)
-            stack.callback(process.terminate, pid, timeout=STOP_TIMEOUT_S, marker="serve")
-        urls = [gateway.url for gateway in gateways]
-        figures = asyncio.run(measure(bootstrap, registry.url, urls, args))
+    figures: list[Figure] = []
+    with ExitStack() as broker:
+        bootstrap = bench_broker(broker, "bench-gateway-kafka", (29192, 29193))
+        for processes in args.processes:
+            with ExitStack() as stack:
+                registry, gateways = services(root, bootstrap, processes)
+                shutil.rmtree(registry.state_dir, ignore_errors=True)  # a fresh gateway database
+                registry.state_dir.mkdir(parents=True)
+                asyncio.run(
+                    seed_database(registry.env["CROSSALERT_REGISTRY_DATABASE_URL"], DEFAULT_SEED)
+                )
+                for service in (registry, *gateways):
+                    pid = start_service(service)
+                    stack.callback(process.terminate, pid, timeout=STOP_TIMEOUT_S, marker="serve")
+                urls = [gateway.url for gateway in gateways]
+                for concurrency in args.concurrency:
+                    figures += asyncio.run(
+                        measure(bootstrap, registry.url, urls, concurrency, args)
+                    )
     item = item_of(alerts("BENCH", 1)[0])
     report(
         "gateway_publish",
@@ -226,10 +247,11 @@ def main() -> None:
         settings={
             "rounds": args.rounds,
             "alerts": args.alerts,
-            "concurrency": args.concurrency,
+            "concurrency": ",".join(map(str, args.concurrency)),
             "body_bytes": len(item.body),
             "envelope_bytes": len(item.envelope),
-            "gateway": f"{args.processes} process(es), uvicorn, one SQLite database",
+            "gateway": f"{' or '.join(map(str, args.processes))} process(es), uvicorn, one "
+            "SQLite database",
         },
     )
 

@@ -54,8 +54,12 @@ def run(names: list[str], *, quick: bool) -> list[str]:
     return failed
 
 
-def render() -> str:
-    """The page: every result in bench/results, in the order of BENCHMARKS."""
+def render(previous: str = "") -> str:
+    """The page: every result in bench/results, in the order of BENCHMARKS.
+
+    Results are not committed, so a benchmark with none here keeps its section of the
+    `previous` page (a fresh checkout measuring one benchmark must not drop the others')."""
+    kept = _sections(previous)
     lines = [
         "# Performance",
         "",
@@ -71,7 +75,7 @@ def render() -> str:
     for name in BENCHMARKS:
         path = RESULTS_DIR / f"{name}.json"
         if not path.exists():
-            lines += ["", f"## {name}", "", "Not measured on this machine yet."]
+            lines += ["", *kept.get(name, [f"## {name}", "", "Not measured yet."])]
             continue
         result = json.loads(path.read_text(encoding="utf-8"))
         settings = ", ".join(f"{key}={value}" for key, value in result["settings"].items())
@@ -94,6 +98,18 @@ def render() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _sections(page: str) -> dict[str, list[str]]:
+    """The lines of each `## name` section of a rendered page, by name."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in page.splitlines():
+        if line.startswith("## "):
+            current = sections[line[3:].strip()] = [line]
+        elif current is not None:
+            current.append(line)
+    return {name: lines[:-1] if lines[-1] == "" else lines for name, lines in sections.items()}
+
+
 def main() -> None:
     """Run the benchmarks asked for, then write the page."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -106,7 +122,8 @@ def main() -> None:
     if unknown:
         parser.error(f"no benchmark named {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
     failed = [] if args.render_only else run(names, quick=args.quick)
-    PAGE.write_text(render(), encoding="utf-8")
+    previous = PAGE.read_text(encoding="utf-8") if PAGE.exists() else ""
+    PAGE.write_text(render(previous), encoding="utf-8")
     print(f"\nwritten to {PAGE}")
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")

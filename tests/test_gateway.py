@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from gateway_support import (
     LIEGE,
     Gateway,
+    envelopes_on,
     flood_alert,
     follow_up,
     identifiers_on,
@@ -21,6 +24,10 @@ from gateway_support import (
 from registry_support import Registry, running_registry
 
 from schemas import parse_cap_json, parse_cap_xml, to_cap_xml
+from schemas.cap import Category
+from schemas.envelopes import AlertKey, AlertPublished
+from services.alert_gateway.ledger import Pending
+from services.alert_gateway.service import digest_of
 
 
 @pytest.fixture
@@ -92,6 +99,61 @@ async def test_the_same_alert_again_gets_the_same_answer_and_is_not_republished(
     assert again.status_code == 202
     assert again.json() == first.json()
     assert alert["identifier"] in await identifiers_on(kafka_bootstrap, "alerts.geo")
+
+
+async def test_the_same_alert_sent_concurrently_is_written_to_the_log_once(
+    world: World, kafka_bootstrap: str
+) -> None:
+    alert = flood_alert()
+
+    answers = await asyncio.gather(*(post(world, alert) for _ in range(6)))
+
+    published = [answer.json() for answer in answers if answer.status_code == 202]
+    assert published and all(answer == published[0] for answer in published)
+    # The others met the first request still waiting for the broker.
+    assert all(
+        answer.json()["code"] == "in_progress" and answer.headers["Retry-After"] == "1"
+        for answer in answers
+        if answer.status_code != 202
+    )
+    on_log = [
+        envelope
+        for envelope in await envelopes_on(kafka_bootstrap, "alerts.geo")
+        if isinstance(envelope, AlertPublished) and envelope.alert.identifier == alert["identifier"]
+    ]
+    assert len(on_log) == 1
+
+
+async def test_a_reservation_left_by_a_dead_request_is_published_by_the_next_attempt(
+    world: World, kafka_bootstrap: str
+) -> None:
+    _, gateway, _ = world
+    left, fresh = flood_alert(), flood_alert()
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    ledger = gateway.app.state.ledger
+    for document, received_at in ((left, an_hour_ago), (fresh, datetime.now(UTC))):
+        alert = parse_cap_json(json.dumps(document))
+        # What a request writes before it asks the broker, then dies.
+        assert await ledger.reserve(
+            Pending.of(
+                alert,
+                digest=digest_of(alert),
+                chain=AlertKey(sender=alert.sender, identifier=alert.identifier),
+                category=Category.GEO,
+                client_id="liege-system",
+                received_at=received_at,
+            )
+        )
+
+    again = await post(world, left)
+    meanwhile = await post(world, fresh)
+
+    assert again.status_code == 202
+    assert datetime.fromisoformat(again.json()["received_at"]) == an_hour_ago
+    assert left["identifier"] in await identifiers_on(kafka_bootstrap, "alerts.geo")
+    # A reservation younger than the send timeouts may belong to a request still running.
+    assert meanwhile.status_code == 409
+    assert meanwhile.json()["code"] == "in_progress"
 
 
 async def test_another_alert_under_a_used_identifier_is_409(world: World) -> None:

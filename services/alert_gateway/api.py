@@ -71,6 +71,7 @@ async def post_alert(request: Request, response: Response, claims: PublisherDep)
     )
     acceptance = await service.accept(
         sessions=state.sessions,
+        ledger=state.ledger,
         producer=state.producer,
         alert=alert,
         claims=claims,

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from schemas.identity import Audience
 from services.alert_gateway.api import router
+from services.alert_gateway.ledger import Ledger
 from services.alert_gateway.ratelimit import RateLimiter
 from services.alert_gateway.settings import GatewaySettings
 from services.common.app import service_app
@@ -40,6 +41,7 @@ def create_app(
         engine = create_engine(settings.database_url)
         await migrate(engine, MIGRATIONS)
         app.state.sessions = session_factory(engine)
+        app.state.ledger = Ledger(app.state.sessions)
         app.state.producer = LazyProducer(settings)
         app.state.rate_limiter = RateLimiter(app.state.sessions, settings.rate_limit_per_minute)
         app.state.registry = registry_client_of(settings, client=registry_client)
@@ -57,6 +59,7 @@ def create_app(
         finally:
             await app.state.registry.aclose()
             await app.state.token_verifier.aclose()
+            await app.state.ledger.aclose()
             await app.state.producer.close()
             await engine.dispose()
 

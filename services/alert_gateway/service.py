@@ -8,21 +8,21 @@ refused for a reason it can read and fix.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, insert, select, update
+from sqlalchemy import exists, select
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.cap import Alert, Category, MsgType, Status
 from schemas.envelopes import AlertKey, AlertPublished
 from schemas.gateway import Acceptance, AlertState
 from schemas.identity import Scope, TokenClaims
-from schemas.registry import NUTS_GEOCODE_NAMES, addressed_exercise, routing_facts
+from schemas.registry import NUTS_GEOCODE_NAMES, addressed_exercise
 from schemas.topics import EXERCISE_STATUSES
-from services.alert_gateway.models import AcceptedAlert, AlertReference, Base
+from services.alert_gateway.ledger import ALERTS, THIS_ALERT, Ledger, Pending, Published, key_of
+from services.alert_gateway.models import AcceptedAlert, AlertReference
 from services.alert_gateway.recipients import organisations_reached
 from services.common.kafka import BrokerUnavailable, LazyProducer, publish
 from services.common.problems import ProblemError
@@ -32,17 +32,7 @@ RETRY_AFTER_SECONDS = 5
 _SAME_SENDER = (MsgType.UPDATE, MsgType.CANCEL)
 _ANSWERS = (MsgType.ACK, MsgType.ERROR)
 
-# The publishing path's writes, built once and so compiled once: only their parameters change
-# from one alert to the next. Plain Core, nothing read back.
-_ALERTS = Base.metadata.tables[AcceptedAlert.__tablename__]
-_THIS_ALERT = (_ALERTS.c.sender == bindparam("alert_sender")) & (
-    _ALERTS.c.identifier == bindparam("alert_identifier")
-)
-_EARLIER = select(_ALERTS).where(_THIS_ALERT)
-_INSERT_PENDING = insert(_ALERTS)
-_INSERT_REFERENCES = insert(Base.metadata.tables[AlertReference.__tablename__])
-_MARK_PUBLISHED = update(_ALERTS).where(_THIS_ALERT)
-_FORGET_PENDING = delete(_ALERTS).where(_THIS_ALERT, _ALERTS.c.published.is_(False))
+_EARLIER = select(ALERTS).where(THIS_ALERT)
 
 
 def authorise(alert: Alert, claims: TokenClaims) -> None:
@@ -130,6 +120,7 @@ def digest_of(alert: Alert) -> str:
 async def accept(
     *,
     sessions: async_sessionmaker[AsyncSession],
+    ledger: Ledger,
     producer: LazyProducer,
     alert: Alert,
     claims: TokenClaims,
@@ -139,20 +130,17 @@ async def accept(
     """Publish an authorised alert once; answer again what was answered for an identical one."""
     digest = digest_of(alert)
     received_at = datetime.now(UTC)
-    async with sessions() as session, session.begin():
-        connection = await session.connection()
-        existing = (await connection.execute(_EARLIER, _key_of(alert))).first()
-        if existing is not None and existing.digest != digest:
-            raise ProblemError(
-                409,
-                "identifier_taken",
-                f"{alert.sender} already published a different message as {alert.identifier}; "
-                "a new message needs a new identifier.",
-                field="identifier",
-            )
-        if existing is not None and existing.published:
-            return acceptance_of(existing)
-        chain, category = await _place_in_chain(session, alert)
+    if alert.msg_type is MsgType.ALERT and alert.status is not Status.DRAFT:
+        # The hot path reads nothing: a new alert heads its own chain, and the reservation
+        # tells whether its identifier is free.
+        chain, category = _own_chain(alert)
+        earlier = None
+    else:
+        async with sessions() as session:
+            earlier = await _earlier(session, alert, digest)
+            if earlier is not None and earlier.published:
+                return acceptance_of(earlier)
+            chain, category = await _place_in_chain(session, alert)
         if alert.status is Status.DRAFT:
             # Validated and answered, never published, and the identifier stays free.
             return Acceptance(
@@ -162,21 +150,29 @@ async def accept(
                 chain=chain,
                 received_at=received_at,
             )
-        if existing is not None:
-            received_at = _aware(existing.received_at)  # an earlier attempt's, answered since
-        else:
-            try:
-                await _insert_pending(
-                    connection, alert, digest, chain, category, claims, received_at
-                )
-            except IntegrityError:
-                raise ProblemError(
-                    409,
-                    "in_progress",
-                    f"{alert.sender},{alert.identifier} is being published by another request; "
-                    "repeat the request to read its answer.",
-                    headers={"Retry-After": "1"},
-                ) from None
+    pending = Pending.of(
+        alert,
+        digest=digest,
+        chain=chain,
+        category=category,
+        client_id=claims.sub,
+        received_at=received_at,
+    )
+    if earlier is None and not await ledger.reserve(pending):
+        async with sessions() as session:
+            earlier = await _earlier(session, alert, digest)
+        if earlier is None:  # reserved by a request whose broker write failed since
+            raise _in_progress(alert)
+        if earlier.published:
+            return acceptance_of(earlier)
+    if earlier is not None:
+        # Reserved, not published: by a request still waiting for the broker, or by one that
+        # died before it could mark or forget it. A live request is done within two send
+        # timeouts (connecting, then writing); an older reservation is published now, under
+        # the first attempt's time of receipt.
+        if received_at - _aware(earlier.received_at) < timedelta(seconds=3 * ack_timeout):
+            raise _in_progress(alert)
+        received_at = _aware(earlier.received_at)
     envelope = AlertPublished(
         producer=producer_name,
         alert=alert,
@@ -189,7 +185,7 @@ async def accept(
         connected = await producer.get(within=ack_timeout)
         written = await publish(connected, envelope, ack_timeout=ack_timeout)
     except BrokerUnavailable:
-        await _forget_pending(sessions, alert)
+        await ledger.forget(alert.sender, alert.identifier)
         raise ProblemError(
             503,
             "broker_unavailable",
@@ -197,18 +193,9 @@ async def accept(
             "Send it again shortly.",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         ) from None
-    async with sessions() as session, session.begin():
-        # The answer is made of what is known already.
-        await (await session.connection()).execute(
-            _MARK_PUBLISHED,
-            {
-                **_key_of(alert),
-                "published": True,
-                "topic": written.topic,
-                "partition": written.partition,
-                "offset": written.offset,
-            },
-        )
+    await ledger.mark_published(
+        Published(alert.sender, alert.identifier, written.topic, written.partition, written.offset)
+    )
     return Acceptance(
         sender=alert.sender,
         identifier=alert.identifier,
@@ -218,6 +205,32 @@ async def accept(
         offset=written.offset,
         chain=chain,
         received_at=received_at,
+    )
+
+
+async def _earlier(session: AsyncSession, alert: Alert, digest: str) -> Row[Any] | None:
+    """The row of an earlier message under this alert's identifier; 409 if it said otherwise."""
+    earlier = (
+        await (await session.connection()).execute(_EARLIER, key_of(alert.sender, alert.identifier))
+    ).first()
+    if earlier is not None and earlier.digest != digest:
+        raise ProblemError(
+            409,
+            "identifier_taken",
+            f"{alert.sender} already published a different message as {alert.identifier}; "
+            "a new message needs a new identifier.",
+            field="identifier",
+        )
+    return earlier
+
+
+def _in_progress(alert: Alert) -> ProblemError:
+    return ProblemError(
+        409,
+        "in_progress",
+        f"{alert.sender},{alert.identifier} is being published by another request; repeat the "
+        "request to read its answer.",
+        headers={"Retry-After": "1"},
     )
 
 
@@ -327,8 +340,7 @@ async def _state_of(session: AsyncSession, row: AcceptedAlert) -> AlertState:
 async def _place_in_chain(session: AsyncSession, alert: Alert) -> tuple[AlertKey, Category]:
     """The chain an alert belongs to; 422/409 when its references do not allow it."""
     if alert.msg_type is MsgType.ALERT:
-        first = alert.info[0].category[0] if alert.info else Category.OTHER
-        return AlertKey(sender=alert.sender, identifier=alert.identifier), first
+        return _own_chain(alert)
     chain: AcceptedAlert | None = None
     for index, reference in enumerate(alert.references):
         field = f"references[{index}]"
@@ -387,6 +399,12 @@ async def _place_in_chain(session: AsyncSession, alert: Alert) -> tuple[AlertKey
     )
 
 
+def _own_chain(alert: Alert) -> tuple[AlertKey, Category]:
+    """A new alert heads its own chain, of its first category."""
+    first = alert.info[0].category[0] if alert.info else Category.OTHER
+    return AlertKey(sender=alert.sender, identifier=alert.identifier), first
+
+
 async def _chain_cancelled(session: AsyncSession, sender: str, identifier: str) -> bool:
     cancelled = await session.scalar(
         select(
@@ -399,65 +417,6 @@ async def _chain_cancelled(session: AsyncSession, sender: str, identifier: str) 
         )
     )
     return bool(cancelled)
-
-
-async def _insert_pending(
-    connection: AsyncConnection,
-    alert: Alert,
-    digest: str,
-    chain: AlertKey,
-    category: Category,
-    claims: TokenClaims,
-    received_at: datetime,
-) -> None:
-    """Record the alert as not yet published, with its references (plain INSERTs: nothing of
-    it is read back in this request)."""
-    expiries = [info.expires for info in alert.info if info.expires is not None]
-    await connection.execute(
-        _INSERT_PENDING,
-        {
-            "sender": alert.sender,
-            "identifier": alert.identifier,
-            "digest": digest,
-            # Stored in UTC: SQLite keeps no offset, and every reader treats them as UTC.
-            "sent": alert.sent.astimezone(UTC),
-            "msg_type": alert.msg_type.value,
-            "status": alert.status.value,
-            "expires": max(expiries).astimezone(UTC) if expiries else None,
-            "chain_sender": chain.sender,
-            "chain_identifier": chain.identifier,
-            "chain_category": category.value,
-            "client_id": claims.sub,
-            "received_at": received_at,
-            "routing_facts": routing_facts(alert).model_dump_json() if alert.info else None,
-            "published": False,
-        },
-    )
-    references = dict.fromkeys((r.sender, r.identifier) for r in alert.references)
-    if references:
-        await connection.execute(
-            _INSERT_REFERENCES,
-            [
-                {
-                    "sender": alert.sender,
-                    "identifier": alert.identifier,
-                    "ref_sender": ref_sender,
-                    "ref_identifier": ref_identifier,
-                }
-                for ref_sender, ref_identifier in references
-            ],
-        )
-
-
-async def _forget_pending(sessions: async_sessionmaker[AsyncSession], alert: Alert) -> None:
-    # Its references go with it (ON DELETE CASCADE).
-    async with sessions() as session, session.begin():
-        await (await session.connection()).execute(_FORGET_PENDING, _key_of(alert))
-
-
-def _key_of(alert: Alert) -> dict[str, str]:
-    """The parameters naming an alert's row in the statements above."""
-    return {"alert_sender": alert.sender, "alert_identifier": alert.identifier}
 
 
 def _aware(moment: datetime) -> datetime:
