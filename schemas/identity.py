@@ -44,6 +44,10 @@ class Scope(StrEnum):
     EXERCISES_PLAN = "exercises:plan"
     """An exercise planner's: send addressed exercises (communication checks) to chosen contact
     points, and publish after-action reports to the participating organisations."""
+    ALERTS_COMPOSE = "alerts:compose"
+    """A duty officer's: compose the organisation's alerts in the console and ask for approval."""
+    ALERTS_APPROVE = "alerts:approve"
+    """A duty officer's: approve a colleague's composed alert, which publishes it."""
 
 
 class Audience(StrEnum):
@@ -72,6 +76,8 @@ SCOPE_AUDIENCES: dict[Scope, tuple[Audience, ...]] = {
     Scope.OBSERVATIONS_SUBMIT: (Audience.GATEWAY,),
     Scope.CONSOLE: (Audience.NOTIFIER,),
     Scope.EXERCISES_PLAN: (Audience.GATEWAY, Audience.NOTIFIER),
+    Scope.ALERTS_COMPOSE: (Audience.GATEWAY,),
+    Scope.ALERTS_APPROVE: (Audience.GATEWAY,),
 }
 """Which services honour each scope: a token is issued for the services its scopes open."""
 
@@ -107,6 +113,11 @@ class Principal(BaseModel):
     act: dict[str, str] | None = Field(
         default=None,
         description="Who acts for the organisation (RFC 8693): the service holding the token.",
+    )
+    single_approval: tuple[str, ...] = Field(
+        default=(),
+        description="A duty officer's: the CAP severities of the organisation's alerts that an "
+        "officer holding alerts:approve may compose and publish alone (no second officer).",
     )
 
     @property

@@ -125,6 +125,12 @@ class OrganisationIn(Record):
     acts_for: list[RegionCode] = Field(default_factory=list)
     cap_sender: CapToken
     languages: list[Language] = Field(default_factory=list)
+    single_approval: list[Severity] = Field(
+        default_factory=list,
+        description="Severities of alerts composed in the console that one officer holding "
+        "alerts:approve may publish alone; every other composed alert needs a second officer's "
+        "approval (four eyes).",
+    )
 
 
 class ContactPointIn(Record):

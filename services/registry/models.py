@@ -95,6 +95,8 @@ class Organisation(Versioned, Base):
     )
     cap_sender: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
     languages: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    # Severities a composed alert may be published with by one officer (see OrganisationIn).
+    single_approval: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     acts_for: Mapped[list[OrganisationRegion]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="OrganisationRegion.region_code"
     )

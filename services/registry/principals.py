@@ -43,5 +43,7 @@ async def speaking_for(
         scope=" ".join(sorted(scopes)),
         regions=tuple(regions),
         categories=tuple(categories),
+        # The gateway decides offline, from the approver's token, whether four eyes are needed.
+        single_approval=tuple(organisation.single_approval) if kind == "user" else (),
         **extra,
     )

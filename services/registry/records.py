@@ -139,6 +139,7 @@ def _organisation_record(row: m.Organisation) -> OrganisationOut:
         acts_for=[r.region_code for r in row.acts_for],
         cap_sender=row.cap_sender,
         languages=row.languages,
+        single_approval=row.single_approval,
         version=row.version,
     )
 
@@ -159,6 +160,7 @@ def _organisation_row(record: BaseModel, row: m.Organisation | None) -> m.Organi
     )
     row.cap_sender = record.cap_sender
     row.languages = [str(lang) for lang in record.languages]
+    row.single_approval = [str(severity) for severity in record.single_approval]
     return row
 
 
