@@ -8,6 +8,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.cap import Category, MsgType, Status
 from schemas.envelopes import AlertKey
+from schemas.errors import Problem
 
 
 class Acceptance(BaseModel):
@@ -58,3 +59,97 @@ class ObservationsAccepted(BaseModel):
     not_reported: int = Field(description="Of them, values not reported ('-' or empty).")
     places: list[str] = Field(description="The regions (or region/station) they are of.")
     topic: str = Field(description="observations, or its exercise twin.")
+
+
+# ---------------------------------------------------------------- alerts composed in the console
+
+CompositionState = Literal["draft", "submitted", "published", "withdrawn"]
+
+
+class CompositionIn(BaseModel):
+    """A composed alert as an officer saves it: the CAP JSON document, complete or not yet.
+
+    The composer fills in what the officer does not choose: the sender (the officer's
+    organisation), the identifier (kept from the first save) and, at publication, `sent`.
+    `version` is the version the officer edited (absent for a new composition).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    document: dict[str, object] = Field(description="The alert in the CAP JSON form.")
+    version: int | None = Field(default=None, ge=1)
+
+
+class CompositionStep(BaseModel):
+    """Submit, approve or withdraw the version the officer looked at."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1)
+
+
+class CompositionEvent(BaseModel):
+    """Who did what to a composition, and when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    action: Literal["saved", "submitted", "approved", "published", "withdrawn"]
+    by: str
+    at: AwareDatetime
+
+
+class Composition(BaseModel):
+    """A composed alert, its state and its history."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    organisation: str
+    state: CompositionState
+    version: int
+    document: dict[str, object]
+    created_by: str
+    updated_by: str
+    updated_at: AwareDatetime
+    published: Acceptance | None = Field(
+        default=None, description="Where the gateway published it, once approved."
+    )
+    changed_since: list[str] | None = Field(
+        default=None,
+        description="With ?since=N: the fields of the document changed since version N.",
+    )
+    history: list[CompositionEvent]
+
+
+class RecipientPreview(BaseModel):
+    """A contact point the alert would reach, and why (no addresses)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    organisation: str
+    organisation_name: str
+    contact_point: str
+    name: str
+    language: str | None = Field(description="The alert's language it would be shown.")
+    language_available: bool = Field(description="False when it reads none of the alert's.")
+    reads: list[str] = Field(description="The languages it reads, in order of preference.")
+    reasons: list[str]
+
+
+class CompositionCheck(BaseModel):
+    """What the gateway would answer for a composed alert, before anything is sent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    valid: bool
+    problems: list[Problem] = Field(
+        description="The CAP model's refusals and the authorisation rules', each naming its field."
+    )
+    recipients: list[RecipientPreview] = Field(
+        description="Who the alert would reach (the registry's routing answer), when it is valid."
+    )
+    missing_languages: list[str] = Field(
+        description="Languages some recipients read that the alert does not carry yet."
+    )
+    cap_xml: str | None = Field(description="The alert as CAP 1.2 XML, when it is valid.")

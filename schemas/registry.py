@@ -431,6 +431,11 @@ class Recipient(Record):
     channels: list[Channel]
     language: str | None
     language_available: bool
+    reads: list[str] = Field(
+        default_factory=list,
+        description="The languages the contact point reads, in order of preference (else its "
+        "organisation's): what a composer should add when `language_available` is false.",
+    )
     reasons: list[Reason]
     escalation_only: bool = Field(
         description="Only an escalation contact: chased when a deadline passes, not at once."

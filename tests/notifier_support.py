@@ -60,6 +60,7 @@ PASSWORDS = {
     "officer.eupen": "eupen-password-1",
     "officer.liege": "liege-password-1",
     "officer.liege.2": "liege-password-2",
+    "officer.liege.3": "liege-password-3",
     "officer.limburg": "limburg-password-1",
     "officer.nccn": "nccn-password-1",
     "officer.nrw": "nrw-password-1",

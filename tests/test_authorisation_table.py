@@ -328,6 +328,60 @@ def rule_rows() -> list[Row]:
     ]
 
 
+COMPOSER = frozenset({"sender_officer"})
+"""officer.liege composes and approves Liège's alerts in the console; officers who do neither
+hold no token for the gateway (401), systems no composer's scope (403)."""
+
+
+def composed(_world: World, _kind: str) -> dict[str, Any]:
+    """What the console's form sends: Liège's flood, sender, identifier and sent left out."""
+    alert = meuse_alert()
+    return {k: v for k, v in alert.items() if k not in ("sender", "identifier", "sent")}
+
+
+def on_a_composition(action: str, *, by: str = "sender_officer") -> Call:
+    """A request on a fresh composition, written (and, for an approval, submitted) by `by`."""
+
+    async def call(world: World, kind: str) -> httpx.Response:
+        gateway = world.by_service["gateway"]
+        if by == "colleague":
+            token = await login(world.by_service["notifier"], "officer.liege.2")
+            author = {"Authorization": f"Bearer {token}"}
+        else:
+            author = world.headers(by)
+        body = {"document": composed(world, kind)}
+        created = (await gateway.post("/v1/compositions", json=body, headers=author)).json()
+        path = f"/v1/compositions/{created['id']}"
+        version = {"version": created["version"]}
+        if action == "approve":
+            submitted = await gateway.post(f"{path}/submit", json=version, headers=author)
+            assert submitted.status_code == 200, submitted.text
+        headers = world.headers(kind)
+        if action == "read":
+            return await gateway.get(path, headers=headers)
+        if action == "save":
+            return await gateway.put(path, json=body | version, headers=headers)
+        return await gateway.post(f"{path}/{action}", json=version, headers=headers)
+
+    return call
+
+
+def composition_rows() -> list[Row]:
+    path = "/v1/compositions/{composition_id}"
+    return [
+        with_body("gateway", "POST", "/v1/compositions/check", COMPOSER, composed),
+        with_body("gateway", "POST", "/v1/compositions", COMPOSER,
+                  lambda world, kind: {"document": composed(world, kind)}),
+        simple("gateway", "GET", "/v1/compositions", COMPOSER),
+        Row("gateway", "GET", path, COMPOSER, on_a_composition("read")),
+        Row("gateway", "PUT", path, COMPOSER, on_a_composition("save")),
+        Row("gateway", "POST", path + "/submit", COMPOSER, on_a_composition("submit")),
+        Row("gateway", "POST", path + "/approve", COMPOSER,
+            on_a_composition("approve", by="colleague"), why="(a colleague's submitted draft)"),
+        Row("gateway", "POST", path + "/withdraw", COMPOSER, on_a_composition("withdraw")),
+    ]  # fmt: skip
+
+
 AGENCIES = frozenset({"rule_owner", "rule_party"})
 PLANNER = frozenset({"exercise_planner"})
 
@@ -416,7 +470,10 @@ async def client_credentials(world: World, kind: str) -> httpx.Response:
     return await world.by_service["registry"].post("/v1/oauth/token", data=form)
 
 
-TABLE = [*record_rows(), *rule_rows(), *alert_rows(), *exercise_report_rows(), *open_rows()]
+TABLE = [
+    *record_rows(), *rule_rows(), *alert_rows(), *composition_rows(), *exercise_report_rows(),
+    *open_rows(),
+]  # fmt: skip
 
 ELSEWHERE = {
     ("notifier", "WEBSOCKET", "/v1/feed"): "tests/notifier/test_feed_abuse.py and "

@@ -2,7 +2,8 @@
 
 The harness is tests/schemathesis_support.py: no 5xx whatever is sent (the broker is up, so not
 even 503), every 4xx a problem document, every answer as the schema says; with a valid token
-of `liege-system` on every call, then with no token and with bad ones.
+of `liege-system` on every call (of `officer.liege` on the composer's), then with no token and
+with bad ones.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class World:
     registry: Registry
     gateway: Gateway
     token: str
+    officer_token: str
     registry_key: Ed25519PrivateKey
     schema: schemathesis.BaseSchema
 
@@ -70,8 +72,16 @@ async def world(
             assert served.status_code == 200
             schema = schemathesis.openapi.from_dict(with_cap_alert_schema(served.json()))
             token = await registry.token("liege-system", "liege-secret-123")
+            # The composer's routes are a duty officer's (alerts:compose, alerts:approve).
+            officer = await registry.http.post(
+                "/v1/oauth/token",
+                data={"grant_type": "password", "username": "officer.liege",
+                      "password": "liege-password-1"},
+            )  # fmt: skip
+            assert officer.status_code == 200, officer.text
             key = load_or_create_signing_key(state / "signing-key.pem")
-            yield World(registry, gateway, token, key, schema)
+            officer_token = officer.json()["access_token"]
+            yield World(registry, gateway, token, officer_token, key, schema)
     finally:
         unregister_string_format(CAP_XML_FORMAT)
 
@@ -138,9 +148,14 @@ async def test_with_a_valid_token_no_call_gets_a_server_error(
     world: World, mode: GenerationMode
 ) -> None:
     auth = {"Authorization": f"Bearer {world.token}"}
+    officer = {"Authorization": f"Bearer {world.officer_token}"}
+
+    def token_for(operation: Operation) -> dict[str, str]:
+        return officer if operation.path.startswith("/v1/compositions") else auth
+
     config = NEGATIVE if mode is GenerationMode.NEGATIVE else FUZZ
     statuses = await fuzz(
-        world.gateway.http, world.schema, mode, lambda _: auth, authenticated(protected), config
+        world.gateway.http, world.schema, mode, token_for, authenticated(protected), config
     )
 
     assert all(statuses.values()), statuses

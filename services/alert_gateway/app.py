@@ -11,6 +11,8 @@ from fastapi import FastAPI
 
 from schemas.identity import Audience
 from services.alert_gateway.api import router
+from services.alert_gateway.compositions import Publisher
+from services.alert_gateway.compositions_api import router as compositions_router
 from services.alert_gateway.ledger import Ledger
 from services.alert_gateway.ratelimit import RateLimiter
 from services.alert_gateway.settings import GatewaySettings
@@ -43,6 +45,13 @@ def create_app(
         app.state.sessions = session_factory(engine)
         app.state.ledger = Ledger(app.state.sessions)
         app.state.producer = LazyProducer(settings)
+        app.state.publisher = Publisher(
+            app.state.sessions,
+            app.state.ledger,
+            app.state.producer,
+            ack_timeout=settings.kafka_send_timeout_seconds,
+            producer_name=settings.service_name,
+        )
         app.state.rate_limiter = RateLimiter(app.state.sessions, settings.rate_limit_per_minute)
         app.state.registry = registry_client_of(settings, client=registry_client)
         # The gateway follows no change events: an answer is asked again after a minute.
@@ -78,4 +87,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.include_router(router)
+    app.include_router(compositions_router)
     return app

@@ -57,3 +57,40 @@ class AlertReference(Base):
     identifier: Mapped[str] = mapped_column(String(200), primary_key=True)
     ref_sender: Mapped[str] = mapped_column(String(200), primary_key=True)
     ref_identifier: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class Composition(Base):
+    """An alert composed by duty officers in the console, until it is published or withdrawn."""
+
+    __tablename__ = "compositions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    organisation: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    # The CAP JSON document as last saved (it may not be a valid alert while a draft).
+    document: Mapped[str] = mapped_column(Text, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(100), nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(100), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # Once published: the alert's key in the gateway's memory of accepted alerts.
+    alert_sender: Mapped[str | None] = mapped_column(String(200))
+    alert_identifier: Mapped[str | None] = mapped_column(String(200))
+
+
+class CompositionEvent(Base):
+    """One step of a composition: saved (with the document of that version), submitted,
+    approved, published, withdrawn; who and when."""
+
+    __tablename__ = "composition_events"
+    __table_args__ = (
+        ForeignKeyConstraint(["composition_id"], ["compositions.id"], ondelete="CASCADE"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    composition_id: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    by: Mapped[str] = mapped_column(String(100), nullable=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    document: Mapped[str | None] = mapped_column(Text)

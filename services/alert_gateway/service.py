@@ -35,10 +35,14 @@ _ANSWERS = (MsgType.ACK, MsgType.ERROR)
 _EARLIER = select(ALERTS).where(THIS_ALERT)
 
 
-def authorise(alert: Alert, claims: TokenClaims) -> None:
-    """Refuse (403, naming the field and the rule) what this client may not publish."""
+def authorise(alert: Alert, claims: TokenClaims, *, composed: bool = False) -> None:
+    """Refuse (403, naming the field and the rule) what this client may not publish.
+
+    A `composed` alert was written and approved by duty officers in the console: their
+    approval stands for the publishing scope; every other rule holds as for a machine client.
+    """
     addressed = addressed_exercise(alert)
-    if addressed and Scope.EXERCISES_PLAN not in claims.scopes:
+    if addressed and (composed or Scope.EXERCISES_PLAN not in claims.scopes):
         # It would reach any contact point it names, past competences and agreements.
         raise ProblemError(
             403,
@@ -47,7 +51,7 @@ def authorise(alert: Alert, claims: TokenClaims) -> None:
             "exercise planner's client (scope exercises:plan) sends one.",
             field="scope",
         )
-    if not addressed and Scope.ALERTS_PUBLISH not in claims.scopes:
+    if not addressed and not composed and Scope.ALERTS_PUBLISH not in claims.scopes:
         raise ProblemError(
             403,
             "insufficient_scope",
@@ -170,9 +174,9 @@ async def accept(
         # died before it could mark or forget it. A live request is done within two send
         # timeouts (connecting, then writing); an older reservation is published now, under
         # the first attempt's time of receipt.
-        if received_at - _aware(earlier.received_at) < timedelta(seconds=3 * ack_timeout):
+        if received_at - aware(earlier.received_at) < timedelta(seconds=3 * ack_timeout):
             raise _in_progress(alert)
-        received_at = _aware(earlier.received_at)
+        received_at = aware(earlier.received_at)
     envelope = AlertPublished(
         producer=producer_name,
         alert=alert,
@@ -234,7 +238,7 @@ def _in_progress(alert: Alert) -> ProblemError:
     )
 
 
-def acceptance_of(row: Row[Any]) -> Acceptance:
+def acceptance_of(row: Row[Any] | AcceptedAlert) -> Acceptance:
     """The answer given for an accepted alert (the same each time it is asked)."""
     return Acceptance(
         sender=row.sender,
@@ -244,7 +248,7 @@ def acceptance_of(row: Row[Any]) -> Acceptance:
         partition=row.partition,
         offset=row.offset,
         chain=AlertKey(sender=row.chain_sender, identifier=row.chain_identifier),
-        received_at=_aware(row.received_at),
+        received_at=aware(row.received_at),
     )
 
 
@@ -307,7 +311,7 @@ async def _state_of(session: AsyncSession, row: AcceptedAlert) -> AlertState:
             )
         )
     ).all()
-    expires = _aware(row.expires) if row.expires else None
+    expires = aware(row.expires) if row.expires else None
     if await _chain_cancelled(session, row.chain_sender, row.chain_identifier):
         state = "cancelled"
     elif any(r.msg_type == MsgType.UPDATE for r in later):
@@ -321,8 +325,8 @@ async def _state_of(session: AsyncSession, row: AcceptedAlert) -> AlertState:
         identifier=row.identifier,
         msg_type=MsgType(row.msg_type),
         status=Status(row.status),
-        sent=_aware(row.sent),
-        received_at=_aware(row.received_at),
+        sent=aware(row.sent),
+        received_at=aware(row.received_at),
         client_id=row.client_id,
         published=row.published,
         topic=row.topic,
@@ -360,7 +364,7 @@ async def _place_in_chain(session: AsyncSession, alert: Alert) -> tuple[AlertKey
                 f"no alert {reference.sender},{reference.identifier} was accepted here.",
                 field=field,
             )
-        if _aware(row.sent) != reference.sent:
+        if aware(row.sent) != reference.sent:
             raise ProblemError(
                 422,
                 "reference_mismatch",
@@ -419,6 +423,7 @@ async def _chain_cancelled(session: AsyncSession, sender: str, identifier: str) 
     return bool(cancelled)
 
 
-def _aware(moment: datetime) -> datetime:
+def aware(moment: datetime) -> datetime:
+    """`moment`, in UTC if the database returned it naive."""
     # SQLite returns naive date-times for timezone-aware columns; they were stored in UTC.
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

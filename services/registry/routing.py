@@ -318,6 +318,7 @@ def _recipient(
         channels=[Channel.CONSOLE, Channel.EMAIL] if contact.email else [Channel.CONSOLE],
         language=language,
         language_available=available,
+        reads=list(contact.languages or organisation.languages),
         reasons=[unique[key] for key in sorted(unique, key=lambda k: (_KIND_ORDER[k[0]], k))],
         escalation_only=escalation_only,
         ack_deadline_minutes=min(deadlines[contact.id]) if contact.id in deadlines else None,
