@@ -128,6 +128,7 @@ async def running_notifier(
     port: int,
     *,
     use_registry_client: bool = True,
+    gateway: Gateway | None = None,
     **settings: Any,
 ) -> AsyncIterator[Notifier]:
     """Start the notifier on a SQLite file in `state` (unless given), asking `registry`.
@@ -155,6 +156,7 @@ async def running_notifier(
             **settings,
         ),
         registry_client=registry.http if use_registry_client else None,
+        gateway_client=gateway.http if gateway is not None else None,
     )
     async with serving(app, port) as url, httpx.AsyncClient(base_url=url) as http:
         await ready(http)
@@ -359,7 +361,7 @@ async def network_on(
         running_gateway(tmp_path, kafka, registry) as gateway,
         running_smtp(free_port()) as smtp,
         running_notifier(
-            tmp_path, kafka, registry, free_port(), smtp_port=smtp.port, **settings
+            tmp_path, kafka, registry, free_port(), smtp_port=smtp.port, gateway=gateway, **settings
         ) as notifier,
     ):
         publisher = await registry.auth("liege-system", "liege-secret-123")

@@ -339,8 +339,9 @@ def composed(_world: World, _kind: str) -> dict[str, Any]:
     return {k: v for k, v in alert.items() if k not in ("sender", "identifier", "sent")}
 
 
-def on_a_composition(action: str, *, by: str = "sender_officer") -> Call:
-    """A request on a fresh composition, written (and, for an approval, submitted) by `by`."""
+def on_a_composition(action: str, *, by: str = "sender_officer", via: str = "gateway") -> Call:
+    """A request (to `via`) on a fresh composition, written (and, for an approval, submitted)
+    by `by`."""
 
     async def call(world: World, kind: str) -> httpx.Response:
         gateway = world.by_service["gateway"]
@@ -356,18 +357,31 @@ def on_a_composition(action: str, *, by: str = "sender_officer") -> Call:
         if action == "approve":
             submitted = await gateway.post(f"{path}/submit", json=version, headers=author)
             assert submitted.status_code == 200, submitted.text
-        headers = world.headers(kind)
+        headers, service = world.headers(kind), world.by_service[via]
         if action == "read":
-            return await gateway.get(path, headers=headers)
+            return await service.get(path, headers=headers)
         if action == "save":
-            return await gateway.put(path, json=body | version, headers=headers)
-        return await gateway.post(f"{path}/{action}", json=version, headers=headers)
+            return await service.put(path, json=body | version, headers=headers)
+        return await service.post(f"{path}/{action}", json=version, headers=headers)
+
+    return call
+
+
+def through_the_notifier(method: str) -> Call:
+    """The console's list (GET) or new draft (POST), sent to its own origin."""
+
+    async def call(world: World, kind: str) -> httpx.Response:
+        body = {"document": composed(world, kind)} if method == "POST" else None
+        return await world.by_service["notifier"].request(
+            method, "/v1/compositions", json=body, headers=world.headers(kind)
+        )
 
     return call
 
 
 def composition_rows() -> list[Row]:
     path = "/v1/compositions/{composition_id}"
+    passed = "/v1/compositions{rest:path}"
     return [
         with_body("gateway", "POST", "/v1/compositions/check", COMPOSER, composed),
         with_body("gateway", "POST", "/v1/compositions", COMPOSER,
@@ -379,6 +393,10 @@ def composition_rows() -> list[Row]:
         Row("gateway", "POST", path + "/approve", COMPOSER,
             on_a_composition("approve", by="colleague"), why="(a colleague's submitted draft)"),
         Row("gateway", "POST", path + "/withdraw", COMPOSER, on_a_composition("withdraw")),
+        # The console's own origin passes them to the gateway, token and all.
+        Row("notifier", "GET", passed, COMPOSER, through_the_notifier("GET")),
+        Row("notifier", "POST", passed, COMPOSER, through_the_notifier("POST")),
+        Row("notifier", "PUT", passed, COMPOSER, on_a_composition("save", via="notifier")),
     ]  # fmt: skip
 
 

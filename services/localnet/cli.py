@@ -96,8 +96,9 @@ def up(timeout: TimeoutOption = kafka.START_TIMEOUT_S) -> None:
         services.append(_running(root, gateway))
         services.append(_mail_sink(root))
         notifier = notifier_service(
-            root / ".state", state.bootstrap, NOTIFIER_PORT, registry.url, mailsink.DEV_PORT
-        )
+            root / ".state", state.bootstrap, NOTIFIER_PORT, registry.url, mailsink.DEV_PORT,
+            gateway_url=gateway.url,
+        )  # fmt: skip
         services.append(_running(root, notifier))
         evaluator = evaluator_service(
             root / ".state", state.bootstrap, EVALUATOR_PORT, registry.url, gateway.url

@@ -109,7 +109,8 @@ def gateway_service(
 def notifier_service(
     state_dir: Path, bootstrap: str, port: int, registry_url: str, smtp_port: int, **settings: str
 ) -> LocalService:
-    """The notifier, routing as the seed's demo client `svc-notifier`, mailing `smtp_port`."""
+    """The notifier, routing as the seed's demo client `svc-notifier`, mailing `smtp_port`
+    (and passing the console's composer calls to the gateway: `gateway_url` in `settings`)."""
     return _service(
         "notifier", "NOTIFIER", state_dir, bootstrap, port, registry_url=registry_url,
         registry_client_id=NOTIFIER_CLIENT[0], registry_client_secret=NOTIFIER_CLIENT[1],

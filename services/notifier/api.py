@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import httpx
@@ -17,7 +18,7 @@ from schemas.exercise import ExerciseReport, PublishedReport
 from schemas.identity import Scope, TokenClaims, TokenResponse
 from services.common.auth import requires, requires_any
 from services.common.problems import ProblemError, problem_responses
-from services.common.requests import note
+from services.common.requests import note, read_bounded
 from services.notifier import acks, exercise_reports
 from services.notifier.report import delivery_report, exercise_run_reports
 from services.notifier.socket import serve_console
@@ -68,6 +69,43 @@ async def logout(request: Request, body: Session) -> Response:
     return await _at_registry(request, "/v1/logout", json=body.model_dump())
 
 
+# The composer's routes at the gateway: /v1/compositions, /check, /{id}, /{id}/{step}.
+_COMPOSITION_PATH = re.compile(r"(/[A-Za-z0-9_-]{1,64}){0,2}")
+
+
+@router.api_route(
+    "/compositions{rest:path}",
+    methods=["GET", "POST", "PUT"],
+    tags=["composer"],
+    responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
+)
+async def compositions(request: Request, rest: str) -> Response:
+    """The console's composer: passed to the gateway's `/v1/compositions…` routes with the
+    officer's token, and their answer passed back (see the gateway's API)."""
+    if not _COMPOSITION_PATH.fullmatch(rest):
+        raise ProblemError(404, "not_found", "no such route of the composer.")
+    gateway: httpx.AsyncClient = request.app.state.gateway_http
+    body = await read_bounded(request, request.app.state.settings.max_body_bytes)
+    headers = {k: v for k, v in request.headers.items() if k.lower() in _PASSED_TO_GATEWAY}
+    try:
+        answer = await gateway.request(
+            request.method, f"/v1/compositions{rest}", params=request.query_params,
+            content=body, headers=headers,
+        )  # fmt: skip
+    except httpx.HTTPError:
+        raise ProblemError(
+            503,
+            "gateway_unreachable",
+            "The alert gateway did not answer: read the composition again before repeating the "
+            "step (an approval may have been published).",
+            headers={"Retry-After": "5"},
+        ) from None
+    return _passed_back(answer)
+
+
+_PASSED_TO_GATEWAY = {"authorization", "content-type", "accept"}
+
+
 async def _at_registry(request: Request, path: str, **body: Any) -> Response:
     # The console's page talks to its own origin only; these calls pass through to the
     # registry, and its answer (tokens, or its problem) is passed back as it is.
@@ -83,6 +121,11 @@ async def _at_registry(request: Request, path: str, **body: Any) -> Response:
             "The registry cannot be reached to check the session; try again shortly.",
             headers={"Retry-After": "5"},
         ) from None
+    return _passed_back(answer)
+
+
+def _passed_back(answer: httpx.Response) -> Response:
+    """Another service's answer as it is: body, status, type and Retry-After."""
     passed = {k: v for k, v in answer.headers.items() if k.lower() == "retry-after"}
     return Response(
         answer.content,

@@ -55,11 +55,15 @@ MAX_REPORT_BYTES = 4 * 1024 * 1024
 
 
 def create_app(
-    settings: NotifierSettings | None = None, *, registry_client: httpx.AsyncClient | None = None
+    settings: NotifierSettings | None = None,
+    *,
+    registry_client: httpx.AsyncClient | None = None,
+    gateway_client: httpx.AsyncClient | None = None,
 ) -> FastAPI:
     """Build the notifier app; settings come from the environment unless given.
 
-    `registry_client` lets tests reach an in-process registry (tokens, routing, login).
+    `registry_client` and `gateway_client` let tests reach an in-process registry (tokens,
+    routing, login) and gateway (the composer's calls).
     """
     settings = settings or NotifierSettings()
     # Unique even for two apps in one process (tests), so receipts tell who recorded what.
@@ -149,6 +153,11 @@ def create_app(
         app.state.sessions = sessions
         app.state.instance = instance
         app.state.registry_http = registry_http
+        # Publishing an approved alert waits for the broker (twice the send timeout at most).
+        gateway_http = gateway_client or httpx.AsyncClient(
+            base_url=settings.gateway_url, timeout=2 * settings.kafka_send_timeout_seconds + 10
+        )
+        app.state.gateway_http = gateway_http
         app.state.outbox = outbox
         app.state.hub = hub
         app.state.token_verifier = registry_verifier(
@@ -176,6 +185,8 @@ def create_app(
             await app.state.token_verifier.aclose()
             if registry_client is None:
                 await registry_http.aclose()
+            if gateway_client is None:
+                await gateway_http.aclose()
             await producer.close()
             await engine.dispose()
 

@@ -32,6 +32,11 @@ class NotifierSettings(RegistryClientSettings):
         description="Where a consumer group with no committed offset starts: the whole log "
         "(never miss an alert), or only what is published from now on.",
     )
+    gateway_url: str = Field(
+        default="http://127.0.0.1:8200",
+        description="The alert gateway: the console's composer calls pass through to it, so "
+        "that the console's page talks to its own origin only.",
+    )
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=8025, ge=1, le=65535)
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)

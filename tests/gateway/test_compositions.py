@@ -265,3 +265,25 @@ async def test_compositions_are_refused_to_tokens_without_a_composer_scope(
         "/v1/compositions", json={"document": bilingual_flood()}, headers=system
     )
     assert answer.status_code == 403
+
+
+async def test_the_console_reaches_the_composer_through_its_own_origin(network: Network) -> None:
+    net = network
+    julie = await officer(net, "officer.liege")
+    notifier = net.notifier.http
+
+    created = await notifier.post(
+        "/v1/compositions", json={"document": bilingual_flood()}, headers=julie
+    )
+    read = await notifier.get(f"/v1/compositions/{created.json()['id']}", headers=julie)
+    anonymous = await notifier.get("/v1/compositions")
+    elsewhere = [
+        await notifier.get(path, headers=julie)
+        for path in ("/v1/compositions/a/b/c", "/v1/compositions/..%2F..%2Falerts")
+    ]
+
+    assert created.status_code == 201, created.text
+    assert read.status_code == 200 and read.json()["created_by"] == "officer.liege"
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    assert [answer.status_code for answer in elsewhere] == [404, 404]
