@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.cap import Alert, Category, Severity, Status
+from schemas.cap import Alert, Category, Certainty, Severity, Status, Urgency
 from schemas.cap import Scope as CapScope
 from schemas.cap_types import CapToken
 from schemas.envelopes import Channel
@@ -99,6 +99,30 @@ class Competence(Record):
     event_codes: list[str] = Field(default_factory=list)
 
 
+class TemplateText(Record):
+    """A hazard template's texts in one language; `{name}` marks what the officer fills in."""
+
+    event: str = Field(min_length=1, max_length=200)
+    headline: str = Field(default="", max_length=300)
+    description: str = Field(default="", max_length=4000)
+    instruction: str = Field(default="", max_length=4000)
+
+
+class AlertTemplate(Record):
+    """A hazard an organisation warns of, ready to compose: category, the usual urgency,
+    severity and certainty, and its texts per language."""
+
+    id: Slug
+    category: Category
+    event_code: str | None = Field(default=None, max_length=100)
+    urgency: Urgency
+    severity: Severity
+    certainty: Certainty
+    texts: dict[Language, TemplateText] = Field(min_length=1)
+    web: str | None = Field(default=None, max_length=500)
+    contact: str | None = Field(default=None, max_length=300)
+
+
 class OrganisationIn(Record):
     """An organisation of the network."""
 
@@ -130,6 +154,11 @@ class OrganisationIn(Record):
         description="Severities of alerts composed in the console that one officer holding "
         "alerts:approve may publish alone; every other composed alert needs a second officer's "
         "approval (four eyes).",
+    )
+    alert_templates: list[AlertTemplate] = Field(
+        default_factory=list,
+        max_length=50,
+        description="The hazards its duty officers compose alerts from in the console.",
     )
 
 

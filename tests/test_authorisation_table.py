@@ -387,6 +387,7 @@ def composition_rows() -> list[Row]:
         with_body("gateway", "POST", "/v1/compositions", COMPOSER,
                   lambda world, kind: {"document": composed(world, kind)}),
         simple("gateway", "GET", "/v1/compositions", COMPOSER),
+        simple("gateway", "GET", "/v1/compositions/templates", COMPOSER),
         Row("gateway", "GET", path, COMPOSER, on_a_composition("read")),
         Row("gateway", "PUT", path, COMPOSER, on_a_composition("save")),
         Row("gateway", "POST", path + "/submit", COMPOSER, on_a_composition("submit")),

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from schemas.identity import Audience
 from services.alert_gateway.api import router
-from services.alert_gateway.compositions import Publisher
+from services.alert_gateway.compositions import Publisher, Templates
 from services.alert_gateway.compositions_api import router as compositions_router
 from services.alert_gateway.ledger import Ledger
 from services.alert_gateway.ratelimit import RateLimiter
@@ -57,6 +57,7 @@ def create_app(
         # The gateway follows no change events: an answer is asked again after a minute.
         app.state.router = RoutingClient(app.state.registry, fresh_for=60)
         app.state.catalogue = IndicatorCatalogue(app.state.registry, fresh_for=60)
+        app.state.templates = Templates(app.state.registry, fresh_for=60)
         app.state.token_verifier = registry_verifier(
             settings.registry_url,
             issuer=settings.issuer,

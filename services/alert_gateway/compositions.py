@@ -12,11 +12,13 @@ may go out on one officer's approval: at night one officer may hold the desk alo
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,13 +34,13 @@ from schemas.gateway import (
 from schemas.gateway import Composition as CompositionOut
 from schemas.gateway import CompositionEvent as EventOut
 from schemas.identity import Scope, TokenClaims
-from schemas.registry import routing_facts
+from schemas.registry import AlertTemplate, OrganisationOut, routing_facts
 from services.alert_gateway import service
 from services.alert_gateway.ledger import Ledger
 from services.alert_gateway.models import AcceptedAlert, Composition, CompositionEvent
 from services.common.kafka import LazyProducer
 from services.common.problems import ProblemError
-from services.common.registry_client import RegistryRefused, RegistryUnavailable
+from services.common.registry_client import RegistryClient, RegistryRefused, RegistryUnavailable
 from services.common.registry_routing import RoutingClient
 
 RETRY_AFTER_SECONDS = 5
@@ -252,6 +254,44 @@ async def _whole(
             )
         changed = sorted(_changed_fields(json.loads(earlier), json.loads(row.document)))
     return _out(row, events, published, changed)
+
+
+class Templates:
+    """Organisations' hazard templates, read from their registry record and kept a minute;
+    while the registry cannot be reached, those last read serve."""
+
+    def __init__(self, registry: RegistryClient, *, fresh_for: float = 60.0) -> None:
+        self._registry = registry
+        self._fresh_for = fresh_for
+        self._read: dict[str, tuple[float, list[AlertTemplate]]] = {}
+
+    async def of(self, claims: TokenClaims) -> list[AlertTemplate]:
+        """The officer's organisation's templates; 503 if never read and unreachable now."""
+        _require(claims, Scope.ALERTS_COMPOSE)
+        kept = self._read.get(claims.org)
+        if kept is not None and time.monotonic() - kept[0] < self._fresh_for:
+            return kept[1]
+        try:
+            answer = await self._registry.request(
+                "GET", f"/v1/organisations/{claims.org}", scope=Scope.REGISTRY_READ
+            )
+        except RegistryUnavailable:
+            if kept is not None:
+                return kept[1]
+            raise ProblemError(
+                503,
+                "registry_unavailable",
+                "the registry cannot give the templates now; retry shortly.",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            ) from None
+        found = [] if answer.status_code == 404 else _templates_of(answer)
+        self._read[claims.org] = (time.monotonic(), found)
+        return found
+
+
+def _templates_of(answer: httpx.Response) -> list[AlertTemplate]:
+    answer.raise_for_status()
+    return OrganisationOut.model_validate_json(answer.content).alert_templates
 
 
 # ------------------------------------------------------------------------------- publishing

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, status
 
 from schemas.gateway import Composition, CompositionCheck, CompositionIn, CompositionStep
 from schemas.identity import Scope, TokenClaims
+from schemas.registry import AlertTemplate
 from services.alert_gateway import compositions
 from services.common.auth import requires_any
 from services.common.problems import problem_responses
@@ -32,6 +33,16 @@ async def check(
     """Validate a composed alert as the gateway would and preview whom it reaches (the
     registry's routing answer) and which of their languages it still lacks; nothing is saved."""
     return await compositions.check(document, claims, request.app.state.router)
+
+
+@router.get(
+    "/templates", response_model=list[AlertTemplate], responses=problem_responses(401, 403, 503)
+)
+async def templates(request: Request, claims: OfficerDep) -> list[AlertTemplate]:
+    """The hazard templates the officer's organisation keeps in the registry: category, the
+    usual urgency, severity and certainty, texts per language with `{placeholders}`."""
+    templates: compositions.Templates = request.app.state.templates
+    return await templates.of(claims)
 
 
 @router.post(

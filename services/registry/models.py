@@ -97,6 +97,10 @@ class Organisation(Versioned, Base):
     languages: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     # Severities a composed alert may be published with by one officer (see OrganisationIn).
     single_approval: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    # The hazard templates of the console's composer (AlertTemplate records, as JSON).
+    alert_templates: Mapped[list[dict[str, object]]] = mapped_column(
+        JSON, nullable=False, default=list
+    )
     acts_for: Mapped[list[OrganisationRegion]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="OrganisationRegion.region_code"
     )

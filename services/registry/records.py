@@ -140,6 +140,7 @@ def _organisation_record(row: m.Organisation) -> OrganisationOut:
         cap_sender=row.cap_sender,
         languages=row.languages,
         single_approval=row.single_approval,
+        alert_templates=row.alert_templates,
         version=row.version,
     )
 
@@ -161,6 +162,9 @@ def _organisation_row(record: BaseModel, row: m.Organisation | None) -> m.Organi
     row.cap_sender = record.cap_sender
     row.languages = [str(lang) for lang in record.languages]
     row.single_approval = [str(severity) for severity in record.single_approval]
+    row.alert_templates = [
+        t.model_dump(mode="json", exclude_none=True) for t in record.alert_templates
+    ]
     return row
 
 

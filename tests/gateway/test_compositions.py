@@ -287,3 +287,20 @@ async def test_the_console_reaches_the_composer_through_its_own_origin(network: 
     assert anonymous.status_code == 401
     assert anonymous.headers["content-type"] == "application/problem+json"
     assert [answer.status_code for answer in elsewhere] == [404, 404]
+
+
+async def test_an_officer_composes_from_the_organisations_hazard_templates(
+    network: Network,
+) -> None:
+    net = network
+    marc = await officer(net, "officer.liege.3")  # composes, does not approve
+
+    templates = await net.gateway.http.get("/v1/compositions/templates", headers=marc)
+    system = await net.gateway.http.get("/v1/compositions/templates", headers=net.publisher)
+
+    assert templates.status_code == 200, templates.text
+    flood = {t["id"]: t for t in templates.json()}["river-flood"]
+    assert (flood["category"], flood["severity"]) == ("Geo", "Severe")
+    assert set(flood["texts"]) == {"fr", "de"}
+    assert "{river}" in flood["texts"]["de"]["event"]
+    assert system.status_code == 403
