@@ -63,6 +63,7 @@ PASSWORDS = {
     "officer.liege.3": "liege-password-3",
     "officer.limburg": "limburg-password-1",
     "officer.nccn": "nccn-password-1",
+    "officer.nccn.2": "nccn-password-2",
     "officer.nrw": "nrw-password-1",
     "officer.lu": "lu-password-1",
     "officer.metz": "metz-password-1",

@@ -2,8 +2,8 @@
 
 The whole network (real broker, registry, gateway, notifier, SMTP server on loopback) with the
 officers of tests/registry/world.yaml: Liège's officer.liege and officer.liege.2 compose and
-approve, officer.liege.3 only composes, Eupen's officer.eupen composes for another
-organisation. Liège lets one officer alone publish only Extreme alerts.
+approve, officer.liege.3 only composes, the national crisis centre's officer.nccn composes for
+another organisation. Liège lets one officer alone publish only Extreme alerts.
 """
 
 from __future__ import annotations
@@ -124,13 +124,13 @@ async def test_a_composed_alert_is_previewed_approved_by_a_second_officer_and_de
 async def test_who_may_approve_and_see_a_draft(network: Network) -> None:
     net = network
     julie, marc = await officer(net, "officer.liege"), await officer(net, "officer.liege.3")
-    anna, metz = await officer(net, "officer.eupen"), await officer(net, "officer.metz")
+    els, metz = await officer(net, "officer.nccn"), await officer(net, "officer.metz")
     draft = await compose(net, julie, bilingual_flood())
     submitted = (await step(net, julie, draft, "submit")).json()
 
     without_approve = await step(net, marc, submitted, "approve")
-    other_org = await net.gateway.http.get(f"/v1/compositions/{draft['id']}", headers=anna)
-    other_list = await net.gateway.http.get("/v1/compositions", headers=anna)
+    other_org = await net.gateway.http.get(f"/v1/compositions/{draft['id']}", headers=els)
+    other_list = await net.gateway.http.get("/v1/compositions", headers=els)
     no_composer = await net.gateway.http.get("/v1/compositions", headers=metz)
     as_own = await net.gateway.http.get("/v1/compositions", headers=marc)
 
