@@ -61,6 +61,14 @@ export function hasKey(key) {
   return Object.hasOwn(CATALOGUE, key);
 }
 
+const plurals = new Map();
+
+// "one" or "other" for a count, as the language counts (French: 0 is "one").
+function pluralRules(language) {
+  if (!plurals.has(language)) plurals.set(language, new Intl.PluralRules(LOCALES[language]));
+  return plurals.get(language);
+}
+
 function template(language, key, count) {
   const entry = CATALOGUE[key];
   if (!entry) {
@@ -70,8 +78,7 @@ function template(language, key, count) {
   }
   const text = entry[language] ?? entry[FALLBACK];
   if (typeof text === "string") return text;
-  const form = new Intl.PluralRules(LOCALES[language]).select(Number(count ?? 0));
-  return text[form] ?? text.other;
+  return text[pluralRules(language).select(Number(count ?? 0))] ?? text.other;
 }
 
 function shown(value, language) {
