@@ -1,14 +1,25 @@
-"""A headless Chromium shared by the console tests, and the console page served on its own."""
+"""A headless Chromium shared by the console tests, the console page served on its own, and
+the real network (registry, gateway, broker, notifier) for the tests of a signed-in officer."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 
 import pytest
-from notifier_support import serving
+from notifier_support import running_notifier, serving
 from playwright.async_api import Browser, async_playwright
 
-from console.console_support import CHROMIUM, CHROMIUM_ARGS, OfficerPage, console_app, free_port
+from console.console_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Network,
+    OfficerPage,
+    console_app,
+    free_port,
+    publishers,
+    upstream,
+)
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +51,26 @@ async def page(browser: Browser, base_url: str) -> AsyncIterator[OfficerPage]:
     yield officer
     await officer.close()
     assert officer.problems == []
+
+
+@pytest.fixture(scope="module")
+async def network(
+    tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str
+) -> AsyncIterator[Network]:
+    state = tmp_path_factory.mktemp("console-network")
+    async with AsyncExitStack() as stack:
+        registry, gateway, smtp_port = await upstream(stack, state, kafka_bootstrap)
+        notifier = await stack.enter_async_context(
+            running_notifier(state, kafka_bootstrap, registry, free_port(), smtp_port=smtp_port)
+        )
+        yield Network(registry, gateway, notifier, await publishers(registry))
+
+
+@pytest.fixture
+async def officers(browser: Browser, network: Network) -> AsyncIterator[list[OfficerPage]]:
+    """Browser tabs opened with `officer(...)`, closed after the test; no script error allowed."""
+    opened: list[OfficerPage] = []
+    yield opened
+    for page in opened:
+        await page.close()
+    assert [problem for page in opened for problem in page.problems] == []

@@ -5,12 +5,17 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from gateway_support import Gateway, running_gateway
+from notifier_support import PASSWORDS, Notifier
 from playwright.async_api import Browser, ConsoleMessage, Locator, Page, Request, expect
+from registry_support import Registry, running_registry
+from smtp_support import running_smtp
 
 from services.common.problems import install_problem_handlers
 from services.notifier import console
@@ -83,10 +88,17 @@ class OfficerPage:
 
     @classmethod
     async def open(
-        cls, browser: Browser, base_url: str, name: str, *, viewport: dict[str, int] = DESK
+        cls,
+        browser: Browser,
+        base_url: str,
+        name: str,
+        *,
+        viewport: dict[str, int] = DESK,
+        locale: str | None = None,
     ) -> OfficerPage:
-        """A new browser context (its own sessionStorage) with the console loaded."""
-        context = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+        """A new browser context (its own sessionStorage) with the console loaded; `locale` is
+        the browser's language (Chromium's own, en-US, when None)."""
+        context = await browser.new_context(viewport=viewport, locale=locale)  # type: ignore[arg-type]
         page = await context.new_page()
         officer = cls(page, base_url, name)
         page.on("pageerror", lambda error: officer.problems.append(f"page error: {error}"))
@@ -148,3 +160,48 @@ class OfficerPage:
     async def close(self) -> None:
         """Close the tab's browser context."""
         await self.page.context.close()
+
+
+@dataclass
+class Network:
+    """The network the consoles watch, and the crisis centres that publish into it."""
+
+    registry: Registry
+    gateway: Gateway
+    notifier: Notifier
+    publishers: dict[str, dict[str, str]]
+
+    async def post(self, alert: dict[str, Any], *, by: str = "liege-system") -> None:
+        """Publish as a crisis centre (liege-system or limburg-system)."""
+        answer = await self.gateway.http.post("/v1/alerts", json=alert, headers=self.publishers[by])
+        assert answer.status_code == 202, answer.text
+
+
+async def upstream(
+    stack: AsyncExitStack, state: Path, kafka_bootstrap: str
+) -> tuple[Registry, Gateway, int]:
+    """The registry (test world), the gateway and an SMTP server (its port), until `stack` ends."""
+    registry = await stack.enter_async_context(
+        running_registry(f"sqlite+aiosqlite:///{state / 'registry.sqlite3'}", state)
+    )
+    gateway = await stack.enter_async_context(running_gateway(state, kafka_bootstrap, registry))
+    smtp = await stack.enter_async_context(running_smtp(free_port()))
+    return registry, gateway, smtp.port
+
+
+async def publishers(registry: Registry) -> dict[str, dict[str, str]]:
+    """The crisis centres' bearer headers, to publish with."""
+    return {
+        "liege-system": await registry.auth("liege-system", "liege-secret-123"),
+        "limburg-system": await registry.auth("limburg-system", "limburg-secret-123"),
+    }
+
+
+async def officer(
+    browser: Browser, network: Network, opened: list[OfficerPage], username: str, **options: Any
+) -> OfficerPage:
+    """A tab of `username` on the network's console, signed in and live; kept in `opened`."""
+    page = await OfficerPage.open(browser, network.notifier.url, username, **options)
+    opened.append(page)
+    await page.login(username, PASSWORDS[username])
+    return page

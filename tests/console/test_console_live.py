@@ -13,21 +13,26 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from gateway_support import Gateway, flood_alert, running_gateway
-from notifier_support import PASSWORDS, Notifier, running_notifier
+from gateway_support import flood_alert
+from notifier_support import PASSWORDS, running_notifier
 from playwright.async_api import Browser, WebSocket, expect
-from registry_support import Registry, running_registry
-from smtp_support import running_smtp
 
-from console.console_support import SLOW, TABLET, OfficerPage, free_port
+from console.console_support import (
+    SLOW,
+    TABLET,
+    Network,
+    OfficerPage,
+    free_port,
+    officer,
+    publishers,
+    upstream,
+)
 from schemas.exercise import (
     ContactPointRow,
     CorrectiveAction,
@@ -44,72 +49,6 @@ HEADLINES = {
     "fr-BE": "La Meuse dépassera le seuil d'alerte à Liège",
     "nl-NL": "De Maas overschrijdt in Luik de alarmdrempel",
 }
-
-
-@dataclass
-class Network:
-    """The network the consoles watch, and the crisis centres that publish into it."""
-
-    registry: Registry
-    gateway: Gateway
-    notifier: Notifier
-    publishers: dict[str, dict[str, str]]
-
-    async def post(self, alert: dict[str, Any], *, by: str = "liege-system") -> None:
-        """Publish as a crisis centre (liege-system or limburg-system)."""
-        answer = await self.gateway.http.post("/v1/alerts", json=alert, headers=self.publishers[by])
-        assert answer.status_code == 202, answer.text
-
-
-@pytest.fixture(scope="module")
-async def network(
-    tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str
-) -> AsyncIterator[Network]:
-    state = tmp_path_factory.mktemp("console-network")
-    async with AsyncExitStack() as stack:
-        registry, gateway, smtp_port = await upstream(stack, state, kafka_bootstrap)
-        notifier = await stack.enter_async_context(
-            running_notifier(state, kafka_bootstrap, registry, free_port(), smtp_port=smtp_port)
-        )
-        yield Network(registry, gateway, notifier, await publishers(registry))
-
-
-async def upstream(
-    stack: AsyncExitStack, state: Path, kafka_bootstrap: str
-) -> tuple[Registry, Gateway, int]:
-    """The registry (test world), the gateway and an SMTP server (its port), until `stack` ends."""
-    registry = await stack.enter_async_context(
-        running_registry(f"sqlite+aiosqlite:///{state / 'registry.sqlite3'}", state)
-    )
-    gateway = await stack.enter_async_context(running_gateway(state, kafka_bootstrap, registry))
-    smtp = await stack.enter_async_context(running_smtp(free_port()))
-    return registry, gateway, smtp.port
-
-
-async def publishers(registry: Registry) -> dict[str, dict[str, str]]:
-    return {
-        "liege-system": await registry.auth("liege-system", "liege-secret-123"),
-        "limburg-system": await registry.auth("limburg-system", "limburg-secret-123"),
-    }
-
-
-@pytest.fixture
-async def officers(browser: Browser, network: Network) -> AsyncIterator[list[OfficerPage]]:
-    """Browser tabs opened with `officer(...)`, closed after the test; no script error allowed."""
-    opened: list[OfficerPage] = []
-    yield opened
-    for page in opened:
-        await page.close()
-    assert [problem for page in opened for problem in page.problems] == []
-
-
-async def officer(
-    browser: Browser, network: Network, opened: list[OfficerPage], username: str, **options: Any
-) -> OfficerPage:
-    page = await OfficerPage.open(browser, network.notifier.url, username, **options)
-    opened.append(page)
-    await page.login(username, PASSWORDS[username])
-    return page
 
 
 def headline(alert: dict[str, Any], language: str = "fr-BE") -> str:

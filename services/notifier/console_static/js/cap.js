@@ -1,16 +1,14 @@
 // Reading CAP 1.2 alerts as the notifier sends them (JSON twin, camelCase element names).
+// The words shown for CAP's values (a category's name, "Extreme") are the catalogue's
+// `category.*`, `severity.*`… keys: see term() in i18n.js.
+
+import { t, term, upper } from "./i18n.js";
 
 export const SEVERITIES = ["Extreme", "Severe", "Moderate", "Minor", "Unknown"];
 export const CATEGORIES = [
   "Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport", "Infra",
   "CBRNE", "Other",
 ];
-export const CATEGORY_NAMES = {
-  Geo: "Geophysical (incl. floods)", Met: "Meteorological", Safety: "Public safety",
-  Security: "Security", Rescue: "Rescue and recovery", Fire: "Fire", Health: "Health",
-  Env: "Environment and pollution", Transport: "Transport", Infra: "Infrastructure",
-  CBRNE: "CBRNE (chemical, biological, radiological, nuclear, explosive)", Other: "Other",
-};
 
 const SEVERITY_RANK = { Extreme: 4, Severe: 3, Moderate: 2, Minor: 1, Unknown: 0 };
 
@@ -159,13 +157,14 @@ export function isExpired(alert, now = new Date()) {
 export function exerciseRunOf(alert) {
   const note = alert.note ?? "";
   const replay = /^Exercise replay (\S+) of real traffic/.exec(note);
-  if (replay) return { run: replay[1], name: "Replay of real traffic" };
+  if (replay) return { run: replay[1], name: t("exercise.replayName") };
   // As schemas/names.py writes it; the threshold evaluator's alerts add a sentence after it.
   const run = /^Exercise (.+?) — run ([0-9A-Za-z-]{1,40})(?=$|\. )/.exec(note);
   return run ? { run: run[2], name: run[1] } : null;
 }
 
-/** "EXERCISE" with the CAP status when it is not plainly Exercise (e.g. Test). */
+/** "EXERCISE" with the CAP status when it is not plainly Exercise (e.g. "EXERCISE · TEST"). */
 export function exerciseLabel(status) {
-  return status === "Exercise" ? "EXERCISE" : `EXERCISE · ${String(status).toUpperCase()}`;
+  const mark = t("exercise.mark");
+  return status === "Exercise" ? mark : `${mark} · ${upper(term("status", status))}`;
 }

@@ -4,6 +4,7 @@
 import {
   allOf, exerciseRunOf, maxSeverityRank, regionCodes, regionsOverlap, severityRank,
 } from "./cap.js";
+import { t } from "./i18n.js";
 
 export const DEFAULTS = Object.freeze({
   category: "",
@@ -14,17 +15,18 @@ export const DEFAULTS = Object.freeze({
   run: "",
 });
 
+/** The status filter's values and their labels (read when shown: the language may change). */
 export const STATUSES = {
-  active: "Active",
-  cancelled: "Cancelled",
-  expired: "Expired",
-  all: "Any status",
+  active: () => t("filters.status.active"),
+  cancelled: () => t("filters.status.cancelled"),
+  expired: () => t("filters.status.expired"),
+  all: () => t("filters.status.all"),
 };
 
 export const TRAFFIC = {
-  all: "Real and exercise",
-  real: "Real only",
-  exercise: "Exercise only",
+  all: () => t("filters.traffic.all"),
+  real: () => t("filters.traffic.real"),
+  exercise: () => t("filters.traffic.exercise"),
 };
 
 /** The filters named in a query string; unknown or invalid values fall back to the defaults. */

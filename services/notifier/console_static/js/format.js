@@ -1,44 +1,53 @@
-// Words and times for people: dates in the officer's time zone, languages by their own names.
+// Words and times for people: dates in the officer's time zone and interface language,
+// languages by their own names or in the interface language.
 
-const TIME = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit" });
-const DAY_TIME = new Intl.DateTimeFormat("en-GB", {
-  day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
-});
-const FULL = new Intl.DateTimeFormat("en-GB", {
-  weekday: "short", day: "numeric", month: "short", year: "numeric",
-  hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
-});
+import { t, uiLocale } from "./i18n.js";
+
+const DATE_FORMATS = {
+  time: { hour: "2-digit", minute: "2-digit" },
+  dayTime: { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" },
+  full: {
+    weekday: "short", day: "numeric", month: "short", year: "numeric",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
+  },
+};
+const formatters = new Map();
+
+// Made once per locale and kind: a formatter is costly to build, and a list renders many times.
+function dateFormat(kind) {
+  const key = `${uiLocale()} ${kind}`;
+  if (!formatters.has(key)) formatters.set(key, new Intl.DateTimeFormat(uiLocale(), DATE_FORMATS[kind]));
+  return formatters.get(key);
+}
 
 /** "14:05" today, "28 Nov, 14:05" on another day; "" for nothing. */
 export function shortTime(value, now = new Date()) {
   if (!value) return "";
   const date = new Date(value);
   if (Number.isNaN(date.getTime())) return String(value);
-  return date.toDateString() === now.toDateString() ? TIME.format(date) : DAY_TIME.format(date);
+  return dateFormat(date.toDateString() === now.toDateString() ? "time" : "dayTime").format(date);
 }
 
 /** The full date and time with the zone, for titles and the detail view. */
 export function fullTime(value) {
   if (!value) return "";
   const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? String(value) : FULL.format(date);
+  return Number.isNaN(date.getTime()) ? String(value) : dateFormat("full").format(date);
 }
 
 /** "in 3 h", "12 min ago". */
 export function relativeTime(value, now = new Date()) {
   const seconds = (new Date(value).getTime() - now.getTime()) / 1000;
   const size = Math.abs(seconds);
-  let text;
-  if (size < 60) text = `${Math.round(size)} s`;
-  else if (size < 3600) text = `${Math.round(size / 60)} min`;
-  else if (size < 2 * 86400) text = `${Math.round(size / 3600)} h`;
-  else text = `${Math.round(size / 86400)} days`;
-  return seconds >= 0 ? `in ${text}` : `${text} ago`;
+  let span;
+  if (size < 60) span = t("time.seconds", { count: Math.round(size) });
+  else if (size < 3600) span = t("time.minutes", { count: Math.round(size / 60) });
+  else if (size < 2 * 86400) span = t("time.hours", { count: Math.round(size / 3600) });
+  else span = t("time.days", { count: Math.round(size / 86400) });
+  return seconds >= 0 ? t("time.in", { span }) : t("time.ago", { span });
 }
 
-const englishNames = safeNames("en");
-
-function safeNames(locale) {
+function displayNames(locale) {
   try {
     return new Intl.DisplayNames([locale], { type: "language" });
   } catch {
@@ -48,33 +57,33 @@ function safeNames(locale) {
 
 /** "Deutsch (Deutschland)" for de-DE: a language in its own words. */
 export function nativeLanguageName(tag) {
-  if (!tag) return "unknown language";
+  if (!tag) return t("language.unknown");
   try {
-    return new Intl.DisplayNames([tag], { type: "language" }).of(tag) ?? tag;
+    return displayNames(tag)?.of(tag) ?? tag;
   } catch {
     return tag;
   }
 }
 
-/** "German (Germany)" for de-DE. */
-export function englishLanguageName(tag) {
-  if (!tag) return "unknown language";
+/** "German (Germany)" for de-DE in an English interface, "Duits (Duitsland)" in a Dutch one. */
+export function languageName(tag) {
+  if (!tag) return t("language.unknown");
   try {
-    return englishNames?.of(tag) ?? tag;
+    return displayNames(uiLocale())?.of(tag) ?? tag;
   } catch {
     return tag;
   }
 }
 
-/** "1 alert", "3 alerts". */
-export function plural(count, word, words = `${word}s`) {
-  return `${count} ${count === 1 ? word : words}`;
+/** A number in the interface language (1,5 in nl/fr/de), at most `digits` decimals. */
+export function number(value, digits = 0) {
+  return new Intl.NumberFormat(uiLocale(), { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(value);
 }
 
 /** A size in bytes for people. */
 export function byteSize(size) {
   if (size === undefined || size === null) return "";
-  if (size < 1024) return `${size} B`;
-  if (size < 1024 * 1024) return `${(size / 1024).toFixed(0)} KiB`;
-  return `${(size / 1024 / 1024).toFixed(1)} MiB`;
+  if (size < 1024) return t("size.bytes", { size: number(size) });
+  if (size < 1024 * 1024) return t("size.kib", { size: number(size / 1024) });
+  return t("size.mib", { size: number(size / 1024 / 1024, 1) });
 }

@@ -2,22 +2,25 @@
 
 import { Announcer } from "./announcer.js";
 import {
-  CATEGORIES, CATEGORY_NAMES, SEVERITIES, chooseLanguage, exerciseLabel, exerciseRunOf, infosIn, isAnnounced,
-  keyText, languagesOf, worstInfo,
+  CATEGORIES, SEVERITIES, chooseLanguage, exerciseLabel, exerciseRunOf, infosIn, isAnnounced, keyText, languagesOf,
+  worstInfo,
 } from "./cap.js";
 import { h, replaceChildren } from "./dom.js";
 import { renderExerciseReport } from "./exercise_report.js";
 import { Feed, STALE_SILENCE_MS } from "./feed.js";
 import { DEFAULTS, STATUSES, TRAFFIC, matches, narrowed, readFilters, writeFilters } from "./filters.js";
-import { fullTime, nativeLanguageName, plural } from "./format.js";
-import { COUNTRY_NAMES, GROUPS, REGIONS } from "./regions.js";
+import { fullTime, nativeLanguageName } from "./format.js";
+import {
+  UI_LANGUAGES, onUiLanguageChange, setUiLanguage, t, term, translate, translatePage, uiLanguage,
+} from "./i18n.js";
+import { COUNTRIES, GROUPS, REGIONS, placeName } from "./regions.js";
 import { Session } from "./session.js";
 import { AlertStore } from "./store.js";
 import { renderCard, renderDetail, renderOverview } from "./views.js";
 
-const PENDING_ACK = "Your acknowledgement is sent once you are signed in again.";
+// The alert-language setting (which of an alert's languages to show), not the interface's.
 const LANGUAGE_KEY = "crossalert.console.language";
-const UI_LANGUAGES = ["de", "fr", "nl", "lb", "en"];
+const ALERT_LANGUAGES = ["de", "fr", "nl", "lb", "en"];
 const STALE_AFTER_MS = 5000;
 const SESSION_WARNING_S = 60;
 const SESSION_END_WARNING_S = 600;
@@ -51,6 +54,10 @@ const state = {
   renderQueued: false,
   renewTimer: null,
   renewError: null,
+  // What the sign-in dialog says, as a function: it is read again when the language changes.
+  loginMessage: null,
+  // The after-action report on screen: {run, data} once loaded, {run, error} if refused.
+  openReport: null,
 };
 
 // ------------------------------------------------------------------ language
@@ -97,8 +104,8 @@ function scheduleRender() {
 function signature(view, ctx) {
   return JSON.stringify([
     view.head.seq, view.key, view.state, languageOf(view), ctx.acking.has(view.key),
-    ctx.ackErrors.get(view.key) ?? null, ctx.unseen.has(view.chain), ctx.selected === view.chain,
-    Math.floor(ctx.now.getTime() / 30000), view.head.acknowledgements?.length ?? 0, state.me?.contact_point,
+    ctx.ackErrors.get(view.key)?.message ?? null, ctx.unseen.has(view.chain), ctx.selected === view.chain,
+    Math.floor(ctx.now.getTime() / 30000), view.head.acknowledgements?.length ?? 0, state.me?.contact_point, uiLanguage(),
   ]);
 }
 
@@ -111,7 +118,7 @@ function render() {
   renderExerciseBanner(views);
   renderRuns(views);
   renderSummary(views, visible);
-  document.title = `${state.unseen.size ? `(${state.unseen.size}) ⚠ ` : ""}crossalert console${state.me ? ` — ${state.me.contact_point}` : ""}`;
+  document.title = `${state.unseen.size ? `(${state.unseen.size}) ⚠ ` : ""}${t("page.title")}${state.me ? ` — ${state.me.contact_point}` : ""}`;
 }
 
 function focusMemo() {
@@ -149,7 +156,7 @@ function renderList(visible, ctx) {
   $("list-count").textContent = `(${visible.length})`;
   const empty = $("empty-list");
   empty.hidden = visible.length > 0;
-  empty.textContent = store.items.size ? "No alert matches the filters." : state.connection.state === "live" ? "No alerts for your desk right now." : "Waiting for the feed…";
+  empty.textContent = store.items.size ? t("list.noMatch") : state.connection.state === "live" ? t("list.noAlerts") : t("list.waiting");
   restoreFocus(memo);
 }
 
@@ -165,7 +172,7 @@ function renderDetailPane(views, visible, ctx) {
     pane.dataset.signature = sig;
     replaceChildren(pane, renderDetail(view, ctx));
   } else {
-    const sig = JSON.stringify(["overview", visible.map((v) => [v.chain, v.head.seq, v.state])]);
+    const sig = JSON.stringify(["overview", uiLanguage(), visible.map((v) => [v.chain, v.head.seq, v.state])]);
     if (pane.dataset.signature === sig) return;
     pane.dataset.signature = sig;
     replaceChildren(pane, renderOverview(visible, ctx));
@@ -180,32 +187,32 @@ function renderExerciseBanner(views) {
   const traffic = state.filters.traffic;
   banner.hidden = exercises.length === 0 && traffic !== "exercise";
   if (traffic === "real") {
-    $("exercise-banner-text").textContent = `${plural(exercises.length, "exercise alert")} hidden.`;
-    $("exercise-toggle").textContent = "Show exercise alerts";
+    $("exercise-banner-text").textContent = t("exercise.hiddenCount", { count: exercises.length });
+    $("exercise-toggle").textContent = t("exercise.show");
   } else if (traffic === "exercise") {
-    $("exercise-banner-text").textContent = "Showing exercise alerts only — real alerts are hidden.";
-    $("exercise-toggle").textContent = "Show real alerts too";
+    $("exercise-banner-text").textContent = t("exercise.onlyShown");
+    $("exercise-toggle").textContent = t("exercise.showReal");
   } else {
-    $("exercise-banner-text").textContent = `${plural(exercises.length, "exercise alert")} in the list, each marked EXERCISE. Not real.`;
-    $("exercise-toggle").textContent = "Hide exercise alerts";
+    $("exercise-banner-text").textContent = t("exercise.inList", { count: exercises.length, mark: t("exercise.mark") });
+    $("exercise-toggle").textContent = t("exercise.hide");
   }
 }
 
 function renderSummary(views, visible) {
   const hidden = views.length - visible.length;
   $("filter-summary").textContent = narrowed(state.filters) || hidden
-    ? `Showing ${visible.length} of ${plural(views.length, "alert")}.`
+    ? t("filters.summary", { shown: visible.length, count: views.length })
     : "";
 }
 
 // ------------------------------------------------------------------ connection and session
 
 const CONNECTION_WORDS = {
-  idle: "Not connected",
-  connecting: "Connecting…",
-  syncing: "Synchronising…",
-  live: "Live",
-  refused: "Disconnected",
+  idle: () => t("connection.idle"),
+  connecting: () => t("connection.connecting"),
+  syncing: () => t("connection.syncing"),
+  live: () => t("connection.live"),
+  refused: () => t("connection.refused"),
 };
 
 function onStatus(status) {
@@ -221,12 +228,12 @@ function renderConnection() {
   const box = $("connection");
   const offline = !navigator.onLine;
   box.dataset.state = offline && status.state !== "live" ? "offline" : status.state;
-  let text = CONNECTION_WORDS[status.state] ?? status.state;
+  let text = CONNECTION_WORDS[status.state]?.() ?? status.state;
   if (status.state === "waiting") {
     const seconds = Math.max(0, Math.ceil((status.retryAt - Date.now()) / 1000));
-    text = `Connection lost — retrying in ${seconds} s (attempt ${status.attempt})`;
+    text = t("connection.waiting", { seconds, attempt: status.attempt });
   }
-  if (offline && status.state !== "live") text = `Offline (no network) — ${text}`;
+  if (offline && status.state !== "live") text = t("connection.offline", { state: text });
   $("connection-text").textContent = text;
   $("reconnect-now").hidden = status.state !== "waiting";
   renderStale();
@@ -242,8 +249,8 @@ function renderStale() {
   $("connection").classList.toggle("stale", stale);
   if (stale) {
     const seconds = Math.round((Date.now() - since) / 1000);
-    banner.textContent = `The feed is not live since ${fullTime(new Date(since).toISOString())} (${seconds} s). Alerts and acknowledgements shown may be out of date. ${
-      state.connection.state === "refused" ? "Sign in again to reconnect." : "Reconnecting automatically…"
+    banner.textContent = `${t("stale.banner", { time: fullTime(new Date(since).toISOString()), seconds })} ${
+      state.connection.state === "refused" ? t("stale.signIn") : t("stale.reconnecting")
     }`;
   }
 }
@@ -257,14 +264,14 @@ function renderSession() {
   const now = Date.now();
   let text = null;
   if (state.renewError) {
-    text = `Your session could not be renewed (${state.renewError}). Retrying…`;
+    text = t("session.renewFailed", { reason: why(state.renewError) });
   } else if (session.renewable && session.endsAt !== null && session.endsAt - now < SESSION_END_WARNING_S * 1000) {
     const ends = new Date(session.endsAt).toISOString();
-    text = `Your session ends at ${fullTime(ends)} (in ${clock((session.endsAt - now) / 1000)}). Sign in again to stay connected after that.`;
+    text = t("session.endsAt", { time: fullTime(ends), left: clock((session.endsAt - now) / 1000) });
   } else if (!session.renewable) {
     const left = session.secondsLeft();
-    if (left <= 0) text = "Your session has expired. Sign in again to acknowledge alerts and to reconnect.";
-    else if (left <= SESSION_WARNING_S) text = `Your session ends in ${clock(left)}. Sign in again to stay connected.`;
+    if (left <= 0) text = t("session.expiredBanner");
+    else if (left <= SESSION_WARNING_S) text = t("session.endsIn", { left: clock(left) });
   }
   banner.hidden = text === null;
   if (text !== null) $("session-banner-text").textContent = text;
@@ -291,9 +298,9 @@ async function renewNow() {
     await session.renew();
   } catch (error) {
     if (error.status === 401) {
-      sessionEnded(error.message);
+      sessionEnded(() => why(error));
     } else {
-      state.renewError = error.message;
+      state.renewError = error;
       renderSession();
       state.renewTimer = setTimeout(renewNow, RENEW_RETRY_S * 1000);
     }
@@ -312,13 +319,22 @@ function renewed() {
 
 // The feed and an acknowledgement may both find the session ended, in either order: whichever
 // speaks last still mentions the acknowledgement waiting to be sent.
-function sessionEnded(message) {
+function sessionEnded(words) {
   clearTimeout(state.renewTimer);
   state.feed?.stop();
   session.forget();
   renderWho();
-  const pending = state.pendingAck ? ` ${PENDING_ACK}` : "";
-  showLogin(`${message}${pending} Sign in again to continue — the alerts on screen are kept.`);
+  const pending = Boolean(state.pendingAck);
+  showLogin(() => [words(), pending ? t("session.pendingAck") : null, t("session.continue")].filter(Boolean).join(" "));
+}
+
+function ended() {
+  return t("session.ended");
+}
+
+/** Why `error` happened, in the interface language where the console wrote it. */
+function why(error) {
+  return error.text ?? error.message;
 }
 
 function renderWho() {
@@ -350,19 +366,25 @@ function onRefused({ code }) {
     clearTimeout(state.renewTimer);
     session.forget();
     renderWho();
-    showLogin("This account may not use the duty-officer console (it has no console access or no contact point). Sign in with a duty officer’s account.");
+    showLogin(() => t("session.forbidden"));
   } else if (session.renewable) {
     renewNow();
   } else {
-    sessionEnded("Your session has ended or is no longer valid.");
+    sessionEnded(ended);
   }
 }
 
-function showLogin(message = "") {
-  const dialog = $("login-dialog");
+/** Show `words()` in the sign-in dialog (again after a change of language); null: nothing. */
+function renderLoginMessage(words = state.loginMessage) {
+  state.loginMessage = words;
   const text = $("login-message");
-  text.hidden = !message;
-  text.textContent = message;
+  text.hidden = !words;
+  text.textContent = words ? words() : "";
+}
+
+function showLogin(words = null) {
+  const dialog = $("login-dialog");
+  renderLoginMessage(words);
   const username = $("login-username");
   if (!username.value && session.lastUser) username.value = session.lastUser;
   $("login-password").value = "";
@@ -376,14 +398,12 @@ async function submitLogin(event) {
   event.preventDefault();
   const username = $("login-username").value.trim();
   const password = $("login-password").value;
-  const text = $("login-message");
   if (!username || !password) {
-    text.hidden = false;
-    text.textContent = "Enter your user name and password.";
+    renderLoginMessage(() => t("login.missing"));
     return;
   }
   $("login-submit").disabled = true;
-  $("login-submit").textContent = "Signing in…";
+  $("login-submit").textContent = t("login.busy");
   try {
     const claims = await session.login(username, password);
     const owner = `${claims.org}/${claims.contact_point}`;
@@ -399,12 +419,11 @@ async function submitLogin(event) {
     state.pendingAck = null;
     if (pending && state.owner === pending.owner) acknowledge(pending.key, pending.note);
   } catch (error) {
-    text.hidden = false;
-    text.textContent = error.message;
+    renderLoginMessage(() => why(error));
     $("login-password").select();
   } finally {
     $("login-submit").disabled = false;
-    $("login-submit").textContent = "Sign in";
+    $("login-submit").textContent = t("login.submit");
   }
 }
 
@@ -432,7 +451,7 @@ async function logout() {
   renderWho();
   $("app").hidden = true;
   state.notLiveSince = null;
-  showLogin("You have signed out.");
+  showLogin(() => t("login.signedOut"));
 }
 
 // ------------------------------------------------------------------ the feed
@@ -460,7 +479,11 @@ function onMessage(message, { resumed }) {
       if (state.snapshot) {
         const active = store.views().filter((v) => v.state === "active");
         const severe = active.filter((v) => isAnnounced(worstInfo(v.head.alert.info ?? [])?.severity));
-        announcer.say(`Connected. ${plural(active.length, "active alert")}${severe.length ? `, ${severe.length} severe or extreme` : ""}.`);
+        announcer.say(
+          severe.length
+            ? t("announce.connectedSevere", { count: active.length, severe: t("announce.severeCount", { count: severe.length }) })
+            : t("announce.connected", { count: active.length }),
+        );
       }
       state.snapshot = false;
       break;
@@ -481,12 +504,13 @@ function onItem(item) {
   const { language } = languageOf(view);
   const info = worstInfo(infosIn(item.alert, language)) ?? {};
   const headline = info.headline ?? info.event ?? item.alert.identifier;
-  const exercise = item.exercise ? `${exerciseLabel(item.alert.status)}: ` : "";
+  // Exercise traffic is announced as such before anything else is said.
+  const marked = (text) => (item.exercise ? t("announce.exercise", { label: exerciseLabel(item.alert.status), text }) : text);
   if (item.kind === "acknowledgement") {
     const before = new Set((result.previous?.acknowledgements ?? []).map((a) => a.contact_point + a.at));
     for (const ack of item.acknowledgements ?? []) {
       if (!before.has(ack.contact_point + ack.at) && ack.by !== state.me?.username) {
-        announcer.say(`${ack.by_name ?? ack.by} acknowledged: ${headline}`);
+        announcer.say(t("announce.acknowledgedBy", { name: ack.by_name ?? ack.by, headline }));
       }
     }
     if ((item.acknowledgements ?? []).some((a) => a.contact_point === state.me?.contact_point)) state.unseen.delete(chain);
@@ -495,21 +519,23 @@ function onItem(item) {
   if (!result.isNew) return;
   const alert = item.alert;
   if (alert.msgType === "Cancel") {
-    announcer.say(`${exercise}Cancelled: ${headline}`);
+    announcer.say(marked(t("announce.cancelled", { headline })));
     state.unseen.delete(chain);
     return;
   }
   const hiddenExercise = item.exercise && state.filters.traffic === "real";
-  const what = alert.msgType === "Update" ? "Update" : item.kind === "escalation" ? "Escalated alert" : "New alert";
+  const what = alert.msgType === "Update" ? t("announce.update") : item.kind === "escalation" ? t("announce.escalated") : t("announce.new");
+  const severity = term("severity", info.severity);
   if (isAnnounced(info.severity) && item.state === "active" && !hiddenExercise) {
     state.unseen.add(chain);
+    const areas = (info.area ?? []).map((a) => a.areaDesc).join("; ");
     announcer.say(
-      `${exercise}${what}, ${info.severity}, urgency ${info.urgency}: ${info.event}. ${headline}. ${(info.area ?? []).map((a) => a.areaDesc).join("; ")}`,
+      marked(t("announce.urgent", { what, severity, urgency: term("urgency", info.urgency), event: info.event, headline, areas })),
       { urgent: true },
     );
     announcer.chime();
   } else if (!hiddenExercise) {
-    announcer.say(`${exercise}${what}, ${info.severity}: ${headline}`);
+    announcer.say(marked(t("announce.plain", { what, severity, headline })));
   }
 }
 
@@ -547,7 +573,7 @@ async function acknowledge(key, note) {
   if (!item || state.acking.has(key)) return;
   if (!session.present) {
     state.pendingAck = { key, note, owner: state.owner };
-    showLogin(`Sign in again. ${PENDING_ACK}`);
+    showLogin(() => `${t("session.signInAgainShort")} ${t("session.pendingAck")}`);
     return;
   }
   state.acking.add(key);
@@ -562,14 +588,14 @@ async function acknowledge(key, note) {
     store.acknowledge(key, data);
     state.noteDrafts.delete(key);
     state.unseen.delete(keyText(item.chain));
-    announcer.say(`Acknowledged: ${(worstInfo(item.alert.info ?? []) ?? {}).headline ?? identifier}`);
+    announcer.say(t("announce.acknowledged", { headline: (worstInfo(item.alert.info ?? []) ?? {}).headline ?? identifier }));
     refreshReportSoon(key);
   } catch (error) {
     if (error.status === 401) {
       state.pendingAck = { key, note, owner: state.owner };
-      sessionEnded("Your session has ended or is no longer valid.");
+      sessionEnded(ended);
     } else {
-      state.ackErrors.set(key, error.message);
+      state.ackErrors.set(key, error);
     }
   } finally {
     state.acking.delete(key);
@@ -589,12 +615,12 @@ async function loadReport(key) {
     next = { data, error: null };
   } catch (error) {
     const words = {
-      401: "Your session has expired; sign in again to see the recipients.",
-      403: "Your organisation may not see the other recipients of this alert.",
-      404: "The notifier holds no delivery record of this alert (yet).",
+      401: () => t("recipients.expired"),
+      403: () => t("recipients.forbidden"),
+      404: () => t("recipients.none"),
     };
-    next = { data: held.data ?? null, error: words[error.status] ?? `The recipients could not be loaded: ${error.message}` };
-    if (error.status === 401) sessionEnded("Your session has ended or is no longer valid.");
+    next = { data: held.data ?? null, error: words[error.status] ?? (() => t("recipients.loadFailed", { reason: why(error) })) };
+    if (error.status === 401) sessionEnded(ended);
   }
   state.reports.set(key, { ...next, loading: false, version: (held.version ?? 0) + 1 });
   scheduleRender();
@@ -618,24 +644,27 @@ function option(value, label, selected) {
 
 function populateFilters() {
   const f = state.filters;
-  replaceChildren($("filter-category"), option("", "All categories", f.category), CATEGORIES.map((c) => option(c, CATEGORY_NAMES[c], f.category)));
+  const named = (code) => option(code, `${placeName(code)} (${code})`, f.region);
+  replaceChildren($("filter-category"), option("", t("filters.allCategories"), f.category), CATEGORIES.map((c) => option(c, term("category", c), f.category)));
   replaceChildren(
     $("filter-severity"),
-    option("", "All severities", f.severity),
-    SEVERITIES.filter((s) => s !== "Unknown").map((s) => option(s, s === "Extreme" ? "Extreme only" : `${s} or worse`, f.severity)),
-  );
-  const regionGroups = Object.entries(COUNTRY_NAMES).map(([country, name]) =>
-    h(
-      "optgroup",
-      { label: name },
-      option(country, `${name} (all)`, f.region),
-      Object.entries(GROUPS).filter(([code]) => code.startsWith(country) && code !== country).map(([code, label]) => option(code, `${label} (${code})`, f.region)),
-      REGIONS.filter((r) => r.country === country && !r.context).map((r) => option(r.code, `${r.name} (${r.code})`, f.region)),
+    option("", t("filters.allSeverities"), f.severity),
+    SEVERITIES.filter((s) => s !== "Unknown").map((s) =>
+      option(s, s === "Extreme" ? t("filters.extremeOnly") : t("filters.orWorse", { severity: term("severity", s) }), f.severity),
     ),
   );
-  replaceChildren($("filter-region"), option("", "All regions", f.region), regionGroups);
-  replaceChildren($("filter-status"), Object.entries(STATUSES).map(([v, label]) => option(v, label, f.status)));
-  replaceChildren($("filter-traffic"), Object.entries(TRAFFIC).map(([v, label]) => option(v, label, f.traffic)));
+  const regionGroups = COUNTRIES.map((country) =>
+    h(
+      "optgroup",
+      { label: placeName(country) },
+      option(country, t("filters.wholeCountry", { country: placeName(country) }), f.region),
+      GROUPS.filter((code) => code.startsWith(country) && code !== country).map(named),
+      REGIONS.filter((r) => r.country === country && !r.context).map((r) => named(r.code)),
+    ),
+  );
+  replaceChildren($("filter-region"), option("", t("filters.allRegions"), f.region), regionGroups);
+  replaceChildren($("filter-status"), Object.entries(STATUSES).map(([v, label]) => option(v, label(), f.status)));
+  replaceChildren($("filter-traffic"), Object.entries(TRAFFIC).map(([v, label]) => option(v, label(), f.traffic)));
 }
 
 /** The exercise runs of the alerts held, to filter by; rebuilt only when they change. */
@@ -643,16 +672,16 @@ function renderRuns(views) {
   const runs = new Map();
   for (const view of views) {
     const exercise = view.exercise ? exerciseRunOf(view.head.alert) : null;
-    if (exercise) runs.set(exercise.run, `${exercise.name} (run ${exercise.run})`);
+    if (exercise) runs.set(exercise.run, t("exercise.runNamed", exercise));
   }
   const chosen = state.filters.run;
-  if (chosen && !runs.has(chosen)) runs.set(chosen, `run ${chosen}`);
+  if (chosen && !runs.has(chosen)) runs.set(chosen, t("exercise.runOnly", { run: chosen }));
   renderReportButton();
   const select = $("filter-run");
-  const signature = JSON.stringify([...runs, chosen]);
+  const signature = JSON.stringify([...runs, chosen, uiLanguage()]);
   if (select.dataset.signature === signature) return;
   select.dataset.signature = signature;
-  replaceChildren(select, option("", "Any", chosen), [...runs].map(([run, label]) => option(run, label, chosen)));
+  replaceChildren(select, option("", t("filters.anyRun"), chosen), [...runs].map(([run, label]) => option(run, label, chosen)));
 }
 
 // ------------------------------------------------------------------ after-action reports
@@ -675,28 +704,36 @@ function renderReportButton() {
 
 async function openExerciseReport() {
   const run = state.filters.run;
-  const message = $("exercise-report-message");
-  $("exercise-report-title").textContent = `After-action report — run ${run}`;
-  message.hidden = true;
-  replaceChildren($("exercise-report-body"));
+  state.openReport = { run };
+  renderExerciseReportDialog();
   $("exercise-report-dialog").showModal();
   try {
     const { data } = await session.request(`/v1/exercise-reports/${encodeURIComponent(run)}`);
-    replaceChildren($("exercise-report-body"), renderExerciseReport(data));
+    state.openReport = { run, data };
   } catch (error) {
-    reportError(error);
+    state.openReport = { run, error };
   }
+  renderExerciseReportDialog();
 }
 
-function reportError(error) {
-  const words = {
-    401: "Your session has expired; sign in again to read the report.",
-    403: "Your organisation did not take part in this run.",
-    404: "No report of this run has been published.",
-  };
+/** The report dialog from state.openReport: its title, the report, or why there is none. */
+function renderExerciseReportDialog() {
+  const report = state.openReport;
+  if (!report) return;
+  $("exercise-report-title").textContent = t("report.titleRun", { run: report.run });
+  replaceChildren($("exercise-report-body"), report.data ? renderExerciseReport(report.data) : null);
   const message = $("exercise-report-message");
-  message.textContent = words[error.status] ?? `The report could not be loaded: ${error.message}`;
-  message.hidden = false;
+  message.hidden = !report.error;
+  if (report.error) message.textContent = reportErrorText(report.error);
+}
+
+function reportErrorText(error) {
+  const words = {
+    401: () => t("report.expired"),
+    403: () => t("report.forbidden"),
+    404: () => t("report.none"),
+  };
+  return (words[error.status] ?? (() => t("report.loadFailed", { reason: why(error) })))();
 }
 
 /** The report's own page (inline charts, no script), saved as a file: it is opened outside
@@ -706,13 +743,14 @@ async function downloadExerciseReport() {
   try {
     const { data } = await session.request(`/v1/exercise-reports/${encodeURIComponent(run)}?format=html`, { accept: "text/html" });
     const url = URL.createObjectURL(new Blob([data], { type: "text/html" }));
-    const link = h("a", { href: url, download: `after-action-report-${run}.html` });
+    const link = h("a", { href: url, download: t("report.fileName", { run }) });
     document.body.append(link);
     link.click();
     link.remove();
     setTimeout(() => URL.revokeObjectURL(url), 10000);
   } catch (error) {
-    reportError(error);
+    state.openReport = { ...state.openReport, error };
+    renderExerciseReportDialog();
   }
 }
 
@@ -728,9 +766,34 @@ function setFilters(filters) {
 function populateLanguages() {
   replaceChildren(
     $("language-preference"),
-    option("", "Automatic (your desk’s)", state.languageOverride),
-    UI_LANGUAGES.map((tag) => option(tag, nativeLanguageName(tag), state.languageOverride)),
+    option("", t("tools.alertLanguageAutomatic"), state.languageOverride),
+    ALERT_LANGUAGES.map((tag) => option(tag, nativeLanguageName(tag), state.languageOverride)),
   );
+}
+
+/** The interface-language selectors (top bar and sign-in), each language named in its own words. */
+function populateUiLanguages() {
+  for (const select of [$("ui-language"), $("login-ui-language")]) {
+    replaceChildren(
+      select,
+      UI_LANGUAGES.map((tag) => h("option", { value: tag, lang: tag, selected: tag === uiLanguage() }, translate(tag, "language.ownName"))),
+    );
+    select.value = uiLanguage();
+  }
+}
+
+// Everything on screen is said again in the new language; the feed, the store and what the
+// officer was doing (the open alert, filters, drafts, focus) stay as they were.
+function uiLanguageChanged() {
+  for (const select of [$("ui-language"), $("login-ui-language")]) select.value = uiLanguage();
+  populateFilters();
+  populateLanguages();
+  renderSound();
+  renderConnection();
+  renderSession();
+  renderLoginMessage();
+  renderExerciseReportDialog();
+  render();
 }
 
 // ------------------------------------------------------------------ keyboard and events
@@ -747,12 +810,16 @@ function wire() {
   $("login-form").addEventListener("submit", submitLogin);
   $("login-dialog").addEventListener("cancel", (event) => event.preventDefault());
   $("logout").addEventListener("click", logout);
-  $("session-renew").addEventListener("click", () => showLogin("Sign in again to start a new session."));
+  $("session-renew").addEventListener("click", () => showLogin(() => t("session.newSession")));
   $("reconnect-now").addEventListener("click", () => state.feed?.reconnectNow());
   $("sound-toggle").addEventListener("click", () => {
     announcer.setSound(!announcer.soundOn);
     renderSound();
   });
+  for (const select of [$("ui-language"), $("login-ui-language")]) {
+    select.addEventListener("change", (event) => setUiLanguage(event.target.value));
+  }
+  onUiLanguageChange(uiLanguageChanged);
   $("language-preference").addEventListener("change", (event) => {
     state.languageOverride = event.target.value;
     window.localStorage.setItem(LANGUAGE_KEY, state.languageOverride);
@@ -767,6 +834,9 @@ function wire() {
   });
   $("open-exercise-report").addEventListener("click", openExerciseReport);
   $("exercise-report-close").addEventListener("click", () => $("exercise-report-dialog").close());
+  $("exercise-report-dialog").addEventListener("close", () => {
+    state.openReport = null;
+  });
   $("exercise-report-download").addEventListener("click", downloadExerciseReport);
   $("filters").addEventListener("reset", (event) => {
     event.preventDefault();
@@ -815,15 +885,18 @@ function wire() {
 function renderSound() {
   const button = $("sound-toggle");
   button.setAttribute("aria-pressed", String(announcer.soundOn));
-  button.textContent = announcer.soundOn ? "Sound on" : "Sound off";
-  button.title = announcer.soundOn ? "A tone sounds for new Severe and Extreme alerts. Click to silence." : "Click to sound a tone for new Severe and Extreme alerts.";
+  button.textContent = announcer.soundOn ? t("sound.on") : t("sound.off");
+  button.title = announcer.soundOn ? t("sound.onTitle") : t("sound.offTitle");
 }
 
 function boot() {
   session.onRenewed = renewed;
+  translatePage();
+  populateUiLanguages();
   populateFilters();
   populateLanguages();
   renderSound();
+  renderConnection();
   wire();
   render();
   if (session.present) state.owner = `${session.claims.org}/${session.claims.contact_point}`;
@@ -835,7 +908,7 @@ function boot() {
   } else {
     const expired = session.present;
     session.forget();
-    showLogin(expired ? "Your session has expired. Sign in again." : "");
+    showLogin(expired ? () => t("session.expiredSignIn") : null);
   }
   // For diagnosis in the browser's developer tools (and the browser tests).
   window.crossalertConsole = { store, state, announcer, session };

@@ -3,7 +3,8 @@
 
 import { regionsOverlap, severityRank } from "./cap.js";
 import { s } from "./dom.js";
-import { BOUNDS, COUNTRY_NAMES, REGIONS, SEA, coversOf } from "./regions.js";
+import { t, term } from "./i18n.js";
+import { BOUNDS, REGIONS, SEA, coversOf, placeName } from "./regions.js";
 
 const SCALE = 100;
 const KX = Math.cos((50 * Math.PI) / 180) * SCALE;
@@ -73,6 +74,17 @@ function viewBoxAround(box) {
   return `${x.toFixed(0)} ${y.toFixed(0)} ${width.toFixed(0)} ${height.toFixed(0)}`;
 }
 
+function regionTitle(region, severity) {
+  const params = { name: placeName(region.code), code: region.code, country: placeName(region.country), severity: term("severity", severity) };
+  return severity === undefined ? t("map.region", params) : t("map.regionCovered", params);
+}
+
+function circleTitle(circle) {
+  // The centre as CAP writes it: a decimal comma would read as the separator.
+  const params = { radius: circle.radiusKm, lat: String(circle.lat), lon: String(circle.lon), area: circle.areaDesc };
+  return circle.areaDesc ? t("map.circleNamed", params) : t("map.circle", params);
+}
+
 /**
  * The map as an SVG element.
  * `highlights`: [{code, severity}] regions to colour; `polygons`: [{points: [[lat, lon]...]}];
@@ -98,14 +110,14 @@ export function renderMap({ highlights = [], polygons = [], circles = [], zoom =
         class: ["region", region.context && "context", severity !== undefined && "hit", severity !== undefined && severityClass(severity)],
         "data-code": region.code,
       },
-      s("title", {}, `${region.name} (${region.code}, ${COUNTRY_NAMES[region.country]})${severity !== undefined ? ` — covered, ${severity}` : ""}`),
+      s("title", {}, regionTitle(region, severity)),
     );
   });
 
   const polygonShapes = polygons.map((polygon) => {
     const lonLat = polygon.points.map(([lat, lon]) => [lon, lat]);
     boxOf(lonLat.map(project), box);
-    return s("path", { d: pathOf(lonLat), class: "cap-polygon" }, s("title", {}, `Polygon: ${polygon.areaDesc ?? ""}`));
+    return s("path", { d: pathOf(lonLat), class: "cap-polygon" }, s("title", {}, t("map.polygon", { area: polygon.areaDesc ?? "" })));
   });
 
   const circleShapes = circles.map((circle) => {
@@ -116,7 +128,7 @@ export function renderMap({ highlights = [], polygons = [], circles = [], zoom =
     return s(
       "g",
       { class: "cap-circle" },
-      s("title", {}, `Circle: ${circle.radiusKm} km around ${circle.lat}, ${circle.lon}${circle.areaDesc ? ` (${circle.areaDesc})` : ""}`),
+      s("title", {}, circleTitle(circle)),
       s("ellipse", { cx: cx.toFixed(1), cy: cy.toFixed(1), rx: rx.toFixed(1), ry: ry.toFixed(1) }),
       s("circle", { cx: cx.toFixed(1), cy: cy.toFixed(1), r: 2.5, class: "cap-centre" }),
     );

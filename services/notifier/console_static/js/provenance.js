@@ -6,6 +6,7 @@
 
 import { SEVERITIES } from "./cap.js";
 import { h } from "./dom.js";
+import { t, term, tn, uiLanguage } from "./i18n.js";
 import { renderTrend } from "./trend.js";
 
 export const PREFIX = "crossalert:";
@@ -108,25 +109,21 @@ function camel(name) {
 
 // ------------------------------------------------------------------ words
 
-function side(direction) {
-  return direction === "below" ? "at or below" : "at or above";
-}
-
 // The words matter most for "no data" and "retired": neither may read as an all-clear.
 const REASONS = {
-  confirmed: (p) => `Confirmed: the figures have been ${side(p.direction)} the threshold for as many periods as the rule asks.`,
-  "no data": () => "No data: figures have stopped arriving for this series. This is not an all-clear — the alert stays in force, and the last reported value is shown.",
-  "data resumed": () => "Data resumed: figures arrive again after a time without data.",
-  recovered: () => "Recovered: the figures have stayed on the safe side of the recovery level for as many periods as the rule asks (the all-clear).",
-  revised: () => "Revised: late or corrected figures changed what was said before.",
-  retired: () => "Rule retired: this rule no longer watches the series, so its alert ends — the figures have not necessarily recovered.",
+  confirmed: (p) => (p.direction === "below" ? t("provenance.reason.confirmedBelow") : t("provenance.reason.confirmedAbove")),
+  "no data": () => t("provenance.reason.noData"),
+  "data resumed": () => t("provenance.reason.dataResumed"),
+  recovered: () => t("provenance.reason.recovered"),
+  revised: () => t("provenance.reason.revised"),
+  retired: () => t("provenance.reason.retired"),
 };
 const STATES = {
-  normal: "Normal",
-  pending: "A level is crossed, not yet confirmed",
-  alerting: "Alerting",
-  recovering: "Recovering: back on the safe side, not yet for long enough",
-  "no data": "No data",
+  normal: () => t("provenance.state.normal"),
+  pending: () => t("provenance.state.pending"),
+  alerting: () => t("provenance.state.alerting"),
+  recovering: () => t("provenance.state.recovering"),
+  "no data": () => t("provenance.state.noData"),
 };
 
 function slug(text) {
@@ -138,7 +135,7 @@ function reasonLine(p) {
   return h(
     "p",
     { class: ["provenance-reason", words && `reason-${slug(p.reason)}`], "data-role": "provenance-reason", "data-reason": p.reason },
-    words ? words(p) : `Reason given: ${p.reason ?? "none"}`,
+    words ? words(p) : t("provenance.reasonGiven", { reason: p.reason ?? t("provenance.none") }),
   );
 }
 
@@ -148,24 +145,34 @@ function levelNamed(p) {
 
 function observedLine(p) {
   const observed = p.observed;
-  if (!observed) return h("p", { class: "provenance-figure", "data-role": "provenance-observed" }, "The observed value could not be read.");
-  const unit = p.unit ? ` ${p.unit}` : "";
+  if (!observed) return h("p", { class: "provenance-figure", "data-role": "provenance-observed" }, t("provenance.observedUnreadable"));
   const severity = levelNamed(p);
+  // The figures as the rule sent them (312.5), never reformatted: they are what was compared.
+  const value = h("strong", { "data-role": "observed-value" }, observed.text);
+  const figure = observed.value === null
+    ? t("provenance.notReportedIn", { period: observed.period })
+    : p.unit
+      ? tn("provenance.valueUnitIn", { value, unit: p.unit, period: observed.period })
+      : tn("provenance.valueIn", { value, period: observed.period });
   return h(
     "p",
     { class: "provenance-figure", "data-role": "provenance-observed" },
-    p.reason === "no data" ? "Last reported: " : "",
-    observed.value === null
-      ? `not reported in ${observed.period}`
-      : [h("strong", { "data-role": "observed-value" }, observed.text), `${unit} in ${observed.period}`],
-    p.threshold
-      ? [" — threshold ", h("strong", { "data-role": "threshold" }, p.threshold.text), severity ? ` (${severity})` : ""]
-      : " — the threshold could not be read",
+    p.reason === "no data" ? tn("provenance.lastReported", { figure }) : figure,
+    " ",
+    thresholdText(p, severity),
   );
 }
 
+function thresholdText(p, severity) {
+  if (!p.threshold) return t("provenance.thresholdUnreadable");
+  const threshold = h("strong", { "data-role": "threshold" }, p.threshold.text);
+  return severity
+    ? tn("provenance.thresholdLevel", { threshold, severity: term("severity", severity) })
+    : tn("provenance.threshold", { threshold });
+}
+
 function pointsText(list) {
-  return list.map((pt) => `${pt.period} (${pt.value === null ? "not reported" : pt.text})`).join(", ");
+  return list.map((pt) => `${pt.period} (${pt.value === null ? t("provenance.notReported") : pt.text})`).join(", ");
 }
 
 function seriesTable(series) {
@@ -173,20 +180,20 @@ function seriesTable(series) {
   return h(
     "details",
     { class: "provenance-series" },
-    h("summary", {}, "The chart’s figures as a table"),
+    h("summary", {}, t("provenance.seriesTable")),
     h(
       "table",
       { class: "table", "data-role": "provenance-series" },
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Period"), h("th", { scope: "col" }, "Value"))),
-      h("tbody", {}, series.map((pt) => h("tr", {}, h("td", {}, pt.period), h("td", {}, pt.value === null ? "not reported" : pt.text)))),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("table.period")), h("th", { scope: "col" }, t("table.value")))),
+      h("tbody", {}, series.map((pt) => h("tr", {}, h("td", {}, pt.period), h("td", {}, pt.value === null ? t("provenance.notReported") : pt.text)))),
     ),
   );
 }
 
 function chart(p) {
-  if (p.series === null) return h("p", { class: "muted", "data-role": "provenance-no-chart" }, "The recent series could not be read, so no chart is drawn.");
+  if (p.series === null) return h("p", { class: "muted", "data-role": "provenance-no-chart" }, t("provenance.seriesUnreadable"));
   if (!p.series.some((pt) => pt.value !== null)) {
-    return h("p", { class: "muted", "data-role": "provenance-no-chart" }, p.series.length ? "No value was reported in the recent periods." : "The alert carries no recent series.");
+    return h("p", { class: "muted", "data-role": "provenance-no-chart" }, p.series.length ? t("provenance.noValues") : t("provenance.noSeries"));
   }
   const trend = renderTrend({
     series: p.series,
@@ -194,41 +201,38 @@ function chart(p) {
     current: levelNamed(p),
     recovery: p.recoveryLevel,
     confirmed: (p.confirmedBy ?? []).map((pt) => pt.period),
-    indicator: p.indicator ?? "the indicator",
+    indicator: p.indicator ?? t("provenance.theIndicator"),
     unit: p.unit ?? "",
   });
-  if (!trend) return h("p", { class: "muted", "data-role": "provenance-no-chart" }, "The values span more than a chart can show.");
+  if (!trend) return h("p", { class: "muted", "data-role": "provenance-no-chart" }, t("provenance.tooWide"));
   return h(
     "figure",
     { class: "trend-figure" },
     trend,
-    h(
-      "figcaption",
-      {},
-      "The reported values, the line broken where a period was not reported (×). Solid lines: the rule’s levels; dashed: its recovery level; shaded: the periods that confirmed the alert.",
-    ),
+    h("figcaption", {}, t("provenance.chartCaption")),
   );
 }
 
 /** The provenance block of an info: the figures beside the words, then the chart. */
 export function renderProvenance(p) {
-  const levelsText = p.levels ? p.levels.map((level) => `${level.severity} ${level.text}`).join("; ") : "could not be read";
+  const levelsText = p.levels ? p.levels.map((level) => `${term("severity", level.severity)} ${level.text}`).join("; ") : t("provenance.unreadable");
+  const alerting = { above: () => t("provenance.alertingAbove"), below: () => t("provenance.alertingBelow") }[p.direction];
   const facts = [
-    ["Rule", h("span", { "data-role": "rule" }, p.rule, p.ruleVersion ? `, version ${p.ruleVersion}` : ", version unreadable")],
-    ["State", p.state ? (STATES[p.state] ?? p.state) : null],
-    ["Indicator", p.indicator ? [p.indicator, p.direction ? ` (alerting ${side(p.direction)} a level)` : ""] : null],
-    ["Levels", [levelsText, p.recoveryLevel ? `; recovery level ${p.recoveryLevel.text}` : ""]],
-    ["Confirmed by", p.confirmedBy === null ? "could not be read" : p.confirmedBy.length ? h("span", { "data-role": "confirmed-by" }, pointsText(p.confirmedBy)) : null],
+    [t("provenance.rule"), h("span", { "data-role": "rule" }, p.ruleVersion ? t("provenance.ruleVersion", { rule: p.rule, version: p.ruleVersion }) : t("provenance.ruleVersionUnreadable", { rule: p.rule }))],
+    [t("provenance.state"), p.state ? (STATES[p.state]?.() ?? p.state) : null],
+    [t("provenance.indicator"), p.indicator ? [p.indicator, alerting ? ` ${alerting()}` : ""] : null],
+    [t("provenance.levels"), [levelsText, p.recoveryLevel ? `; ${t("provenance.recoveryLevel", { level: p.recoveryLevel.text })}` : ""]],
+    [t("provenance.confirmedBy"), p.confirmedBy === null ? t("provenance.unreadable") : p.confirmedBy.length ? h("span", { "data-role": "confirmed-by" }, pointsText(p.confirmedBy)) : null],
   ].filter(([, value]) => value !== null);
   return h(
     "section",
-    { class: "provenance", lang: "en", "data-role": "provenance", "aria-label": "Raised by a threshold rule" },
-    h("h4", {}, "Raised by a threshold rule"),
+    { class: "provenance", lang: uiLanguage(), "data-role": "provenance", "aria-label": t("provenance.heading") },
+    h("h4", {}, t("provenance.heading")),
     reasonLine(p),
     observedLine(p),
     h("dl", { class: "facts" }, facts.map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)])),
     p.unreadable.length
-      ? h("p", { class: "provenance-problem", "data-role": "provenance-problem" }, `Could not be read: ${p.unreadable.map((name) => PREFIX + name).join(", ")}. The parameters are shown below as sent.`)
+      ? h("p", { class: "provenance-problem", "data-role": "provenance-problem" }, t("provenance.problem", { names: p.unreadable.map((name) => PREFIX + name).join(", ") }))
       : null,
     chart(p),
     seriesTable(p.series),

@@ -2,8 +2,11 @@
 // [longitude, latitude] points each. Neighbours share their border points exactly, so the
 // shapes tile without gaps. Good enough to recognise a province; not for measuring anything.
 //
+// Their names are the catalogue's `place.CODE` keys, in the interface language (placeName).
 // `covers` lists the NUTS codes a shape stands for; "context" shapes are drawn in grey so the
 // map is recognisable, but are not regions of the network.
+
+import { term } from "./i18n.js";
 
 export const BOUNDS = { west: 2.3, east: 9.3, south: 47.35, north: 52.65 };
 
@@ -15,55 +18,55 @@ export const SEA = [
 export const REGIONS = [
   // ---------------------------------------------------------------- Belgium
   {
-    code: "BE25", name: "West Flanders", country: "BE",
+    code: "BE25", country: "BE", // West Flanders
     outline: [
       [2.55, 51.09], [3.37, 51.37], [3.47, 51.24], [3.42, 51.0], [3.45, 50.77], [3.18, 50.75],
       [2.9, 50.7], [2.63, 50.83],
     ],
   },
   {
-    code: "BE23", name: "East Flanders", country: "BE",
+    code: "BE23", country: "BE", // East Flanders
     outline: [
       [3.47, 51.24], [3.9, 51.21], [4.24, 51.35], [4.21, 51.13], [4.15, 50.98], [4.0, 50.74],
       [3.45, 50.77], [3.42, 51.0],
     ],
   },
   {
-    code: "BE21", name: "Antwerp", country: "BE",
+    code: "BE21", country: "BE", // Antwerp
     outline: [
       [4.24, 51.35], [4.29, 51.4], [4.55, 51.48], [4.95, 51.42], [5.24, 51.26], [5.1, 51.05],
       [5.02, 50.99], [4.75, 51.0], [4.45, 51.02], [4.15, 50.98], [4.21, 51.13],
     ],
   },
   {
-    code: "BE24", name: "Flemish Brabant", country: "BE", context: true,
+    code: "BE24", country: "BE", context: true, // Flemish Brabant
     outline: [
       [4.15, 50.98], [4.45, 51.02], [4.75, 51.0], [5.02, 50.99], [5.1, 50.74], [4.98, 50.72],
       [4.6, 50.76], [4.12, 50.69], [4.0, 50.74],
     ],
   },
   {
-    code: "BE10", name: "Brussels-Capital", country: "BE", context: true,
+    code: "BE10", country: "BE", context: true, // Brussels-Capital
     outline: [
       [4.25, 50.82], [4.33, 50.91], [4.45, 50.9], [4.48, 50.83], [4.38, 50.77], [4.28, 50.79],
     ],
   },
   {
-    code: "BE22", name: "Limburg (BE)", country: "BE",
+    code: "BE22", country: "BE", // Limburg (BE)
     outline: [
       [5.24, 51.26], [5.48, 51.3], [5.6, 51.22], [5.85, 51.15], [5.75, 51.0], [5.72, 50.9],
       [5.69, 50.76], [5.1, 50.74], [5.02, 50.99], [5.1, 51.05],
     ],
   },
   {
-    code: "BE31", name: "Walloon Brabant", country: "BE", context: true,
+    code: "BE31", country: "BE", context: true, // Walloon Brabant
     outline: [
       [4.12, 50.69], [4.6, 50.76], [4.98, 50.72], [4.98, 50.66], [4.8, 50.6], [4.55, 50.56],
       [4.3, 50.57],
     ],
   },
   {
-    code: "BE32", name: "Hainaut", country: "BE",
+    code: "BE32", country: "BE", // Hainaut
     outline: [
       [3.18, 50.75], [3.45, 50.77], [4.0, 50.74], [4.12, 50.69], [4.3, 50.57], [4.55, 50.56],
       [4.6, 50.45], [4.45, 50.2], [4.43, 49.95], [4.23, 49.96], [4.2, 50.27], [4.03, 50.35],
@@ -71,7 +74,7 @@ export const REGIONS = [
     ],
   },
   {
-    code: "BE35", name: "Namur", country: "BE",
+    code: "BE35", country: "BE", // Namur
     outline: [
       [4.55, 50.56], [4.8, 50.6], [4.98, 50.66], [5.15, 50.5], [5.3, 50.42], [5.35, 50.36],
       [5.2, 50.15], [5.05, 50.0], [4.97, 49.8], [4.88, 49.91], [4.88, 50.12], [4.8, 50.16],
@@ -79,7 +82,7 @@ export const REGIONS = [
     ],
   },
   {
-    code: "BE33", name: "Liège", country: "BE",
+    code: "BE33", country: "BE", // Liège
     outline: [
       [4.98, 50.72], [5.1, 50.74], [5.69, 50.76], [5.85, 50.75], [6.02, 50.75], [6.27, 50.63],
       [6.17, 50.52], [6.33, 50.42], [6.4, 50.32], [6.32, 50.25], [6.13, 50.13], [6.02, 50.17],
@@ -87,7 +90,7 @@ export const REGIONS = [
     ],
   },
   {
-    code: "BE34", name: "Luxembourg (BE)", country: "BE",
+    code: "BE34", country: "BE", // Luxembourg (BE)
     outline: [
       [5.35, 50.36], [5.65, 50.32], [5.95, 50.28], [6.02, 50.17], [5.86, 50.05], [5.75, 49.87],
       [5.78, 49.75], [5.9, 49.66], [5.82, 49.55], [5.47, 49.5], [5.25, 49.69], [4.97, 49.8],
@@ -96,14 +99,14 @@ export const REGIONS = [
   },
   // ---------------------------------------------------------------- Netherlands
   {
-    code: "NL34", name: "Zeeland", country: "NL",
+    code: "NL34", country: "NL", // Zeeland
     outline: [
       [3.37, 51.37], [3.47, 51.24], [3.9, 51.21], [4.24, 51.35], [4.29, 51.4], [4.22, 51.52],
       [4.14, 51.62], [3.8, 51.75], [3.69, 51.7], [3.45, 51.55], [3.45, 51.45],
     ],
   },
   {
-    code: "NL41", name: "North Brabant", country: "NL",
+    code: "NL41", country: "NL", // North Brabant
     outline: [
       [4.29, 51.4], [4.22, 51.52], [4.14, 51.62], [4.6, 51.7], [5.0, 51.78], [5.5, 51.8],
       [5.87, 51.76], [5.92, 51.62], [5.85, 51.52], [5.75, 51.38], [5.6, 51.22], [5.48, 51.3],
@@ -111,7 +114,7 @@ export const REGIONS = [
     ],
   },
   {
-    code: "NL42", name: "Limburg (NL)", country: "NL",
+    code: "NL42", country: "NL", // Limburg (NL)
     outline: [
       [5.6, 51.22], [5.75, 51.38], [5.85, 51.52], [5.92, 51.62], [5.87, 51.76], [5.95, 51.77],
       [6.03, 51.72], [6.21, 51.5], [6.22, 51.36], [6.1, 51.2], [6.17, 51.08], [5.9, 51.04],
@@ -120,7 +123,7 @@ export const REGIONS = [
     ],
   },
   {
-    code: "NL22", name: "Gelderland", country: "NL",
+    code: "NL22", country: "NL", // Gelderland
     outline: [
       [5.0, 51.78], [5.5, 51.8], [5.87, 51.76], [5.95, 51.77], [6.1, 51.85], [6.4, 51.83],
       [6.8, 51.96], [6.75, 52.1], [6.5, 52.25], [6.1, 52.45], [5.85, 52.48], [5.55, 52.35],
@@ -128,7 +131,7 @@ export const REGIONS = [
     ],
   },
   {
-    code: "NL-north", name: "Rest of the Netherlands", country: "NL", context: true,
+    code: "NL-north", country: "NL", context: true, // Rest of the Netherlands
     covers: ["NL1", "NL21", "NL23", "NL31", "NL32", "NL33", "NL35", "NL36"],
     outline: [
       [3.8, 51.75], [4.14, 51.62], [4.6, 51.7], [5.0, 51.78], [5.35, 51.95], [5.58, 52.1],
@@ -138,7 +141,7 @@ export const REGIONS = [
   },
   // ---------------------------------------------------------------- Luxembourg
   {
-    code: "LU00", name: "Luxembourg", country: "LU",
+    code: "LU00", country: "LU", // Luxembourg
     outline: [
       [6.13, 50.13], [6.02, 50.17], [5.86, 50.05], [5.75, 49.87], [5.78, 49.75], [5.9, 49.66],
       [5.82, 49.55], [5.98, 49.45], [6.1, 49.47], [6.25, 49.5], [6.37, 49.47], [6.4, 49.55],
@@ -147,7 +150,7 @@ export const REGIONS = [
   },
   // ---------------------------------------------------------------- Germany
   {
-    code: "DEA1", name: "Düsseldorf", country: "DE",
+    code: "DEA1", country: "DE", // Düsseldorf
     outline: [
       [5.95, 51.77], [6.1, 51.85], [6.4, 51.83], [6.8, 51.62], [7.1, 51.5], [7.3, 51.35],
       [7.2, 51.15], [6.95, 51.08], [6.55, 51.08], [6.1, 51.2], [6.22, 51.36], [6.21, 51.5],
@@ -155,7 +158,7 @@ export const REGIONS = [
     ],
   },
   {
-    code: "DEA2", name: "Cologne", country: "DE",
+    code: "DEA2", country: "DE", // Cologne
     outline: [
       [6.1, 51.2], [6.55, 51.08], [6.95, 51.08], [7.2, 51.15], [7.4, 51.15], [7.75, 51.05],
       [7.85, 50.85], [7.45, 50.68], [7.2, 50.61], [6.8, 50.4], [6.33, 50.42], [6.17, 50.52],
@@ -163,7 +166,7 @@ export const REGIONS = [
     ],
   },
   {
-    code: "DEA-east", name: "Münster, Detmold and Arnsberg", country: "DE", context: true,
+    code: "DEA-east", country: "DE", context: true, // Münster, Detmold and Arnsberg
     covers: ["DEA3", "DEA4", "DEA5"],
     outline: [
       [6.4, 51.83], [6.8, 51.96], [6.75, 52.1], [7.05, 52.24], [7.6, 52.45], [8.3, 52.45],
@@ -173,7 +176,7 @@ export const REGIONS = [
     ],
   },
   {
-    code: "DEB1", name: "Koblenz", country: "DE",
+    code: "DEB1", country: "DE", // Koblenz
     outline: [
       [6.8, 50.4], [7.2, 50.61], [7.45, 50.68], [7.85, 50.85], [8.1, 50.7], [8.1, 50.45],
       [7.9, 50.25], [7.8, 50.05], [7.9, 49.95], [7.75, 49.75], [7.5, 49.62], [7.3, 49.57],
@@ -181,7 +184,7 @@ export const REGIONS = [
     ],
   },
   {
-    code: "DEB2", name: "Trier", country: "DE",
+    code: "DEB2", country: "DE", // Trier
     outline: [
       [6.33, 50.42], [6.8, 50.4], [7.0, 50.2], [7.05, 49.95], [7.0, 49.63], [6.9, 49.63],
       [6.6, 49.6], [6.4, 49.55], [6.5, 49.71], [6.42, 49.81], [6.2, 49.93], [6.13, 50.13],
@@ -189,7 +192,7 @@ export const REGIONS = [
     ],
   },
   {
-    code: "DEB3", name: "Rhenish Hesse-Palatinate", country: "DE",
+    code: "DEB3", country: "DE", // Rhenish Hesse-Palatinate
     outline: [
       [7.9, 49.95], [8.27, 50.0], [8.4, 49.75], [8.44, 49.45], [8.35, 49.2], [8.23, 48.97],
       [7.9, 49.05], [7.65, 49.05], [7.33, 49.17], [7.4, 49.35], [7.4, 49.45], [7.3, 49.57],
@@ -197,7 +200,7 @@ export const REGIONS = [
     ],
   },
   {
-    code: "DEC0", name: "Saarland", country: "DE",
+    code: "DEC0", country: "DE", // Saarland
     outline: [
       [6.37, 49.47], [6.4, 49.55], [6.6, 49.6], [6.9, 49.63], [7.0, 49.63], [7.3, 49.57],
       [7.4, 49.45], [7.4, 49.35], [7.33, 49.17], [7.05, 49.12], [6.85, 49.16], [6.72, 49.22],
@@ -205,7 +208,7 @@ export const REGIONS = [
     ],
   },
   {
-    code: "DE13", name: "Freiburg", country: "DE",
+    code: "DE13", country: "DE", // Freiburg
     outline: [
       [7.95, 48.72], [8.35, 48.6], [8.5, 48.3], [8.75, 48.1], [9.0, 47.95], [9.2, 47.85],
       [9.2, 47.66], [8.6, 47.62], [8.2, 47.6], [7.59, 47.59], [7.55, 47.75], [7.58, 48.03],
@@ -214,7 +217,7 @@ export const REGIONS = [
   },
   // ---------------------------------------------------------------- France
   {
-    code: "FRE", name: "Hauts-de-France", country: "FR", context: true,
+    code: "FRE", country: "FR", context: true, // Hauts-de-France
     outline: [
       [2.55, 51.09], [2.63, 50.83], [2.9, 50.7], [3.18, 50.75], [3.28, 50.53], [3.68, 50.42],
       [4.03, 50.35], [4.2, 50.27], [4.23, 49.96], [4.05, 49.6], [3.65, 49.3], [3.1, 49.1],
@@ -222,7 +225,7 @@ export const REGIONS = [
     ],
   },
   {
-    code: "FRF2", name: "Champagne-Ardenne", country: "FR",
+    code: "FRF2", country: "FR", // Champagne-Ardenne
     outline: [
       [4.23, 49.96], [4.43, 49.95], [4.68, 49.99], [4.8, 50.16], [4.88, 50.12], [4.88, 49.91],
       [4.97, 49.8], [5.25, 49.69], [5.1, 49.45], [4.95, 49.25], [4.95, 49.0], [4.9, 48.75],
@@ -232,7 +235,7 @@ export const REGIONS = [
     ],
   },
   {
-    code: "FRF3", name: "Lorraine", country: "FR",
+    code: "FRF3", country: "FR", // Lorraine
     outline: [
       [5.25, 49.69], [5.47, 49.5], [5.82, 49.55], [5.98, 49.45], [6.1, 49.47], [6.25, 49.5],
       [6.37, 49.47], [6.55, 49.42], [6.72, 49.22], [6.85, 49.16], [7.05, 49.12], [7.33, 49.17],
@@ -242,7 +245,7 @@ export const REGIONS = [
     ],
   },
   {
-    code: "FRF1", name: "Alsace", country: "FR",
+    code: "FRF1", country: "FR", // Alsace
     outline: [
       [7.59, 47.59], [7.55, 47.75], [7.58, 48.03], [7.8, 48.58], [7.95, 48.72], [8.23, 48.97],
       [7.9, 49.05], [7.65, 49.05], [7.05, 48.98], [7.05, 48.85], [7.3, 48.65], [7.1, 48.45],
@@ -251,19 +254,18 @@ export const REGIONS = [
   },
 ];
 
-export const COUNTRY_NAMES = {
-  BE: "Belgium", NL: "Netherlands", LU: "Luxembourg", DE: "Germany", FR: "France",
-};
+/** The countries of the network, in the order the region filter lists them. */
+export const COUNTRIES = ["BE", "NL", "LU", "DE", "FR"];
 
-/** Larger units the filter offers besides the NUTS 2 regions (code → name). */
-export const GROUPS = {
-  BE: "Belgium", BE2: "Flemish Region", BE3: "Walloon Region",
-  NL: "Netherlands", NL2: "East Netherlands", NL3: "West Netherlands", NL4: "South Netherlands",
-  LU: "Luxembourg",
-  DE: "Germany", DEA: "North Rhine-Westphalia", DEB: "Rhineland-Palatinate", DEC: "Saarland",
-  DE1: "Baden-Württemberg",
-  FR: "France", FRF: "Grand Est",
-};
+/** Larger units the filter offers besides the NUTS 2 regions (the countries among them). */
+export const GROUPS = [
+  "BE", "BE2", "BE3", "NL", "NL2", "NL3", "NL4", "LU", "DE", "DEA", "DEB", "DEC", "DE1", "FR", "FRF",
+];
+
+/** The name of a region, group or country in the interface language (the catalogue's place.*). */
+export function placeName(code) {
+  return term("place", code);
+}
 
 /** The NUTS codes a shape stands for. */
 export function coversOf(region) {

@@ -5,6 +5,8 @@
 // localStorage: sent with the next sign-in, it keeps that officer's sign-in open while someone
 // else's wrong guesses slow the account down elsewhere.
 
+import { t } from "./i18n.js";
+
 const KEYS = {
   token: "crossalert.console.token",
   refresh: "crossalert.console.refresh",
@@ -33,12 +35,22 @@ export function decodeClaims(token) {
   }
 }
 
-/** Raised when the notifier or the registry refuses; `status` is the HTTP status (0: no answer). */
+/**
+ * Raised when the notifier or the registry refuses; `status` is the HTTP status (0: no answer).
+ * `words` says why: a function giving the console's own sentence (read again in the interface
+ * language each time it is shown), or the server's sentence as it was sent.
+ */
 export class ApiError extends Error {
-  constructor(status, message, body = null) {
-    super(message);
+  constructor(status, words, body = null) {
+    super(typeof words === "function" ? words() : words);
     this.status = status;
     this.body = body;
+    this.words = typeof words === "function" ? words : null;
+  }
+
+  /** Why, in the current interface language where the console wrote it. */
+  get text() {
+    return this.words ? this.words() : this.message;
   }
 }
 
@@ -53,7 +65,7 @@ async function post(path, body) {
       cache: "no-store",
     });
   } catch {
-    throw new ApiError(0, "The notifier cannot be reached. Check the network and try again.");
+    throw new ApiError(0, () => t("error.unreachableRetry"));
   }
   const data = response.status === 204 ? null : await response.json().catch(() => null);
   return { response, data };
@@ -98,7 +110,7 @@ export class Session {
 
   keep(body) {
     const claims = decodeClaims(body.access_token ?? "");
-    if (!claims) throw new ApiError(502, "The registry answered with a token this console cannot read.");
+    if (!claims) throw new ApiError(502, () => t("error.badToken"));
     this.token = body.access_token;
     this.claims = claims;
     this.storage.setItem(KEYS.token, this.token);
@@ -120,10 +132,10 @@ export class Session {
     const device = devices(this.lasting)[username];
     const { response, data } = await post("/v1/login", device ? { username, password, device_token: device } : { username, password });
     if (response.status === 401 || response.status === 400) {
-      throw new ApiError(response.status, "Wrong user name or password, or the account is disabled.", data);
+      throw new ApiError(response.status, () => t("login.wrong"), data);
     }
     if (!response.ok || !data?.access_token) {
-      throw new ApiError(response.status, data?.detail ?? `Sign-in failed (HTTP ${response.status}). Try again in a moment.`, data);
+      throw new ApiError(response.status, data?.detail ?? (() => t("login.failed", { status: String(response.status) })), data);
     }
     this.refreshToken = null;
     this.endsAt = null;
@@ -147,15 +159,15 @@ export class Session {
   }
 
   async renewOnce() {
-    if (!this.renewable) throw new ApiError(401, "Your session has ended.");
+    if (!this.renewable) throw new ApiError(401, () => t("session.endedShort"));
     const { response, data } = await post("/v1/refresh", { refresh_token: this.refreshToken });
     if (response.status === 401 || response.status === 400) {
       this.refreshToken = null;
       this.storage.removeItem(KEYS.refresh);
-      throw new ApiError(401, "Your session has ended (after the shift, signed out, or the account was disabled).", data);
+      throw new ApiError(401, () => t("session.endedRefresh"), data);
     }
     if (!response.ok || !data?.access_token) {
-      throw new ApiError(response.status, data?.detail ?? `Renewing the session failed (HTTP ${response.status}).`, data);
+      throw new ApiError(response.status, data?.detail ?? (() => t("session.renewHttp", { status: String(response.status) })), data);
     }
     const claims = this.keep(data);
     this.onRenewed();
@@ -195,7 +207,7 @@ export class Session {
           cache: "no-store",
         });
       } catch {
-        throw new ApiError(0, "The notifier cannot be reached.");
+        throw new ApiError(0, () => t("error.unreachable"));
       }
     };
     let response = await call();
@@ -210,7 +222,7 @@ export class Session {
     } catch {
       data = null;
     }
-    if (!response.ok) throw new ApiError(response.status, data?.detail ?? `HTTP ${response.status}`, data);
+    if (!response.ok) throw new ApiError(response.status, data?.detail ?? (() => t("error.http", { status: String(response.status) })), data);
     return { status: response.status, data: accept === "application/json" ? data : text };
   }
 }

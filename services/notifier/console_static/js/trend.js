@@ -4,6 +4,7 @@
 // allows no inline style).
 
 import { s } from "./dom.js";
+import { t, term } from "./i18n.js";
 
 const WIDTH = 560;
 const HEIGHT = 240;
@@ -13,7 +14,8 @@ const PERIOD_LABEL_CHARS = 18;
 
 let charts = 0;
 
-/** A number for the axis: at most six significant digits, no grouping (1,500 is 1.5 in nl/fr/de). */
+/** A number for the axis: at most six significant digits, no grouping (1,500 is 1.5 in nl/fr/de),
+ * written as the rule writes its figures beside it (312.5), whatever the interface language. */
 function numberText(value) {
   return String(Number(value.toPrecision(6)));
 }
@@ -59,15 +61,20 @@ function describe({ series, levels, recovery, confirmed, indicator, unit }) {
   const lowest = reported.reduce((a, b) => (b.value < a.value ? b : a));
   const highest = reported.reduce((a, b) => (b.value > a.value ? b : a));
   const missing = series.filter((pt) => pt.value === null).map((pt) => pt.period);
-  const unitText = unit ? ` ${unit}` : "";
+  const withUnit = (text) => (unit ? `${text} ${unit}` : text);
   return [
-    `${indicator} over ${series.length} ${series.length === 1 ? "period" : "periods"}, ${series[0].period} to ${series.at(-1).period}`,
-    `lowest ${lowest.text}${unitText} in ${lowest.period}, highest ${highest.text}${unitText} in ${highest.period}`,
-    missing.length ? `not reported in ${missing.join(", ")}` : "reported in every period",
-    levels.length ? `levels ${levels.map((level) => `${level.severity} ${level.text}`).join(", ")}` : "no levels",
-    recovery ? `recovery level ${recovery.text}` : null,
-    confirmed.length ? `confirmed by ${confirmed.join(", ")}` : null,
+    t("trend.over", { indicator, count: series.length, first: series[0].period, last: series.at(-1).period }),
+    t("trend.range", { lowest: withUnit(lowest.text), lowestPeriod: lowest.period, highest: withUnit(highest.text), highestPeriod: highest.period }),
+    missing.length ? t("trend.missing", { periods: missing.join(", ") }) : t("trend.complete"),
+    levels.length ? t("trend.levels", { levels: levels.map((level) => `${term("severity", level.severity)} ${level.text}`).join(", ") }) : t("trend.noLevels"),
+    recovery ? t("provenance.recoveryLevel", { level: recovery.text }) : null,
+    confirmed.length ? t("trend.confirmed", { periods: confirmed.join(", ") }) : null,
   ].filter(Boolean).join("; ") + ".";
+}
+
+function pointTitle(pt, unit, confirms) {
+  const params = { period: pt.period, value: unit ? `${pt.text} ${unit}` : pt.text };
+  return confirms ? t("trend.pointConfirming", params) : t("trend.point", params);
 }
 
 /**
@@ -106,12 +113,12 @@ export function renderTrend({ series, levels, current, recovery, confirmed, indi
     const height = y(level.value);
     const severity = level.severity.toLowerCase();
     lines.push(s("line", { class: ["level", `sev-${severity}`, level.severity === current && "current"], "data-role": "level", "data-severity": level.severity, x1: PLOT.left, x2: PLOT.right, y1: at(height), y2: at(height) }));
-    labels.push({ y: height + 4, classes: ["level-label", `sev-${severity}`], text: `${level.severity} ${level.text}` });
+    labels.push({ y: height + 4, classes: ["level-label", `sev-${severity}`], text: `${term("severity", level.severity)} ${level.text}` });
   }
   if (recovery) {
     const height = y(recovery.value);
     lines.push(s("line", { class: "recovery", "data-role": "recovery", x1: PLOT.left, x2: PLOT.right, y1: at(height), y2: at(height) }));
-    labels.push({ y: height + 4, classes: ["level-label", "recovery-label"], text: `Recovery ${recovery.text}` });
+    labels.push({ y: height + 4, classes: ["level-label", "recovery-label"], text: t("trend.recovery", { level: recovery.text }) });
   }
   const lineLabels = spread(labels).map((label) => s("text", { class: label.classes, x: PLOT.right + 6, y: at(Math.min(label.y, HEIGHT - 4)) }, label.text));
 
@@ -136,14 +143,14 @@ export function renderTrend({ series, levels, current, recovery, confirmed, indi
       return s(
         "path",
         { class: "gap", "data-role": "gap", "data-period": pt.period, d: `M${at(cx - 4)} ${at(cy - 4)}L${at(cx + 4)} ${at(cy + 4)}M${at(cx - 4)} ${at(cy + 4)}L${at(cx + 4)} ${at(cy - 4)}` },
-        s("title", {}, `${pt.period}: not reported`),
+        s("title", {}, t("trend.gap", { period: pt.period })),
       );
     }
     const confirms = confirming.has(pt.period);
     return s(
       "circle",
       { class: ["point", confirms && "confirming"], "data-role": "point", "data-period": pt.period, cx: at(x(index)), cy: at(y(pt.value)), r: confirms ? 5 : 3.5 },
-      s("title", {}, `${pt.period}: ${pt.text}${unit ? ` ${unit}` : ""}${confirms ? " (confirming)" : ""}`),
+      s("title", {}, pointTitle(pt, unit, confirms)),
     );
   });
 
@@ -172,7 +179,7 @@ export function renderTrend({ series, levels, current, recovery, confirmed, indi
       "data-role": "provenance-chart",
       preserveAspectRatio: "xMidYMid meet",
     },
-    s("title", { id: `${id}-title` }, `Recent values of ${indicator} against the rule’s levels`),
+    s("title", { id: `${id}-title` }, t("trend.title", { indicator })),
     s("desc", { id: `${id}-desc` }, describe({ series, levels, recovery, confirmed, indicator, unit })),
     s("rect", { class: "plot", x: PLOT.left, y: PLOT.top, width: plotWidth, height: PLOT.bottom - PLOT.top }),
     s("g", { class: "bands" }, bands),

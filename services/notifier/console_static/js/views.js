@@ -2,34 +2,19 @@
 //
 // `ctx` carries what the views need besides the alert: the officer (`me`), the language to show
 // each chain in (`languageOf`), acknowledgements in flight, delivery reports, note drafts, and
-// the actions (open, close, acknowledge, setLanguage, loadReport).
+// the actions (open, close, acknowledge, setLanguage, loadReport). Every word of the console's
+// own is the catalogue's (i18n.js); what the alert says is shown as sent, tagged with its language.
 
 import {
-  CATEGORY_NAMES, exerciseLabel, exerciseRunOf, infosIn, languagesOf, parseCircle, regionCodes, severityRank,
-  shapesOf, worstInfo,
+  exerciseLabel, exerciseRunOf, infosIn, languagesOf, parseCircle, regionCodes, severityRank, shapesOf,
+  worstInfo,
 } from "./cap.js";
 import { h } from "./dom.js";
-import {
-  byteSize, englishLanguageName, fullTime, nativeLanguageName, plural, relativeTime, shortTime,
-} from "./format.js";
+import { byteSize, fullTime, languageName, nativeLanguageName, relativeTime, shortTime } from "./format.js";
+import { t, term, tn, upper } from "./i18n.js";
 import { regionsFor, renderMap } from "./map.js";
 import { isProvenanceParameter, readProvenance, renderProvenance } from "./provenance.js";
-import { GROUPS, REGIONS } from "./regions.js";
-
-const STATE_WORDS = {
-  active: "Active",
-  replaced: "Replaced by an update",
-  cancelled: "Cancelled",
-  expired: "Expired",
-};
-const DELIVERY_WORDS = {
-  pending: "Pending",
-  sent: "Sent",
-  delivered: "Delivered",
-  failed: "Failed",
-  acknowledged: "Acknowledged",
-  escalated: "Escalated",
-};
+import { GROUPS, REGIONS, placeName } from "./regions.js";
 
 function lower(word) {
   return String(word ?? "unknown").toLowerCase();
@@ -45,13 +30,19 @@ function time(value, now, { relative = false } = {}) {
   );
 }
 
+/** A note quoted after what it belongs to: " — “note”" (with the language's quotation marks). */
+function quoted(note) {
+  return note ? ` ${t("ack.quotedNote", { note })}` : "";
+}
+
 /** A severity badge: colour and the word, never colour alone. */
 export function severityBadge(severity) {
   return h(
     "span",
     { class: ["badge", "sev", `sev-${lower(severity)}`], "data-severity": severity ?? "Unknown" },
-    h("span", { class: "visually-hidden" }, "Severity: "),
-    severity === "Unknown" || !severity ? "Unknown severity" : severity,
+    h("span", { class: "visually-hidden" }, t("badge.severity")),
+    " ",
+    severity === "Unknown" || !severity ? t("badge.unknownSeverity") : term("severity", severity),
   );
 }
 
@@ -60,24 +51,27 @@ export function urgencyBadge(urgency) {
   return h(
     "span",
     { class: ["badge", "urg", `urg-${lower(urgency)}`], "data-urgency": urgency ?? "Unknown" },
-    h("span", { class: "badge-label" }, "Urgency "),
-    urgency ?? "Unknown",
+    h("span", { class: "badge-label" }, t("badge.urgency")),
+    " ",
+    term("urgency", urgency ?? "Unknown"),
   );
 }
 
 function marks(view, info, ctx) {
   const alert = view.head.alert;
   const items = [severityBadge(info.severity), urgencyBadge(info.urgency)];
-  if (info.certainty) items.push(h("span", { class: "badge cert" }, h("span", { class: "badge-label" }, "Certainty "), info.certainty));
-  if (alert.msgType === "Update") items.push(h("span", { class: "badge mark mark-update", "data-mark": "update" }, "UPDATE"));
-  if (alert.msgType === "Cancel") items.push(h("span", { class: "badge mark mark-cancel", "data-mark": "cancel" }, "CANCEL"));
-  if (alert.msgType === "Error") items.push(h("span", { class: "badge mark" }, "ERROR NOTICE"));
-  if (view.state !== "active") items.push(h("span", { class: ["badge", "state", `state-${view.state}`], "data-state": view.state }, STATE_WORDS[view.state].toUpperCase()));
+  if (info.certainty) {
+    items.push(h("span", { class: "badge cert" }, h("span", { class: "badge-label" }, t("badge.certainty")), " ", term("certainty", info.certainty)));
+  }
+  if (alert.msgType === "Update") items.push(h("span", { class: "badge mark mark-update", "data-mark": "update" }, upper(term("msgType", "Update"))));
+  if (alert.msgType === "Cancel") items.push(h("span", { class: "badge mark mark-cancel", "data-mark": "cancel" }, upper(term("msgType", "Cancel"))));
+  if (alert.msgType === "Error") items.push(h("span", { class: "badge mark" }, t("mark.errorNotice")));
+  if (view.state !== "active") items.push(h("span", { class: ["badge", "state", `state-${view.state}`], "data-state": view.state }, upper(term("alertState", view.state))));
   if (view.exercise) items.push(h("span", { class: "badge exercise-badge" }, exerciseLabel(alert.status)));
   if ((view.head.escalations ?? []).length || view.head.kind === "escalation") {
-    items.push(h("span", { class: "badge escalated", title: "A recipient missed its acknowledgement deadline" }, "ESCALATED"));
+    items.push(h("span", { class: "badge escalated", title: t("mark.escalatedTitle") }, t("mark.escalated")));
   }
-  if (ctx.unseen.has(view.chain)) items.push(h("span", { class: "badge new" }, "NEW"));
+  if (ctx.unseen.has(view.chain)) items.push(h("span", { class: "badge new" }, t("mark.new")));
   return h("div", { class: "marks" }, items);
 }
 
@@ -86,13 +80,14 @@ function exerciseBand(view) {
   return h(
     "div",
     { class: "exercise-band", "data-role": "exercise-band" },
-    `${exerciseLabel(view.head.alert.status)} — not a real alert${runText(view.head.alert)}`,
+    t("exercise.band", { label: exerciseLabel(view.head.alert.status) }),
+    runText(view.head.alert),
   );
 }
 
 function runText(alert) {
   const exercise = exerciseRunOf(alert);
-  return exercise ? ` · ${exercise.name} (run ${exercise.run})` : "";
+  return exercise ? ` · ${t("exercise.runNamed", exercise)}` : "";
 }
 
 function languageSwitch(view, ctx, language) {
@@ -100,8 +95,8 @@ function languageSwitch(view, ctx, language) {
   if (languages.length < 2) return null;
   return h(
     "div",
-    { class: "lang-switch", role: "group", "aria-label": "Language of this alert" },
-    h("span", { class: "lang-switch-label" }, "Language:"),
+    { class: "lang-switch", role: "group", "aria-label": t("alertLanguage.group") },
+    h("span", { class: "lang-switch-label" }, t("alertLanguage.label")),
     languages.map((tag) =>
       h(
         "button",
@@ -112,7 +107,7 @@ function languageSwitch(view, ctx, language) {
           "aria-pressed": String(tag === language),
           "data-role": "language",
           "data-language": tag,
-          title: englishLanguageName(tag),
+          title: languageName(tag),
           onclick: () => ctx.actions.setLanguage(view.chain, tag),
         },
         nativeLanguageName(tag),
@@ -123,11 +118,11 @@ function languageSwitch(view, ctx, language) {
 
 function languageNote(ctx, choice) {
   if (!choice.missing) return null;
-  const wanted = choice.wanted ? nativeLanguageName(choice.wanted) : "your desk’s languages";
+  const wanted = choice.wanted ? nativeLanguageName(choice.wanted) : t("alertLanguage.desks");
   return h(
     "p",
     { class: "lang-note", "data-role": "language-note" },
-    `Not available in ${wanted} — shown in ${nativeLanguageName(choice.language)}.`,
+    t("alertLanguage.missing", { wanted, shown: nativeLanguageName(choice.language) }),
   );
 }
 
@@ -139,16 +134,14 @@ function ackSummary(view, ctx, { withButton }) {
   const now = ctx.now;
   const parts = [];
   if (mine) {
+    const whoWhen = { name: mine.by_name ?? mine.by, time: time(mine.at, now) };
     parts.push(
       h(
         "p",
         { class: "ack-state acked", "data-role": "ack-state" },
         h("span", { "aria-hidden": "true" }, "✓ "),
-        `Acknowledged by ${mine.by_name ?? mine.by}`,
-        mine.by === ctx.me?.username ? " (you)" : "",
-        " at ",
-        time(mine.at, now),
-        mine.note ? ` — “${mine.note}”` : "",
+        mine.by === ctx.me?.username ? tn("ack.byYou", whoWhen) : tn("ack.by", whoWhen),
+        quoted(mine.note),
       ),
     );
   } else {
@@ -158,8 +151,7 @@ function ackSummary(view, ctx, { withButton }) {
       h(
         "p",
         { class: ["ack-state", "not-acked", overdue && "overdue"], "data-role": "ack-state" },
-        "Not acknowledged by your desk",
-        deadline ? [overdue ? " — deadline passed at " : " — acknowledge by ", time(head.ack_deadline, now, { relative: true })] : "",
+        deadline ? deadlineText(head, overdue, now) : t("ack.notYet"),
       ),
     );
     if (withButton) {
@@ -172,10 +164,10 @@ function ackSummary(view, ctx, { withButton }) {
             class: "primary ack-button",
             "data-role": "ack",
             disabled: busy,
-            "aria-label": `Acknowledge: ${headlineOf(view, ctx)}`,
+            "aria-label": t("ack.buttonLabel", { headline: headlineOf(view, ctx) }),
             onclick: () => ctx.actions.acknowledge(view.key, ctx.noteDrafts.get(view.key) ?? ""),
           },
-          busy ? "Acknowledging…" : "Acknowledge",
+          busy ? t("ack.busy") : t("ack.button"),
         ),
       );
     }
@@ -185,15 +177,19 @@ function ackSummary(view, ctx, { withButton }) {
       h(
         "p",
         { class: "ack-other" },
-        `Also acknowledged by ${ack.by_name ?? ack.by} (${ack.contact_point}) at `,
-        time(ack.at, now),
-        ack.note ? ` — “${ack.note}”` : "",
+        tn("ack.alsoBy", { name: ack.by_name ?? ack.by, contactPoint: ack.contact_point, time: time(ack.at, now) }),
+        quoted(ack.note),
       ),
     );
   }
   const error = ctx.ackErrors.get(view.key);
-  if (error) parts.push(h("p", { class: "error", role: "alert" }, `Not acknowledged: ${error}`));
+  if (error) parts.push(h("p", { class: "error", role: "alert" }, t("ack.failed", { reason: error.text ?? String(error) })));
   return h("div", { class: "ack" }, parts);
+}
+
+function deadlineText(head, overdue, now) {
+  const when = { time: time(head.ack_deadline, now, { relative: true }) };
+  return overdue ? tn("ack.notYetOverdue", when) : tn("ack.notYetDue", when);
 }
 
 function headlineOf(view, ctx) {
@@ -204,6 +200,11 @@ function headlineOf(view, ctx) {
 
 function areaText(infos) {
   return [...new Set(infos.flatMap((info) => (info.area ?? []).map((area) => area.areaDesc)))].join("; ");
+}
+
+function expiry(view, info, now) {
+  const when = { time: time(info.expires, now, { relative: true }) };
+  return view.state === "expired" ? tn("card.expired", when) : tn("card.expires", when);
 }
 
 /** One card of the list. */
@@ -249,9 +250,9 @@ export function renderCard(view, ctx) {
     h(
       "p",
       { class: "meta" },
-      h("span", {}, "From ", h("strong", { lang: choice.language }, info.senderName ?? alert.sender)),
-      h("span", {}, " · Sent ", time(alert.sent, now)),
-      info.expires ? h("span", {}, view.state === "expired" ? " · Expired " : " · Expires ", time(info.expires, now, { relative: true })) : null,
+      h("span", {}, tn("card.from", { sender: h("strong", { lang: choice.language }, info.senderName ?? alert.sender) })),
+      h("span", {}, " · ", tn("card.sent", { time: time(alert.sent, now) })),
+      info.expires ? h("span", {}, " · ", expiry(view, info, now)) : null,
     ),
     languageSwitch(view, ctx, choice.language),
     languageNote(ctx, choice),
@@ -274,11 +275,9 @@ function definitionList(rows) {
 }
 
 function regionName(code) {
-  const region = REGIONS.find((r) => r.code === code);
-  if (region) return region.name;
-  if (GROUPS[code]) return GROUPS[code];
+  if (REGIONS.some((r) => r.code === code) || GROUPS.includes(code)) return placeName(code);
   const within = regionsFor(code);
-  return within.length === 1 ? `(in ${within[0].name})` : null;
+  return within.length === 1 ? t("area.within", { name: placeName(within[0].code) }) : null;
 }
 
 function codeWithName(code) {
@@ -289,16 +288,17 @@ function codeWithName(code) {
 function reasonText(reason) {
   const region = reason.region ? codeWithName(reason.region) : null;
   let subject;
-  if (reason.kind === "agreement") subject = `Agreement ${reason.agreement ?? ""}`.trim();
-  else if (reason.kind === "escalation") subject = "Escalation";
-  else if (reason.kind === "address") subject = "Communication check";
-  else subject = "Your area";
+  if (reason.kind === "agreement") subject = reason.agreement ? t("reason.agreementNamed", { agreement: reason.agreement }) : t("reason.agreement");
+  else if (reason.kind === "escalation") subject = t("reason.escalation");
+  else if (reason.kind === "address") subject = t("reason.check");
+  else subject = t("reason.area");
+  // The detail is the notifier's own sentence, shown as it sent it.
   return h(
     "li",
     { "data-reason": reason.kind },
-    h("strong", {}, subject),
-    region ? ` — region ${region}` : "",
-    `: ${reason.detail}`,
+    region
+      ? tn("reason.lineInRegion", { subject: h("strong", {}, subject), region, detail: reason.detail })
+      : tn("reason.line", { subject: h("strong", {}, subject), detail: reason.detail }),
   );
 }
 
@@ -315,32 +315,32 @@ function webLink(url, label) {
   return h("a", { href: parsed.href, target: "_blank", rel: "noopener noreferrer" }, label);
 }
 
-function parameterTable(parameters, role) {
+function parameterTable(parameters, role, lang) {
   return h(
     "table",
     { class: "table", "data-role": role },
-    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Value"))),
-    h("tbody", {}, parameters.map((p) => h("tr", {}, h("td", {}, p.valueName), h("td", {}, p.value)))),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("table.name")), h("th", { scope: "col" }, t("table.value")))),
+    h("tbody", { lang }, parameters.map((p) => h("tr", {}, h("td", {}, p.valueName), h("td", {}, p.value)))),
   );
 }
 
 // The provenance's own parameters are shown by its block; as sent, they stay one click away
 // (open at once when part of them could not be read).
-function parametersBlock(parameters, provenance) {
+function parametersBlock(parameters, provenance, lang) {
   const carried = provenance ? parameters.filter(isProvenanceParameter) : [];
   const others = parameters.filter((p) => !carried.includes(p));
   if (!parameters.length) return null;
   return h(
     "div",
     {},
-    h("h4", {}, "Parameters"),
-    others.length ? parameterTable(others, "parameters") : null,
+    h("h4", {}, t("info.parameters")),
+    others.length ? parameterTable(others, "parameters", lang) : null,
     carried.length
       ? h(
           "details",
           { class: "raw-parameters", "data-role": "provenance-parameters", open: provenance.unreadable.length > 0 },
-          h("summary", {}, `Provenance parameters as sent (${carried.length})`),
-          parameterTable(carried, "provenance-parameter-table"),
+          h("summary", {}, t("provenance.parametersAsSent", { count: carried.length })),
+          parameterTable(carried, "provenance-parameter-table", lang),
         )
       : null,
   );
@@ -352,42 +352,43 @@ function infoSection(info, now) {
   const provenance = readProvenance(info.parameter ?? []);
   return h(
     "div",
-    { class: "info-block", lang },
-    info.description ? h("div", { class: "prose" }, h("h4", {}, "Description"), h("p", { "data-role": "description" }, info.description)) : null,
-    info.instruction ? h("div", { class: "prose instruction" }, h("h4", {}, "Instruction"), h("p", {}, info.instruction)) : null,
+    // The console's words are in the interface language; each text of the alert carries its own.
+    { class: "info-block" },
+    info.description ? h("div", { class: "prose" }, h("h4", {}, t("info.description")), h("p", { lang, "data-role": "description" }, info.description)) : null,
+    info.instruction ? h("div", { class: "prose instruction" }, h("h4", {}, t("info.instruction")), h("p", { lang }, info.instruction)) : null,
     provenance ? renderProvenance(provenance) : null,
     definitionList([
-      ["Event", text(info.event)],
-      ["Categories", (info.category ?? []).map((c) => CATEGORY_NAMES[c] ?? c).join(", ")],
-      ["Response", (info.responseType ?? []).join(", ")],
-      ["Certainty", info.certainty],
-      ["Audience", text(info.audience)],
-      ["Effective", info.effective ? time(info.effective, now) : null],
-      ["Onset", info.onset ? time(info.onset, now, { relative: true }) : null],
-      ["Expires", info.expires ? time(info.expires, now, { relative: true }) : null],
-      ["Sender", text(info.senderName)],
-      ["Contact", text(info.contact)],
-      ["Web", info.web ? webLink(info.web, info.web) ?? info.web : null],
-      ["Event codes", (info.eventCode ?? []).map((c) => `${c.valueName}: ${c.value}`).join("; ")],
+      [t("fact.event"), text(info.event)],
+      [t("fact.categories"), (info.category ?? []).map((c) => term("category", c)).join(", ")],
+      [t("fact.response"), (info.responseType ?? []).map((r) => term("responseType", r)).join(", ")],
+      [t("fact.certainty"), info.certainty ? term("certainty", info.certainty) : null],
+      [t("fact.audience"), text(info.audience)],
+      [t("fact.effective"), info.effective ? time(info.effective, now) : null],
+      [t("fact.onset"), info.onset ? time(info.onset, now, { relative: true }) : null],
+      [t("fact.expires"), info.expires ? time(info.expires, now, { relative: true }) : null],
+      [t("fact.sender"), text(info.senderName)],
+      [t("fact.contact"), text(info.contact)],
+      [t("fact.web"), info.web ? webLink(info.web, info.web) ?? info.web : null],
+      [t("fact.eventCodes"), (info.eventCode ?? []).map((c) => `${c.valueName}: ${c.value}`).join("; ")],
     ]),
-    parametersBlock(info.parameter ?? [], provenance),
+    parametersBlock(info.parameter ?? [], provenance, lang),
     (info.resource ?? []).length
       ? h(
           "div",
           {},
-          h("h4", {}, "Resources"),
+          h("h4", {}, t("info.resources")),
           h(
             "ul",
             { class: "resources", "data-role": "resources" },
             info.resource.map((r) => {
-              const link = webLink(r.uri, r.resourceDesc);
+              const link = webLink(r.uri, h("span", { lang }, r.resourceDesc));
               return h(
                 "li",
                 {},
-                link ?? h("span", {}, r.resourceDesc),
+                link ?? h("span", { lang }, r.resourceDesc),
                 ` — ${r.mimeType}`,
                 r.size ? `, ${byteSize(r.size)}` : "",
-                r.derefUri ? " (embedded in the message)" : "",
+                r.derefUri ? ` ${t("resource.embedded")}` : "",
                 r.uri && !link ? ` — ${r.uri}` : "",
               );
             }),
@@ -399,7 +400,10 @@ function infoSection(info, now) {
 
 function circleText(text) {
   const circle = parseCircle(text);
-  return circle ? `circle of ${circle.radiusKm} km around ${circle.lat}, ${circle.lon}` : `circle ${text}`;
+  // The centre as CAP writes it: a decimal comma would read as the separator.
+  return circle
+    ? t("area.circle", { radius: circle.radiusKm, lat: String(circle.lat), lon: String(circle.lon) })
+    : t("area.circleAsSent", { text });
 }
 
 function areasSection(view, infos) {
@@ -412,11 +416,14 @@ function areasSection(view, infos) {
     polygons,
     circles,
     zoom: true,
-    title: "Map of the alert's area",
-    description: `${codes.length ? `Regions: ${codes.map(codeWithName).join(", ")}` : "No region codes"}; ${plural(polygons.length, "polygon")}, ${plural(circles.length, "circle")}`,
+    title: t("map.alertTitle"),
+    description: [
+      codes.length ? t("map.regions", { regions: codes.map(codeWithName).join(", ") }) : t("map.noRegions"),
+      `${t("count.polygons", { count: polygons.length })}, ${t("count.circles", { count: circles.length })}`,
+    ].join("; "),
   });
   return section(
-    "Area",
+    t("detail.area"),
     h(
       "ul",
       { class: "areas" },
@@ -426,12 +433,12 @@ function areasSection(view, infos) {
           {},
           h("span", { lang: area.language }, area.areaDesc),
           (area.geocode ?? []).length ? h("span", { class: "muted" }, ` — ${area.geocode.map((g) => `${g.valueName} ${codeWithName(g.value)}`).join(", ")}`) : "",
-          (area.polygon ?? []).length ? h("span", { class: "muted" }, ` — ${plural(area.polygon.length, "polygon")}`) : "",
+          (area.polygon ?? []).length ? h("span", { class: "muted" }, ` — ${t("count.polygons", { count: area.polygon.length })}`) : "",
           (area.circle ?? []).length ? h("span", { class: "muted" }, ` — ${area.circle.map(circleText).join(", ")}`) : "",
         ),
       ),
     ),
-    h("figure", { class: "map-figure", "data-role": "map" }, map, h("figcaption", {}, "Highlighted: the regions named by the alert’s geocodes; outlined in blue: its polygons and circles. Shapes are simplified.")),
+    h("figure", { class: "map-figure", "data-role": "map" }, map, h("figcaption", {}, t("map.caption"))),
   );
 }
 
@@ -447,7 +454,7 @@ function historySection(view, report, now) {
         state: m.state,
       }));
   return section(
-    "History of this incident",
+    t("detail.history"),
     h(
       "ol",
       { class: "history", "data-role": "history" },
@@ -455,25 +462,25 @@ function historySection(view, report, now) {
         h(
           "li",
           { class: row.key === view.key ? "current" : null },
-          h("span", { class: ["badge", "mark", `mark-${lower(row.msgType)}`] }, row.msgType.toUpperCase()),
+          h("span", { class: ["badge", "mark", `mark-${lower(row.msgType)}`] }, upper(term("msgType", row.msgType))),
           " ",
           time(row.sent, now),
           " — ",
-          row.headline ?? "(no headline)",
-          ` — ${STATE_WORDS[row.state] ?? row.state}`,
-          row.key === view.key ? " (shown)" : "",
+          row.headline ?? t("history.noHeadline"),
+          ` — ${term("alertState", row.state)}`,
+          row.key === view.key ? ` ${t("history.shown")}` : "",
         ),
       ),
     ),
-    history ? null : h("p", { class: "muted" }, "From the messages this console received."),
+    history ? null : h("p", { class: "muted" }, t("history.fromConsole")),
   );
 }
 
 function recipientsSection(view, report, ctx) {
   const now = ctx.now;
   let body;
-  if (!report || (report.loading && !report.data)) body = h("p", { class: "muted" }, "Loading recipients…");
-  else if (report.error && !report.data) body = h("p", { class: "muted", "data-role": "recipients-error" }, report.error);
+  if (!report || (report.loading && !report.data)) body = h("p", { class: "muted" }, t("recipients.loading"));
+  else if (report.error && !report.data) body = h("p", { class: "muted", "data-role": "recipients-error" }, report.error());
   else {
     const deliveries = report.data.deliveries;
     body = [
@@ -483,7 +490,14 @@ function recipientsSection(view, report, ctx) {
         h(
           "thead",
           {},
-          h("tr", {}, ["Organisation", "Contact point", "Channel", "State", "Language", "Acknowledged"].map((t) => h("th", { scope: "col" }, t))),
+          h(
+            "tr",
+            {},
+            [
+              t("recipients.organisation"), t("recipients.contactPoint"), t("recipients.channel"), t("recipients.state"),
+              t("recipients.language"), t("recipients.acknowledged"),
+            ].map((title) => h("th", { scope: "col" }, title)),
+          ),
         ),
         h(
           "tbody",
@@ -493,29 +507,46 @@ function recipientsSection(view, report, ctx) {
               "tr",
               { class: d.contact_point === ctx.me?.contact_point ? "own" : null, "data-contact-point": d.contact_point, "data-channel": d.channel },
               h("td", {}, d.organisation_name),
-              h("td", {}, d.contact_point_name, d.escalation ? h("span", { class: "badge escalated" }, "ESCALATION") : ""),
-              h("td", {}, d.channel),
-              h("td", { "data-status": d.status }, DELIVERY_WORDS[d.status] ?? d.status, d.detail ? h("span", { class: "muted" }, ` (${d.detail})`) : ""),
-              h("td", {}, d.language ? englishLanguageName(d.language) : "—", d.language_available ? "" : " (own language missing)"),
+              h("td", {}, d.contact_point_name, d.escalation ? h("span", { class: "badge escalated" }, t("recipients.escalation")) : ""),
+              h("td", {}, term("channel", d.channel)),
+              h("td", { "data-status": d.status }, term("delivery", d.status), d.detail ? h("span", { class: "muted" }, ` (${d.detail})`) : ""),
+              h("td", {}, d.language ? languageName(d.language) : "—", d.language_available ? "" : ` ${t("recipients.languageMissing")}`),
               h(
                 "td",
                 {},
-                d.acknowledged_at ? [time(d.acknowledged_at, now), d.acknowledged_by ? ` by ${d.acknowledged_by}` : "", d.acknowledgement_note ? ` — “${d.acknowledgement_note}”` : ""] : d.ack_deadline ? ["due ", time(d.ack_deadline, now, { relative: true })] : "—",
+                d.acknowledged_at
+                  ? [
+                      d.acknowledged_by ? tn("recipients.acknowledgedBy", { time: time(d.acknowledged_at, now), name: d.acknowledged_by }) : time(d.acknowledged_at, now),
+                      quoted(d.acknowledgement_note),
+                    ]
+                  : d.ack_deadline ? tn("recipients.due", { time: time(d.ack_deadline, now, { relative: true }) }) : "—",
               ),
             ),
           ),
         ),
       ),
       report.data.escalations.length
-        ? h("ul", { class: "escalations" }, report.data.escalations.map((e) => h("li", {}, `${e.missed_by} missed the deadline of `, time(e.deadline, now), `; escalated at `, time(e.escalated_at, now), ` to ${e.notified.join(", ")}`)))
+        ? h(
+            "ul",
+            { class: "escalations" },
+            report.data.escalations.map((e) =>
+              h(
+                "li",
+                {},
+                tn("recipients.escalationLine", {
+                  missedBy: e.missed_by, deadline: time(e.deadline, now), at: time(e.escalated_at, now), notified: e.notified.join(", "),
+                }),
+              ),
+            ),
+          )
         : null,
-      report.error ? h("p", { class: "muted" }, `Last refresh failed: ${report.error}`) : null,
+      report.error ? h("p", { class: "muted" }, t("recipients.refreshFailed", { reason: report.error() })) : null,
     ];
   }
   return section(
-    "Recipients and their state",
+    t("detail.recipients"),
     body,
-    h("button", { type: "button", class: "tool-button", "data-role": "refresh-recipients", onclick: () => ctx.actions.loadReport(view.key) }, "Refresh"),
+    h("button", { type: "button", class: "tool-button", "data-role": "refresh-recipients", onclick: () => ctx.actions.loadReport(view.key) }, t("recipients.refresh")),
   );
 }
 
@@ -537,7 +568,7 @@ export function renderDetail(view, ctx) {
       "data-chain": view.chain,
       "data-key": view.key,
     },
-    h("button", { type: "button", class: "back link-button", "data-role": "back", onclick: () => ctx.actions.close() }, "← Back to the list"),
+    h("button", { type: "button", class: "back link-button", "data-role": "back", onclick: () => ctx.actions.close() }, t("detail.back")),
     exerciseBand(view),
     marks(view, info, ctx),
     h("h2", { id: "detail-heading", tabindex: "-1", lang: choice.language, "data-role": "detail-headline" }, info.headline ?? info.event ?? alert.identifier),
@@ -547,7 +578,7 @@ export function renderDetail(view, ctx) {
     h(
       "section",
       { class: "detail-section ack-panel" },
-      h("h3", {}, "Acknowledgement"),
+      h("h3", {}, t("detail.acknowledgement")),
       ackSummary(view, ctx, { withButton: false }),
       mine
         ? null
@@ -560,7 +591,7 @@ export function renderDetail(view, ctx) {
                 ctx.actions.acknowledge(view.key, ctx.noteDrafts.get(view.key) ?? "");
               },
             },
-            h("label", { for: noteId }, "Note (optional)"),
+            h("label", { for: noteId }, t("ack.noteLabel")),
             h("textarea", {
               id: noteId,
               rows: 2,
@@ -569,34 +600,34 @@ export function renderDetail(view, ctx) {
               value: ctx.noteDrafts.get(view.key) ?? "",
               oninput: (event) => ctx.noteDrafts.set(view.key, event.target.value),
             }),
-            h("button", { type: "submit", class: "primary ack-button", "data-role": "ack", disabled: ctx.acking.has(view.key) }, ctx.acking.has(view.key) ? "Acknowledging…" : "Acknowledge"),
+            h("button", { type: "submit", class: "primary ack-button", "data-role": "ack", disabled: ctx.acking.has(view.key) }, ctx.acking.has(view.key) ? t("ack.busy") : t("ack.button")),
           ),
     ),
     section(
-      "Why you received it",
+      t("detail.why"),
       (view.head.reasons ?? []).length
         ? h("ul", { class: "reasons", "data-role": "reasons" }, view.head.reasons.map(reasonText))
-        : h("p", { class: "muted" }, "The notifier gave no reason."),
+        : h("p", { class: "muted" }, t("detail.noReason")),
     ),
     infos.map((i) => infoSection(i, now)),
     areasSection(view, infos),
     historySection(view, report, now),
     recipientsSection(view, report, ctx),
     section(
-      "Message",
+      t("detail.message"),
       definitionList([
-        ["Identifier", alert.identifier],
-        ["Sender", alert.sender],
-        ["Sent", time(alert.sent, now)],
-        ["Status", alert.status],
-        ["Type", alert.msgType],
-        ["Scope", alert.scope],
-        ["Restriction", alert.restriction],
-        ["Note", alert.note],
-        ["References", (alert.references ?? []).join(" ")],
-        ["Incidents", (alert.incidents ?? []).join(", ")],
-        ["Languages", languagesOf(alert).map(englishLanguageName).join(", ")],
-        ["Delivered in", view.head.language ? englishLanguageName(view.head.language) : null],
+        [t("fact.identifier"), alert.identifier],
+        [t("fact.sender"), alert.sender],
+        [t("fact.sent"), time(alert.sent, now)],
+        [t("fact.status"), term("status", alert.status)],
+        [t("fact.type"), term("msgType", alert.msgType)],
+        [t("fact.scope"), term("scope", alert.scope)],
+        [t("fact.restriction"), alert.restriction],
+        [t("fact.note"), alert.note],
+        [t("fact.references"), (alert.references ?? []).join(" ")],
+        [t("fact.incidents"), (alert.incidents ?? []).join(", ")],
+        [t("fact.languages"), languagesOf(alert).map(languageName).join(", ")],
+        [t("fact.deliveredIn"), view.head.language ? languageName(view.head.language) : null],
       ]),
     ),
   );
@@ -613,13 +644,17 @@ export function renderOverview(views, ctx) {
   return h(
     "div",
     { class: "overview" },
-    h("h2", { class: "pane-heading" }, "Network"),
-    h("p", { class: "muted" }, views.length ? "Select an alert to see its details. Regions with active alerts in the list are coloured by their most severe alert." : "No alerts in the list."),
-    h("figure", { class: "map-figure", "data-role": "overview-map" }, renderMap({ highlights, title: "Map of the network", description: `${plural(views.length, "alert")} in the list` })),
+    h("h2", { class: "pane-heading" }, t("overview.heading")),
+    h("p", { class: "muted" }, views.length ? t("overview.help") : t("overview.empty")),
+    h(
+      "figure",
+      { class: "map-figure", "data-role": "overview-map" },
+      renderMap({ highlights, title: t("map.networkTitle"), description: t("overview.alertsInList", { count: views.length }) }),
+    ),
     h(
       "ul",
-      { class: "legend", "aria-label": "Legend" },
-      ["Extreme", "Severe", "Moderate", "Minor"].map((sev) => h("li", {}, h("span", { class: ["swatch", `sev-${lower(sev)}`] }), sev)),
+      { class: "legend", "aria-label": t("overview.legend") },
+      ["Extreme", "Severe", "Moderate", "Minor"].map((sev) => h("li", {}, h("span", { class: ["swatch", `sev-${lower(sev)}`] }), term("severity", sev))),
     ),
   );
 }
