@@ -67,7 +67,15 @@ async def check(
         return CompositionCheck(
             valid=False, problems=[problem], recipients=[], missing_languages=[], cap_xml=None
         )
-    recipients = await _recipients(alert, router)
+    try:
+        recipients = await _recipients(alert, router)
+    except ProblemError as refusal:
+        if refusal.status != 422:
+            raise  # the registry unreachable: 503, nothing to correct in the form
+        problem = Problem(field=refusal.field or "", code=refusal.code, message=refusal.detail)
+        return CompositionCheck(
+            valid=False, problems=[problem], recipients=[], missing_languages=[], cap_xml=None
+        )
     # A recipient reading none of the alert's languages asks for its first one.
     missing = sorted({r.reads[0] for r in recipients if r.reads and not r.language_available})
     return CompositionCheck(
@@ -403,7 +411,8 @@ async def _recipients(alert: Alert, router: RoutingClient) -> list[RecipientPrev
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         ) from None
     except RegistryRefused as refusal:
-        raise ProblemError(422, "not_routable", str(refusal), field="sender") from None
+        # E.g. an area code the registry does not know.
+        raise ProblemError(422, "not_routable", str(refusal), field="info[0].area") from None
     return [
         RecipientPreview(
             organisation=r.organisation,

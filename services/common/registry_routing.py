@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import structlog
 
 from schemas.identity import Scope
@@ -63,7 +64,7 @@ class RoutingClient:
             "POST", "/v1/routing", scope=Scope.ROUTING_RESOLVE, json=body
         )
         if response.status_code != 200:
-            raise RegistryRefused(f"registry answered {response.status_code}: {response.text}")
+            raise RegistryRefused(_refusal(response))
         return RoutingAnswer.model_validate_json(response.content)
 
 
@@ -71,3 +72,12 @@ def _cache_key(facts: RoutingFacts) -> str:
     # Agreements are in force by the day, so the day of `sent` is all that matters of it.
     day = facts.sent.date().isoformat() if facts.sent else ""
     return facts.model_copy(update={"sent": None}).model_dump_json() + day
+
+
+def _refusal(response: httpx.Response) -> str:
+    """The registry's reason for refusing: its problem's sentence where it sent one."""
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        detail = None
+    return f"the registry answered {response.status_code}: {detail or response.text}"

@@ -61,7 +61,9 @@ async def network(
     async with AsyncExitStack() as stack:
         registry, gateway, smtp_port = await upstream(stack, state, kafka_bootstrap)
         notifier = await stack.enter_async_context(
-            running_notifier(state, kafka_bootstrap, registry, free_port(), smtp_port=smtp_port)
+            running_notifier(
+                state, kafka_bootstrap, registry, free_port(), smtp_port=smtp_port, gateway=gateway
+            )
         )
         yield Network(registry, gateway, notifier, await publishers(registry))
 

@@ -68,12 +68,20 @@ FAMILIES: dict[str, set[str]] = {
     "delivery": enum_values(DeliveryStatus),
     "channel": enum_values(Channel),
     "runState": enum_values(RunState),
+    "composer.state": {"draft", "submitted", "published", "withdrawn"},
+    "composer.done": {"draft", "submitted", "published", "withdrawn"},
+    "composer.heading": {"Alert", "Update", "Cancel"},
+    "composer.language": {"en", "nl", "fr", "de"},
+    "composer.text": {"event", "headline", "description", "instruction"},
+    "composer.help.urgency": {"Immediate", "Expected", "Future", "Past"},
+    "composer.help.severity": {"Extreme", "Severe", "Moderate", "Minor"},
+    "composer.help.certainty": {"Observed", "Likely", "Possible", "Unlikely"},
     "expectation": set(typing.get_args(ExpectationResult.model_fields["expected"].annotation)),
     "place": region_codes(),
 }
 # Words a script may write as they are: CAP's own values (compared, never shown untranslated),
 # key names and the HTTP scheme.
-NOT_WORDS = set().union(*FAMILIES.values()) | {"Escape", "ArrowDown", "ArrowUp", "Bearer"}
+NOT_WORDS = set().union(*FAMILIES.values()) | {"Escape", "ArrowDown", "ArrowUp", "Bearer", "Enter"}
 BRAND = "crossalert"
 
 

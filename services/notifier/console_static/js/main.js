@@ -1,6 +1,7 @@
 // The console page: session, feed, store and views wired together.
 
 import { Announcer } from "./announcer.js";
+import { Composer } from "./composer.js";
 import {
   CATEGORIES, SEVERITIES, chooseLanguage, exerciseLabel, exerciseRunOf, infosIn, isAnnounced, keyText, languagesOf,
   worstInfo,
@@ -346,6 +347,20 @@ function renderWho() {
       ? `${claims.name ?? claims.sub} · ${claims.contact_point ?? ""}`
       : "";
   $("logout").hidden = !session.present && !me;
+  const scopes = String(claims?.scope ?? "").split(" ");
+  $("open-composer").hidden = !scopes.includes("alerts:compose") && !scopes.includes("alerts:approve");
+}
+
+// ------------------------------------------------------------------ composer
+
+const composer = new Composer({ session, root: $("composer"), announce: (text) => announcer.say(text) });
+
+function showComposer(shown) {
+  $("composer").hidden = !shown;
+  $("panes").hidden = shown;
+  $("filters").hidden = shown;
+  $("open-composer").setAttribute("aria-pressed", String(shown));
+  if (shown) composer.open();
 }
 
 function startFeed() {
@@ -438,6 +453,7 @@ function resetView() {
   state.languageChoice.clear();
   state.pendingAck = null;
   delete $("detail").dataset.signature;
+  showComposer(false);
   scheduleRender();
 }
 
@@ -793,6 +809,7 @@ function uiLanguageChanged() {
   renderSession();
   renderLoginMessage();
   renderExerciseReportDialog();
+  if (!$("composer").hidden) composer.render();
   render();
 }
 
@@ -810,6 +827,7 @@ function wire() {
   $("login-form").addEventListener("submit", submitLogin);
   $("login-dialog").addEventListener("cancel", (event) => event.preventDefault());
   $("logout").addEventListener("click", logout);
+  $("open-composer").addEventListener("click", () => showComposer($("composer").hidden));
   $("session-renew").addEventListener("click", () => showLogin(() => t("session.newSession")));
   $("reconnect-now").addEventListener("click", () => state.feed?.reconnectNow());
   $("sound-toggle").addEventListener("click", () => {
@@ -911,7 +929,7 @@ function boot() {
     showLogin(expired ? () => t("session.expiredSignIn") : null);
   }
   // For diagnosis in the browser's developer tools (and the browser tests).
-  window.crossalertConsole = { store, state, announcer, session };
+  window.crossalertConsole = { store, state, announcer, session, composer };
 }
 
 boot();
