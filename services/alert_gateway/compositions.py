@@ -57,24 +57,14 @@ async def check(
     try:
         alert = _alert_of(json.loads(stamped))
         service.authorise(alert, claims, composed=True)
-    except CapValidationError as error:
-        return CompositionCheck(
-            valid=False, problems=list(error.problems), recipients=[], missing_languages=[],
-            cap_xml=None,
-        )  # fmt: skip
-    except ProblemError as refusal:
-        problem = Problem(field=refusal.field or "", code=refusal.code, message=refusal.detail)
-        return CompositionCheck(
-            valid=False, problems=[problem], recipients=[], missing_languages=[], cap_xml=None
-        )
-    try:
         recipients = await _recipients(alert, router)
+    except CapValidationError as error:
+        return _refused(list(error.problems))
     except ProblemError as refusal:
-        if refusal.status != 422:
-            raise  # the registry unreachable: 503, nothing to correct in the form
-        problem = Problem(field=refusal.field or "", code=refusal.code, message=refusal.detail)
-        return CompositionCheck(
-            valid=False, problems=[problem], recipients=[], missing_languages=[], cap_xml=None
+        if refusal.status not in (403, 422):
+            raise  # the registry unreachable (503): nothing to correct in the form
+        return _refused(
+            [Problem(field=refusal.field or "", code=refusal.code, message=refusal.detail)]
         )
     # A recipient reading none of the alert's languages asks for its first one.
     missing = sorted({r.reads[0] for r in recipients if r.reads and not r.language_available})
@@ -82,6 +72,12 @@ async def check(
         valid=True, problems=[], recipients=recipients, missing_languages=missing,
         cap_xml=to_cap_xml(alert).decode(),
     )  # fmt: skip
+
+
+def _refused(problems: list[Problem]) -> CompositionCheck:
+    return CompositionCheck(
+        valid=False, problems=problems, recipients=[], missing_languages=[], cap_xml=None
+    )
 
 
 async def create(

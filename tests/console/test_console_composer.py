@@ -61,6 +61,12 @@ async def test_an_officer_composes_a_bilingual_alert_on_the_map_and_a_colleague_
     )
     assert "be-eupen-desk" in recipients
     await expect(page.locator(".composer-regions li")).to_have_count(2)
+    assert await els.poor_contrast() == []  # the form meets the console's contrast check
+    unlabelled = await page.evaluate(
+        """() => [...document.querySelectorAll('#composer :is(input, select, textarea)')]
+              .filter((el) => !el.closest('label') && !el.labels?.length).map((el) => el.name)"""
+    )
+    assert unlabelled == []
     await els.shot("composer-form")
     await page.click('[data-role="submit"]')
     await expect(page.locator('.composition[data-state="submitted"]')).to_have_count(
