@@ -113,7 +113,7 @@ export class Composer {
     return new Set(String(this.session.claims?.scope ?? "").split(" "));
   }
 
-  /** Whether this officer may compose at all. */
+  /** Whether this officer may compose (an approver alone reads and approves). */
   get allowed() {
     return this.scopes.has("alerts:compose");
   }
@@ -312,7 +312,7 @@ export class Composer {
       { class: "composer-list" },
       h("h2", {}, t("composer.title")),
       this.renderError(),
-      h("button", { type: "button", class: "tool-button primary", dataset: { role: "new" }, onclick: () => this.startNew() }, t("composer.new")),
+      this.allowed ? h("button", { type: "button", class: "tool-button primary", dataset: { role: "new" }, onclick: () => this.startNew() }, t("composer.new")) : null,
       rows.length ? h("ul", { class: "compositions" }, rows) : h("p", {}, t("composer.none")),
     );
   }
