@@ -24,6 +24,13 @@ async def open_composer(page: OfficerPage) -> None:
     await expect(page.page.locator("#composer")).to_be_visible()
 
 
+async def reopen_composer(page: OfficerPage) -> None:
+    """Close and open the composer again: its list is read anew."""
+    await page.page.click("#open-composer")
+    await expect(page.page.locator("#composer")).to_be_hidden()
+    await open_composer(page)
+
+
 async def compositions(network: Network, username: str) -> list[dict[str, Any]]:
     """The compositions an officer's organisation has, read through the console's origin."""
     token = (
@@ -114,3 +121,88 @@ async def test_refusals_show_in_the_form_before_anything_is_sent(
     assert not [
         c for c in await compositions(network, "officer.liege.3") if c["state"] == "published"
     ]
+
+
+async def approve_the_submitted(network: Network) -> dict[str, Any]:
+    """A colleague (officer.nccn.2) approves the centre's submitted composition; its document."""
+    token = (
+        await network.notifier.http.post(
+            "/v1/login",
+            json={"username": "officer.nccn.2", "password": PASSWORDS["officer.nccn.2"]},
+        )
+    ).json()["access_token"]
+    colleague = {"Authorization": f"Bearer {token}"}
+    submitted = [
+        c for c in await compositions(network, "officer.nccn.2") if c["state"] == "submitted"
+    ]
+    assert len(submitted) == 1, submitted
+    approved = await network.notifier.http.post(
+        f"/v1/compositions/{submitted[0]['id']}/approve",
+        json={"version": submitted[0]["version"]},
+        headers=colleague,
+    )
+    assert approved.status_code == 200, approved.text
+    return dict(approved.json()["document"])
+
+
+async def test_update_and_cancel_start_from_the_published_alert(
+    browser: Browser, network: Network, officers: list[OfficerPage]
+) -> None:
+    els = await officer(browser, network, officers, "officer.nccn")
+    eupen = await officer(browser, network, officers, "officer.eupen")
+    page = els.page
+    await open_composer(els)
+    await page.click('[data-role="new"]')
+    await page.select_option('select[name="template"]', "river-flood")
+    await page.fill('input[name="fill-river"]', "Meuse")
+    await page.fill('input[name="fill-place"]', "Huy")
+    await page.click('#composer path.region[data-code="BE33"]')
+    await expect(page.locator(".composer-recipients li").first).to_be_visible(timeout=SLOW)
+    await page.click('[data-role="submit"]')
+    await expect(page.locator('.composition[data-state="submitted"]')).to_have_count(
+        1, timeout=SLOW
+    )
+    original = await approve_the_submitted(network)
+    await expect(eupen.card(original["sender"], original["identifier"])).to_be_visible(timeout=SLOW)
+
+    # Update: the form opens with the alert's content and its reference; the officer changes
+    # the severity and submits.
+    await reopen_composer(els)
+    # The newest published alert (this one) comes first.
+    await page.locator('.composition[data-state="published"] [data-role="update"]').first.click()
+    await expect(page.locator(".composer-form h2")).to_have_text("Update a published alert")
+    await expect(page.locator('input[name="fr-headline"]')).to_have_value(
+        original["info"][0]["headline"]
+    )
+    await page.select_option('#composer select[name="severity"]', "Extreme")
+    await expect(page.locator(".composer-recipients li").first).to_be_visible(timeout=SLOW)
+    await page.click('[data-role="submit"]')
+    await expect(page.locator('.composition[data-state="submitted"]')).to_have_count(
+        1, timeout=SLOW
+    )
+    update = await approve_the_submitted(network)
+    assert update["msgType"] == "Update"
+    assert update["references"] == [
+        f"{original['sender']},{original['identifier']},{original['sent']}"
+    ]
+    updated = eupen.card(update["sender"], update["identifier"])
+    await expect(updated).to_be_visible(timeout=SLOW)
+    await expect(eupen.card(original["sender"], original["identifier"])).to_have_count(0)
+
+    # Cancel asks for the reason only; the newest published alert (the update) comes first.
+    await reopen_composer(els)
+    await page.locator('.composition[data-state="published"] [data-role="cancel"]').first.click()
+    await expect(page.locator(".composer-form h2")).to_have_text("Cancel a published alert")
+    await expect(page.locator('select[name="template"]')).to_have_count(0)
+    await page.fill('textarea[name="note"]', "The Meuse fell back below the alert level.")
+    await page.click('[data-role="submit"]')
+    await expect(page.locator('.composition[data-state="submitted"]')).to_have_count(
+        1, timeout=SLOW
+    )
+    cancel = await approve_the_submitted(network)
+    assert (cancel["msgType"], cancel["note"]) == (
+        "Cancel",
+        "The Meuse fell back below the alert level.",
+    )
+    chain = f'.card[data-chain="{original["sender"]},{original["identifier"]}"]'
+    await expect(eupen.page.locator(chain)).to_have_count(0, timeout=SLOW)

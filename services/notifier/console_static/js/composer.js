@@ -291,8 +291,8 @@ export class Composer {
       }
       if (c.state === "published") {
         actions.push(
-          h("button", { type: "button", class: "tool-button", onclick: () => this.followUp(c, "Update") }, t("composer.update")),
-          h("button", { type: "button", class: "tool-button", onclick: () => this.followUp(c, "Cancel") }, t("composer.cancel")),
+          h("button", { type: "button", class: "tool-button", dataset: { role: "update" }, onclick: () => this.followUp(c, "Update") }, t("composer.update")),
+          h("button", { type: "button", class: "tool-button", dataset: { role: "cancel" }, onclick: () => this.followUp(c, "Cancel") }, t("composer.cancel")),
         );
       }
       const changed = this.changes.get(c.id);
