@@ -24,6 +24,15 @@ async def open_composer(page: OfficerPage) -> None:
     await expect(page.page.locator("#composer")).to_be_visible()
 
 
+async def new_flood_from_the_template(page: OfficerPage, *, place: str) -> None:
+    """Open the composer on a new alert from the centre's river-flood template."""
+    await open_composer(page)
+    await page.page.click('[data-role="new"]')
+    await page.page.select_option('select[name="template"]', "river-flood")
+    await page.page.fill('input[name="fill-river"]', "Meuse")
+    await page.page.fill('input[name="fill-place"]', place)
+
+
 async def reopen_composer(page: OfficerPage) -> None:
     """Close and open the composer again: its list is read anew."""
     await page.page.click("#open-composer")
@@ -31,15 +40,19 @@ async def reopen_composer(page: OfficerPage) -> None:
     await open_composer(page)
 
 
+async def bearer(network: Network, username: str) -> dict[str, str]:
+    """An officer's Authorization header, signed in through the console's origin."""
+    answer = await network.notifier.http.post(
+        "/v1/login", json={"username": username, "password": PASSWORDS[username]}
+    )
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
 async def compositions(network: Network, username: str) -> list[dict[str, Any]]:
     """The compositions an officer's organisation has, read through the console's origin."""
-    token = (
-        await network.notifier.http.post(
-            "/v1/login", json={"username": username, "password": PASSWORDS[username]}
-        )
-    ).json()["access_token"]
     answer = await network.notifier.http.get(
-        "/v1/compositions", headers={"Authorization": f"Bearer {token}"}
+        "/v1/compositions", headers=await bearer(network, username)
     )
     assert answer.status_code == 200, answer.text
     return list(answer.json())
@@ -51,13 +64,8 @@ async def test_an_officer_composes_a_bilingual_alert_on_the_map_and_a_colleague_
     els = await officer(browser, network, officers, "officer.nccn")
     eupen = await officer(browser, network, officers, "officer.eupen")
     page = els.page
-    await open_composer(els)
-    await page.click('[data-role="new"]')
-
-    # Keyboard only: the template, the placeholders, the traffic and the texts.
-    await page.select_option('select[name="template"]', "river-flood")
-    await page.fill('input[name="fill-river"]', "Meuse")
-    await page.fill('input[name="fill-place"]', "Liège")
+    await new_flood_from_the_template(els, place="Liège")
+    # One region by the mouse, the other by the keyboard.
     await page.click('#composer path.region[data-code="BE33"]')
     await page.focus('#composer path.region[data-code="BE34"]')
     await page.keyboard.press("Enter")
@@ -125,13 +133,7 @@ async def test_refusals_show_in_the_form_before_anything_is_sent(
 
 async def approve_the_submitted(network: Network) -> dict[str, Any]:
     """A colleague (officer.nccn.2) approves the centre's submitted composition; its document."""
-    token = (
-        await network.notifier.http.post(
-            "/v1/login",
-            json={"username": "officer.nccn.2", "password": PASSWORDS["officer.nccn.2"]},
-        )
-    ).json()["access_token"]
-    colleague = {"Authorization": f"Bearer {token}"}
+    colleague = await bearer(network, "officer.nccn.2")
     submitted = [
         c for c in await compositions(network, "officer.nccn.2") if c["state"] == "submitted"
     ]
@@ -151,11 +153,7 @@ async def test_update_and_cancel_start_from_the_published_alert(
     els = await officer(browser, network, officers, "officer.nccn")
     eupen = await officer(browser, network, officers, "officer.eupen")
     page = els.page
-    await open_composer(els)
-    await page.click('[data-role="new"]')
-    await page.select_option('select[name="template"]', "river-flood")
-    await page.fill('input[name="fill-river"]', "Meuse")
-    await page.fill('input[name="fill-place"]', "Huy")
+    await new_flood_from_the_template(els, place="Huy")
     await page.click('#composer path.region[data-code="BE33"]')
     await expect(page.locator(".composer-recipients li").first).to_be_visible(timeout=SLOW)
     await page.click('[data-role="submit"]')

@@ -131,6 +131,17 @@ async def test_who_may_approve_and_see_a_draft(network: Network) -> None:
     without_approve = await step(net, marc, submitted, "approve")
     other_org = await net.gateway.http.get(f"/v1/compositions/{draft['id']}", headers=els)
     other_list = await net.gateway.http.get("/v1/compositions", headers=els)
+    path = f"/v1/compositions/{draft['id']}"
+    version = {"version": submitted["version"]}
+    other_writes = [
+        await net.gateway.http.put(
+            path, json={"document": bilingual_flood()} | version, headers=els
+        ),
+        *[
+            await net.gateway.http.post(f"{path}/{action}", json=version, headers=els)
+            for action in ("submit", "approve", "withdraw")
+        ],
+    ]
     no_composer = await net.gateway.http.get("/v1/compositions", headers=metz)
     as_own = await net.gateway.http.get("/v1/compositions", headers=marc)
 
@@ -138,6 +149,10 @@ async def test_who_may_approve_and_see_a_draft(network: Network) -> None:
     assert without_approve.json()["code"] == "insufficient_scope"
     assert other_org.status_code == 404
     assert other_list.status_code == 200 and other_list.json() == []
+    # Another organisation's officer, who composes and approves for its own, changes nothing.
+    assert [answer.status_code for answer in other_writes] == [404, 404, 404, 404]
+    unchanged = (await net.gateway.http.get(path, headers=julie)).json()
+    assert (unchanged["state"], unchanged["version"]) == ("submitted", submitted["version"])
     # An officer who neither composes nor approves holds no token for the gateway at all.
     assert no_composer.status_code == 401
     assert [c["id"] for c in as_own.json()] == [draft["id"]]
