@@ -153,3 +153,8 @@ class CompositionCheck(BaseModel):
         description="Languages some recipients read that the alert does not carry yet."
     )
     cap_xml: str | None = Field(description="The alert as CAP 1.2 XML, when it is valid.")
+    publishes_alone: bool = Field(
+        default=False,
+        description="Whether this officer's submission would publish it at once: they hold "
+        "alerts:approve and the organisation's single_approval allows its severity now.",
+    )

@@ -7,10 +7,14 @@ offline against the registry's published JSON Web Key Set.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, time
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from schemas.cap import Severity
 
 TOKEN_ALGORITHM = "EdDSA"  # noqa: S105
 """The only JOSE `alg` an access token may carry (Ed25519, RFC 8037)."""
@@ -48,6 +52,9 @@ class Scope(StrEnum):
     """A duty officer's: compose the organisation's alerts in the console and ask for approval."""
     ALERTS_APPROVE = "alerts:approve"
     """A duty officer's: approve a colleague's composed alert, which publishes it."""
+    ALERTS_COMPOSE_EXERCISE = "alerts:compose-exercise"
+    """A trainee's or an exercise participant's: compose as with alerts:compose, but alerts of
+    status Exercise only (the console's composer is then in exercise mode)."""
 
 
 class Audience(StrEnum):
@@ -77,6 +84,7 @@ SCOPE_AUDIENCES: dict[Scope, tuple[Audience, ...]] = {
     Scope.CONSOLE: (Audience.NOTIFIER,),
     Scope.EXERCISES_PLAN: (Audience.GATEWAY, Audience.NOTIFIER),
     Scope.ALERTS_COMPOSE: (Audience.GATEWAY,),
+    Scope.ALERTS_COMPOSE_EXERCISE: (Audience.GATEWAY,),
     Scope.ALERTS_APPROVE: (Audience.GATEWAY,),
 }
 """Which services honour each scope: a token is issued for the services its scopes open."""
@@ -87,6 +95,69 @@ def audiences_of(scopes: Iterable[str]) -> tuple[Audience, ...]:
     by_name = {str(scope): audiences for scope, audiences in SCOPE_AUDIENCES.items()}
     wanted = {audience for scope in scopes for audience in by_name.get(scope, ())}
     return tuple(audience for audience in Audience if audience in wanted)
+
+
+class SingleApproval(BaseModel):
+    """A composed alert one officer holding alerts:approve may publish alone: of this severity,
+    at any hour or only between two local times (e.g. Extreme from 22:00 to 07:00, when no
+    colleague is on duty). A bare severity ("Extreme") is the rule for every hour."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {"severity": "Extreme"},
+                {"severity": "Severe", "between": ["22:00", "07:00"], "time_zone": "Europe/Paris"},
+            ]
+        },
+    )
+
+    severity: Severity
+    between: tuple[time, time] | None = Field(
+        default=None,
+        description="Local start and end of the hours it holds (the end excluded); a start "
+        "after the end spans midnight. None: at any hour.",
+    )
+    time_zone: str = Field(
+        default="Europe/Brussels", description="IANA time zone of `between`'s local times."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_severity(cls, value: Any) -> Any:
+        return {"severity": value} if isinstance(value, str) else value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone (Europe/Brussels…).") from None
+        return value
+
+    @field_validator("between")
+    @classmethod
+    def _distinct_ends(cls, value: tuple[time, time] | None) -> tuple[time, time] | None:
+        if value is not None and value[0] == value[1]:
+            raise ValueError("start and end are the same time: leave `between` out for every hour.")
+        return value
+
+    def allows(self, severity: Severity, at: datetime) -> bool:
+        """Whether an alert of this severity may go with one officer's approval at `at`."""
+        if severity != self.severity:
+            return False
+        if self.between is None:
+            return True
+        start, end = self.between
+        now = at.astimezone(ZoneInfo(self.time_zone)).time().replace(tzinfo=None)
+        return start <= now < end if start < end else now >= start or now < end
+
+    def __str__(self) -> str:
+        if self.between is None:
+            return str(self.severity)
+        start, end = (t.strftime("%H:%M") for t in self.between)
+        return f"{self.severity} from {start} to {end} ({self.time_zone})"
 
 
 class Principal(BaseModel):
@@ -114,10 +185,11 @@ class Principal(BaseModel):
         default=None,
         description="Who acts for the organisation (RFC 8693): the service holding the token.",
     )
-    single_approval: tuple[str, ...] = Field(
+    single_approval: tuple[SingleApproval, ...] = Field(
         default=(),
-        description="A duty officer's: the CAP severities of the organisation's alerts that an "
-        "officer holding alerts:approve may compose and publish alone (no second officer).",
+        description="A duty officer's: when an alert of the organisation, composed in the "
+        "console, may be published by one officer holding alerts:approve alone (no second "
+        "officer): its severity, and the hours if not at any.",
     )
 
     @property

@@ -20,7 +20,7 @@ from schemas.cap import Alert, Category, Certainty, Severity, Status, Urgency
 from schemas.cap import Scope as CapScope
 from schemas.cap_types import CapToken
 from schemas.envelopes import Channel
-from schemas.identity import Scope
+from schemas.identity import Scope, SingleApproval
 from schemas.names import Language, RegionCode, Slug
 from schemas.topics import EXERCISE_STATUSES
 
@@ -149,11 +149,12 @@ class OrganisationIn(Record):
     acts_for: list[RegionCode] = Field(default_factory=list)
     cap_sender: CapToken
     languages: list[Language] = Field(default_factory=list)
-    single_approval: list[Severity] = Field(
+    single_approval: list[SingleApproval] = Field(
         default_factory=list,
-        description="Severities of alerts composed in the console that one officer holding "
-        "alerts:approve may publish alone; every other composed alert needs a second officer's "
-        "approval (four eyes).",
+        max_length=20,
+        description="The alerts composed in the console that one officer holding "
+        "alerts:approve may publish alone (a severity, at any hour or between two local "
+        "times); every other composed alert needs a second officer's approval (four eyes).",
     )
     alert_templates: list[AlertTemplate] = Field(
         default_factory=list,

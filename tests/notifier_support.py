@@ -61,6 +61,7 @@ PASSWORDS = {
     "officer.liege": "liege-password-1",
     "officer.liege.2": "liege-password-2",
     "officer.liege.3": "liege-password-3",
+    "trainee.liege": "liege-trainee-1",
     "officer.limburg": "limburg-password-1",
     "officer.nccn": "nccn-password-1",
     "officer.nccn.2": "nccn-password-2",

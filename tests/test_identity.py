@@ -29,12 +29,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import Depends, FastAPI
 
+from schemas.cap import Severity
 from schemas.identity import (
     JWKS_PATH,
     Audience,
     JwkSet,
     Principal,
     Scope,
+    SingleApproval,
     TokenClaims,
     TokenResponse,
 )
@@ -581,3 +583,47 @@ async def test_a_registry_that_never_answers_does_not_hold_requests() -> None:
 
     assert (refused.value.status, refused.value.code) == (503, "registry_unreachable")
     assert accepted, "the verifier did reach the silent registry"
+
+
+# When one officer may publish a composed alert alone
+
+
+def brussels(hour: int, minute: int = 0, month: int = 1) -> datetime:
+    """A moment given in Brussels local time (UTC+1 in January, UTC+2 in July)."""
+    offset = 1 if month == 1 else 2
+    return datetime(2026, month, 15, hour, minute, tzinfo=UTC) - timedelta(hours=offset)
+
+
+NIGHT = {"severity": "Extreme", "between": ["22:00", "07:00"]}
+OFFICE = {"severity": "Moderate", "between": ["08:00", "18:00"]}
+
+
+@pytest.mark.parametrize(
+    ("rule", "severity", "at", "allowed"),
+    [
+        ("Extreme", Severity.EXTREME, brussels(12), True),
+        ("Extreme", Severity.SEVERE, brussels(12), False),
+        # A window across midnight: 22:00 included, 07:00 excluded.
+        (NIGHT, Severity.EXTREME, brussels(22), True),
+        (NIGHT, Severity.EXTREME, brussels(3), True),
+        (NIGHT, Severity.EXTREME, brussels(6, 59), True),
+        (NIGHT, Severity.EXTREME, brussels(7), False),
+        (NIGHT, Severity.EXTREME, brussels(21, 59), False),
+        # Local time, summer time included: 23:30 in Brussels is 21:30 UTC in July.
+        (NIGHT, Severity.EXTREME, brussels(23, 30, month=7), True),
+        # A window within one day.
+        (OFFICE, Severity.MODERATE, brussels(8), True),
+        (OFFICE, Severity.MODERATE, brussels(18), False),
+    ],
+)
+def test_a_single_approval_rule_holds_for_its_severity_in_its_local_hours(
+    rule: object, severity: Severity, at: datetime, allowed: bool
+) -> None:
+    assert SingleApproval.model_validate(rule).allows(severity, at) is allowed
+
+
+def test_a_single_approval_rule_says_itself_in_words() -> None:
+    night = SingleApproval.model_validate({"severity": "Extreme", "between": ["22:00", "07:00"]})
+
+    assert str(night) == "Extreme from 22:00 to 07:00 (Europe/Brussels)"
+    assert str(SingleApproval.model_validate("Severe")) == "Severe"

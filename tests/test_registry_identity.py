@@ -11,7 +11,7 @@ import httpx
 import pytest
 from registry_support import Registry, running_registry
 
-from schemas.identity import JWKS_PATH, Audience, JwkSet
+from schemas.identity import JWKS_PATH, Audience, JwkSet, SingleApproval
 from services.common.auth import TokenVerifier
 
 SQLITE = "sqlite+aiosqlite:///{}"
@@ -243,3 +243,63 @@ async def test_client_credentials_carry_no_refresh_token(registry: Registry) -> 
         },
     )
     assert "refresh_token" not in answer.json()
+
+
+async def test_an_organisations_single_approval_hours_travel_in_its_officers_tokens(
+    registry: Registry,
+) -> None:
+    admin = await registry.auth("admin", "admin-secret-123")
+    record = await registry.http.get("/v1/organisations/be-liege", headers=admin)
+    night = {
+        "severity": "Severe",
+        "between": ["22:00:00", "07:00:00"],
+        "time_zone": "Europe/Luxembourg",
+    }
+    body = {k: v for k, v in record.json().items() if k != "version"}
+    body["single_approval"] = ["Extreme", night]
+    changed = await registry.http.put(
+        "/v1/organisations/be-liege",
+        json=body,
+        headers={**admin, "If-Match": record.headers["ETag"]},
+    )
+    assert changed.status_code == 200, changed.text
+    extreme = {"severity": "Extreme", "between": None, "time_zone": "Europe/Brussels"}
+    assert changed.json()["single_approval"] == [extreme, night]
+
+    login = await registry.http.post(
+        "/v1/login", json={"username": "officer.liege", "password": "liege-password-1"}
+    )
+
+    carried = claims_of(login.json()["access_token"])["single_approval"]
+    assert isinstance(carried, list)
+    assert [SingleApproval.model_validate(rule) for rule in carried] == [
+        SingleApproval.model_validate(extreme),
+        SingleApproval.model_validate(night),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rule", "field"),
+    [
+        ({"severity": "Severe", "between": ["22:00", "22:00"]}, "between"),
+        ({"severity": "Severe", "between": ["22:00", "07:00"], "time_zone": "Mars/X"}, "time_zone"),
+        ({"severity": "Dreadful"}, "severity"),
+    ],
+)
+async def test_a_single_approval_rule_that_means_nothing_is_refused_naming_it(
+    registry: Registry, rule: dict[str, object], field: str
+) -> None:
+    admin = await registry.auth("admin", "admin-secret-123")
+    record = await registry.http.get("/v1/organisations/be-liege", headers=admin)
+    body = {k: v for k, v in record.json().items() if k != "version"} | {"single_approval": [rule]}
+
+    refused = await registry.http.put(
+        "/v1/organisations/be-liege",
+        json=body,
+        headers={**admin, "If-Match": record.headers["ETag"]},
+    )
+
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["field"] == f"single_approval[0].{field}"
+    unchanged = await registry.http.get("/v1/organisations/be-liege", headers=admin)
+    assert unchanged.json() == record.json()

@@ -5,8 +5,11 @@ composes it (`alerts:compose`) and submits it; a second officer of the same orga
 (`alerts:approve`) approves the version they read, and the gateway publishes it exactly as it
 publishes a machine client's alert: same authorisation (the organisation's sender, regions and
 competences, from the approver's token), same chain rules, 202 only once the broker holds it.
-The organisation's `single_approval` severities (in the registry, carried in officers' tokens)
-may go out on one officer's approval: at night one officer may hold the desk alone.
+The organisation's `single_approval` rules (in the registry, carried in officers' tokens) let
+one officer's approval publish an alert of a given severity, at any hour or between two local
+times: at night one officer may hold the desk alone. An officer holding
+`alerts:compose-exercise` rather than `alerts:compose` (a trainee, an exercise participant)
+composes Exercise alerts only.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas import CapValidationError, parse_cap_json, to_cap_json, to_cap_xml
-from schemas.cap import Alert
+from schemas.cap import Alert, Status
 from schemas.errors import Problem
 from schemas.gateway import (
     Acceptance,
@@ -56,7 +59,7 @@ async def check(
     stamped = _stamped(document, claims, identifier, datetime.now(UTC))
     try:
         alert = _alert_of(json.loads(stamped))
-        service.authorise(alert, claims, composed=True)
+        _authorise(alert, claims)
         recipients = await _recipients(alert, router)
     except CapValidationError as error:
         return _refused(list(error.problems))
@@ -71,6 +74,7 @@ async def check(
     return CompositionCheck(
         valid=True, problems=[], recipients=recipients, missing_languages=missing,
         cap_xml=to_cap_xml(alert).decode(),
+        publishes_alone=Scope.ALERTS_APPROVE in claims.scopes and _alone_allowed(alert, claims),
     )  # fmt: skip
 
 
@@ -84,7 +88,7 @@ async def create(
     sessions: async_sessionmaker[AsyncSession], claims: TokenClaims, body: CompositionIn
 ) -> CompositionOut:
     """A new draft of the officer's organisation (version 1)."""
-    _require(claims, Scope.ALERTS_COMPOSE)
+    _require_composer(claims)
     now = datetime.now(UTC)
     row = Composition(
         id=uuid.uuid4().hex,
@@ -109,7 +113,7 @@ async def save(
     body: CompositionIn,
 ) -> CompositionOut:
     """A new version of an open composition; 409 if someone saved since `body.version`."""
-    _require(claims, Scope.ALERTS_COMPOSE)
+    _require_composer(claims)
     now = datetime.now(UTC)
     async with sessions() as session, session.begin():
         row = await _open_row(session, claims, composition_id, body.version)
@@ -129,8 +133,8 @@ async def submit(
     publish: Publisher,
 ) -> CompositionOut:
     """Ask for approval of a valid composition; an officer who may approve it alone (its
-    severity is one of the organisation's `single_approval`) publishes it at once."""
-    _require(claims, Scope.ALERTS_COMPOSE)
+    severity is allowed alone now by the organisation's `single_approval`) publishes it at once."""
+    _require_composer(claims)
     now = datetime.now(UTC)
     async with sessions() as session, session.begin():
         row = await _open_row(session, claims, composition_id, version)
@@ -171,13 +175,13 @@ async def approve(
             "four_eyes",
             "a composed alert is approved by an officer who did not write it; "
             f"{claims.org} lets one officer alone publish only "
-            f"{', '.join(claims.single_approval) or 'no'} alerts.",
+            f"{'; '.join(map(str, claims.single_approval)) or 'no'} alerts.",
             field="approved_by",
         )
     now = datetime.now(UTC)
     # `sent` is the moment of publication, not of the last save.
     alert = alert.model_copy(update={"sent": now.replace(microsecond=0)})
-    service.authorise(alert, claims, composed=True)
+    _authorise(alert, claims)
     acceptance = await publish(alert, claims)
     async with sessions() as session, session.begin():
         row = await _row(session, claims, composition_id)
@@ -271,7 +275,7 @@ class Templates:
 
     async def of(self, claims: TokenClaims) -> list[AlertTemplate]:
         """The officer's organisation's templates; 503 if never read and unreachable now."""
-        _require(claims, Scope.ALERTS_COMPOSE)
+        _require_composer(claims)
         kept = self._read.get(claims.org)
         if kept is not None and time.monotonic() - kept[0] < self._fresh_for:
             return kept[1]
@@ -331,6 +335,27 @@ class Publisher:
 # --------------------------------------------------------------------------------- helpers
 
 
+def _require_composer(claims: TokenClaims) -> None:
+    if Scope.ALERTS_COMPOSE_EXERCISE not in claims.scopes:
+        _require(claims, Scope.ALERTS_COMPOSE)
+
+
+def _authorise(alert: Alert, claims: TokenClaims) -> None:
+    """The publishing rules of a machine client, and an exercise-only officer's own limit:
+    whatever they check, submit or approve is an Exercise alert."""
+    service.authorise(alert, claims, composed=True)
+    exercise_only = (
+        Scope.ALERTS_COMPOSE_EXERCISE in claims.scopes and Scope.ALERTS_COMPOSE not in claims.scopes
+    )
+    if exercise_only and alert.status is not Status.EXERCISE:
+        raise ProblemError(
+            403,
+            "exercise_only",
+            f"{claims.sub} composes exercise alerts only: the status must be Exercise.",
+            field="status",
+        )
+
+
 def _require(claims: TokenClaims, scope: Scope) -> None:
     if scope not in claims.scopes:
         raise ProblemError(
@@ -387,13 +412,14 @@ def _valid_alert(row: Composition, claims: TokenClaims) -> Alert:
         alert = _alert_of(json.loads(row.document))
     except CapValidationError as error:
         raise ProblemError.from_cap(error, status=422) from None
-    service.authorise(alert, claims, composed=True)
+    _authorise(alert, claims)
     return alert
 
 
 def _alone_allowed(alert: Alert, claims: TokenClaims) -> bool:
     severity = max((info.severity for info in alert.info), key=lambda s: s.rank, default=None)
-    return severity is not None and str(severity) in claims.single_approval
+    now = datetime.now(UTC)
+    return severity is not None and any(r.allows(severity, now) for r in claims.single_approval)
 
 
 async def _recipients(alert: Alert, router: RoutingClient) -> list[RecipientPreview]:

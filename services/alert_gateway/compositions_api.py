@@ -17,7 +17,10 @@ router = APIRouter(prefix="/v1/compositions", tags=["compositions"])
 
 # Composing and approving are checked per step (`compositions._require`).
 OfficerDep = Annotated[
-    TokenClaims, Depends(requires_any(Scope.ALERTS_COMPOSE, Scope.ALERTS_APPROVE))
+    TokenClaims,
+    Depends(
+        requires_any(Scope.ALERTS_COMPOSE, Scope.ALERTS_COMPOSE_EXERCISE, Scope.ALERTS_APPROVE)
+    ),
 ]
 _PATH = "/{composition_id}"
 

@@ -96,7 +96,8 @@ class Organisation(Versioned, Base):
     cap_sender: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
     languages: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     # Severities a composed alert may be published with by one officer (see OrganisationIn).
-    single_approval: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    # schemas.identity.SingleApproval as JSON; a bare severity string is the rule for every hour.
+    single_approval: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list)
     # The hazard templates of the console's composer (AlertTemplate records, as JSON).
     alert_templates: Mapped[list[dict[str, object]]] = mapped_column(
         JSON, nullable=False, default=list

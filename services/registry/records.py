@@ -161,7 +161,9 @@ def _organisation_row(record: BaseModel, row: m.Organisation | None) -> m.Organi
     )
     row.cap_sender = record.cap_sender
     row.languages = [str(lang) for lang in record.languages]
-    row.single_approval = [str(severity) for severity in record.single_approval]
+    row.single_approval = [
+        rule.model_dump(mode="json", exclude_defaults=True) for rule in record.single_approval
+    ]
     row.alert_templates = [
         t.model_dump(mode="json", exclude_none=True) for t in record.alert_templates
     ]

@@ -3,7 +3,8 @@ alert, a colleague approves it, it reaches its recipients; refusals show in the 
 
 The network of conftest.py (registry with tests/registry/world.yaml, gateway, broker,
 notifier, SMTP on loopback). The national crisis centre's officer.nccn and officer.nccn.2
-compose and approve for Belgium; officer.liege.3 only composes for Liège's province.
+compose and approve for Belgium; Liège's officer.liege and officer.liege.2 compose and approve
+for its province, officer.liege.3 only composes, trainee.liege composes exercises only.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ async def new_flood_from_the_template(page: OfficerPage, *, place: str) -> None:
     """Open the composer on a new alert from the centre's river-flood template."""
     await open_composer(page)
     await page.page.click('[data-role="new"]')
-    await page.page.select_option('select[name="template"]', "river-flood")
+    await page.page.select_option('#composer select[name="template"]', "river-flood")
     await page.page.fill('input[name="fill-river"]', "Meuse")
     await page.page.fill('input[name="fill-place"]', place)
 
@@ -116,7 +117,7 @@ async def test_refusals_show_in_the_form_before_anything_is_sent(
     page = marc.page
     await open_composer(marc)
     await page.click('[data-role="new"]')
-    await page.select_option('select[name="template"]', "river-flood")
+    await page.select_option('#composer select[name="template"]', "river-flood")
     await page.click('#composer path.region[data-code="NL42"]')  # Liège acts for its province only
 
     problems = page.locator(".composer-problems li")
@@ -191,7 +192,7 @@ async def test_update_and_cancel_start_from_the_published_alert(
     await reopen_composer(els)
     await page.locator('.composition[data-state="published"] [data-role="cancel"]').first.click()
     await expect(page.locator(".composer-form h2")).to_have_text("Cancel a published alert")
-    await expect(page.locator('select[name="template"]')).to_have_count(0)
+    await expect(page.locator('#composer select[name="template"]')).to_have_count(0)
     await page.fill('textarea[name="note"]', "The Meuse fell back below the alert level.")
     await page.click('[data-role="submit"]')
     await expect(page.locator('.composition[data-state="submitted"]')).to_have_count(
@@ -204,3 +205,168 @@ async def test_update_and_cancel_start_from_the_published_alert(
     )
     chain = f'.card[data-chain="{original["sender"]},{original["identifier"]}"]'
     await expect(eupen.page.locator(chain)).to_have_count(0, timeout=SLOW)
+
+
+SCREEN_POINT = """async ([lat, lon]) => {
+  const { project } = await import(new URL("/console/static/js/map.js", location.href).href);
+  const svg = document.querySelector("#composer svg.map");
+  const [x, y] = project([lon, lat]);
+  const point = new DOMPoint(x, y).matrixTransform(svg.getScreenCTM());
+  return [point.x, point.y];
+}"""
+
+
+def points(text: str) -> list[tuple[float, float]]:
+    """CAP's 'lat,lon lat,lon …' as pairs of numbers."""
+    return [(float(lat), float(lon)) for lat, lon in (pair.split(",") for pair in text.split())]
+
+
+def near(
+    got: list[tuple[float, float]], meant: list[tuple[float, float]], degrees: float = 0.02
+) -> bool:
+    return len(got) == len(meant) and all(
+        abs(a - c) <= degrees and abs(b - d) <= degrees
+        for (a, b), (c, d) in zip(got, meant, strict=True)
+    )
+
+
+async def click_on_map(page: OfficerPage, lat: float, lon: float) -> None:
+    """A click on the composer's map at a place given in degrees."""
+    x, y = await page.page.evaluate(SCREEN_POINT, [lat, lon])
+    await page.page.mouse.click(x, y)
+
+
+async def test_an_area_drawn_as_a_polygon_and_a_circle_goes_out_with_the_regions_it_touches(
+    browser: Browser, network: Network, officers: list[OfficerPage]
+) -> None:
+    els = await officer(browser, network, officers, "officer.nccn")
+    page = els.page
+    await new_flood_from_the_template(els, place="Liège")
+
+    # A polygon around the city of Liège, corner by corner, closed by the button.
+    await page.check('input[name="drawing"][value="polygon"]')
+    for lat, lon in [(50.70, 5.45), (50.70, 5.75), (50.50, 5.75), (50.50, 5.45)]:
+        await click_on_map(els, lat, lon)
+    await page.click('[data-role="close-polygon"]')
+    polygon = points(await page.input_value('input[name="polygon"]'))
+    corners = [(50.70, 5.45), (50.70, 5.75), (50.50, 5.75), (50.50, 5.45), (50.70, 5.45)]
+    assert near(polygon, corners)  # a click lands within a pixel of the place meant
+    await expect(page.locator(".composer-regions li")).to_have_count(1)  # Liège only
+
+    # A circle: its centre in the Ardennes south of the provinces' border, then its edge.
+    await page.check('input[name="drawing"][value="circle"]')
+    await click_on_map(els, 50.30, 5.60)
+    await click_on_map(els, 50.30, 5.70)
+    centre, radius = (await page.input_value('input[name="circle"]')).split()
+    assert near(points(centre), [(50.30, 5.60)]) and 5.5 < float(radius) < 8.7  # 7.1 km meant
+    codes = await page.locator(".composer-regions li").evaluate_all(
+        "items => items.map(li => li.dataset.code)"
+    )
+    assert codes == ["BE33", "BE34"]
+
+    xml = page.locator(".composer-xml")
+    await expect(xml).to_contain_text("<polygon>", timeout=SLOW)
+    await expect(xml).to_contain_text(f" {radius}</circle>")
+    await page.click('[data-role="submit"]')
+    await expect(page.locator('.composition[data-state="submitted"]')).to_have_count(
+        1, timeout=SLOW
+    )
+    area = (await approve_the_submitted(network))["info"][0]["area"][0]
+    assert [points(text) for text in area["polygon"]] == [polygon]
+    assert [g["value"] for g in area["geocode"]] == ["BE33", "BE34"]
+    (published_circle,) = area["circle"]
+    published_centre, published_radius = published_circle.split()
+    assert points(published_centre) == points(centre)
+    assert float(published_radius) == float(radius)
+
+
+FOCUSED = """(selector) => {
+  const element = document.activeElement;
+  return [element.matches(selector), [...document.querySelectorAll("*")].indexOf(element)];
+}"""
+
+
+async def tab_to(page: OfficerPage, selector: str, limit: int = 120) -> list[int]:
+    """Press Tab until `selector` holds the focus; the document positions of the stops."""
+    stops = []
+    for _ in range(limit):
+        await page.page.keyboard.press("Tab")
+        found, position = await page.page.evaluate(FOCUSED, selector)
+        stops.append(position)
+        if found:
+            return stops
+    raise AssertionError(f"Tab never reaches {selector}")
+
+
+async def test_an_alert_is_composed_and_approved_with_the_keyboard_alone(
+    browser: Browser, network: Network, officers: list[OfficerPage]
+) -> None:
+    luc = await officer(browser, network, officers, "officer.liege")
+    page, keys = luc.page, luc.page.keyboard
+    await page.focus("body")
+    await tab_to(luc, "#open-composer")
+    await keys.press("Enter")
+    await tab_to(luc, '[data-role="new"]')
+    await keys.press("Enter")
+
+    # The form in the order it reads: every stop comes after the one before.
+    stops = await tab_to(luc, '#composer select[name="template"]')
+    await keys.press("ArrowDown")  # the organisation's first template: the river flood
+    assert await page.input_value('#composer select[name="template"]') == "river-flood"
+    stops += await tab_to(luc, 'input[name="fill-river"]')
+    await keys.type("Meuse")
+    stops += await tab_to(luc, 'input[name="fill-place"]')
+    await keys.type("Huy")
+    stops += await tab_to(luc, '#composer select[name="severity"]')
+    await keys.press("ArrowUp")  # Severe -> Extreme
+    assert await page.input_value('#composer select[name="severity"]') == "Extreme"
+    stops += await tab_to(luc, 'path.region[data-code="BE33"]')
+    await keys.press("Enter")
+    stops += await tab_to(luc, 'input[name="contact"]')
+    await keys.type("+32 4 000 00 00")
+    await expect(page.locator(".composer-recipients li").first).to_be_visible(timeout=SLOW)
+    # Extreme goes out on one officer's approval at Liège: the form says so before.
+    await expect(page.locator('[data-role="submit"]')).to_have_text(
+        "Publish now (no second approval needed)"
+    )
+    stops += await tab_to(luc, '[data-role="submit"]')
+    assert stops == sorted(stops), "the focus moves back up the form"
+    await keys.press("Enter")
+
+    published = page.locator('.composition[data-state="published"]')
+    await expect(published.first).to_be_visible(timeout=SLOW)
+    document = next(
+        c["document"]
+        for c in await compositions(network, "officer.liege")
+        if c["state"] == "published" and c["document"]["info"][0]["contact"] == "+32 4 000 00 00"
+    )
+    assert [info["language"] for info in document["info"]] == ["fr", "de"]
+    assert document["info"][0]["headline"] == "Meuse dépassera le seuil d'alerte à Huy"
+    assert document["info"][0]["severity"] == "Extreme"
+    assert [g["value"] for g in document["info"][0]["area"][0]["geocode"]] == ["BE33"]
+
+
+async def test_exercise_mode_composes_exercise_alerts_only(
+    browser: Browser, network: Network, officers: list[OfficerPage]
+) -> None:
+    hugo = await officer(browser, network, officers, "trainee.liege")
+    await open_composer(hugo)
+    await hugo.page.click('[data-role="new"]')
+    real = hugo.page.locator('input[name="status"][value="Actual"]')
+    await expect(real).to_be_disabled()
+    await expect(hugo.page.locator('input[name="status"][value="Exercise"]')).to_be_checked()
+    await expect(hugo.page.locator("#composer .banner-exercise")).to_have_text(
+        "EXERCISE MODE — this console composes exercise alerts only"
+    )
+
+    # An officer who may compose real alerts too, on a console showing exercise traffic only.
+    marc = await officer(browser, network, officers, "officer.liege.3")
+    await marc.page.select_option("#filter-traffic", "exercise")
+    await open_composer(marc)
+    await marc.page.click('[data-role="new"]')
+    await expect(marc.page.locator('input[name="status"][value="Actual"]')).to_be_disabled()
+    await marc.page.select_option('#composer select[name="template"]', "river-flood")
+    await marc.page.click('#composer path.region[data-code="BE33"]')
+    await expect(marc.page.locator(".composer-xml")).to_contain_text(
+        "<status>Exercise</status>", timeout=SLOW
+    )

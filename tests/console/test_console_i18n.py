@@ -73,6 +73,7 @@ FAMILIES: dict[str, set[str]] = {
     "composer.heading": {"Alert", "Update", "Cancel"},
     "composer.language": {"en", "nl", "fr", "de"},
     "composer.text": {"event", "headline", "description", "instruction"},
+    "composer.draw": {"regions", "polygon", "circle"},
     "composer.help.urgency": {"Immediate", "Expected", "Future", "Past"},
     "composer.help.severity": {"Extreme", "Severe", "Moderate", "Minor"},
     "composer.help.certainty": {"Observed", "Likely", "Possible", "Unlikely"},

@@ -2,8 +2,9 @@
 
 The whole network (real broker, registry, gateway, notifier, SMTP server on loopback) with the
 officers of tests/registry/world.yaml: Liège's officer.liege and officer.liege.2 compose and
-approve, officer.liege.3 only composes, the national crisis centre's officer.nccn composes for
-another organisation. Liège lets one officer alone publish only Extreme alerts.
+approve, officer.liege.3 only composes, trainee.liege composes exercises only, the national
+crisis centre's officer.nccn composes for another organisation. Liège lets one officer alone
+publish only Extreme alerts.
 """
 
 from __future__ import annotations
@@ -191,17 +192,53 @@ async def test_one_officer_alone_publishes_what_the_organisation_allows_at_night
     network: Network,
 ) -> None:
     net = network
-    julie = await officer(net, "officer.liege")
+    julie, marc = await officer(net, "officer.liege"), await officer(net, "officer.liege.3")
     extreme = bilingual_flood()
     for info in extreme["info"]:
         info["severity"] = "Extreme"
 
+    async def alone(who: dict[str, str], document: dict[str, Any]) -> bool:
+        check = await net.gateway.http.post("/v1/compositions/check", json=document, headers=who)
+        assert check.json()["valid"] is True, check.text
+        return bool(check.json()["publishes_alone"])
+
+    # The form tells the officer beforehand whether their submission publishes at once.
+    assert await alone(julie, extreme) is True
+    assert await alone(julie, bilingual_flood()) is False  # Severe: a colleague approves
+    assert await alone(marc, extreme) is False  # composes only: never alone
     draft = await compose(net, julie, extreme)
     published = await step(net, julie, draft, "submit")
 
     assert published.status_code == 200, published.text
     assert published.json()["state"] == "published"
     assert {e["by"] for e in published.json()["history"]} == {"officer.liege"}
+
+
+async def test_an_exercise_only_officer_composes_exercises_that_a_colleague_approves(
+    network: Network,
+) -> None:
+    net = network
+    hugo, sophie = await officer(net, "trainee.liege"), await officer(net, "officer.liege.2")
+    real, exercise = bilingual_flood(), bilingual_flood(status="Exercise")
+
+    real_check = await net.gateway.http.post("/v1/compositions/check", json=real, headers=hugo)
+    exercise_check = await net.gateway.http.post(
+        "/v1/compositions/check", json=exercise, headers=hugo
+    )
+    real_draft = await compose(net, hugo, real)  # a draft may be anything until submitted
+    real_submitted = await step(net, hugo, real_draft, "submit")
+    drill = (await step(net, hugo, await compose(net, hugo, exercise), "submit")).json()
+    approved = await step(net, sophie, drill, "approve")
+
+    problems = real_check.json()["problems"]
+    assert [(p["field"], p["code"]) for p in problems] == [("status", "exercise_only")]
+    assert exercise_check.json()["valid"] is True
+    assert real_submitted.status_code == 403 and real_submitted.json()["field"] == "status"
+    still = await net.gateway.http.get(f"/v1/compositions/{real_draft['id']}", headers=hugo)
+    assert still.json()["state"] == "draft"
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["state"] == "published"
+    assert approved.json()["document"]["status"] == "Exercise"
 
 
 async def test_an_approver_sees_what_changed_and_approves_only_what_they_read(

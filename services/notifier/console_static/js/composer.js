@@ -5,7 +5,8 @@
 
 import { replaceChildren, h } from "./dom.js";
 import { t, term, uiLanguage, UI_LANGUAGES } from "./i18n.js";
-import { renderMap } from "./map.js";
+import { circleTouches, kmBetween, ringsTouch } from "./geometry.js";
+import { renderMap, unproject } from "./map.js";
 import { placeName, REGIONS } from "./regions.js";
 import { fullTime } from "./format.js";
 
@@ -23,8 +24,39 @@ function emptyForm() {
   return {
     template: "", fills: {}, status: "Actual", msgType: "Alert", references: [], note: "",
     category: "Geo", eventCode: "", urgency: "Expected", severity: "Severe", certainty: "Likely",
-    onset: "", expires: "", languages: [uiLanguage()], texts: {}, regions: [], web: "", contact: "",
+    onset: "", expires: "", languages: [uiLanguage()], texts: {}, regions: [], polygon: "", circle: "",
+    web: "", contact: "",
   };
+}
+
+const DECIMALS = 4; // ~10 m: finer than a click on the map can mean
+
+/** A CAP polygon's text as [lat, lon] points; null unless every pair is two numbers. */
+export function polygonPoints(text) {
+  const pairs = String(text ?? "").trim().split(/\s+/).filter(Boolean).map((pair) => pair.split(",").map(Number));
+  return pairs.length && pairs.every((p) => p.length === 2 && p.every(Number.isFinite)) ? pairs : null;
+}
+
+/** A CAP circle's text as {lat, lon, radiusKm}; null unless it reads "lat,lon radius". */
+export function circleOf(text) {
+  const match = /^\s*(-?[\d.]+),(-?[\d.]+)\s+([\d.]+)\s*$/.exec(String(text ?? ""));
+  if (!match) return null;
+  const [lat, lon, radiusKm] = match.slice(1).map(Number);
+  return [lat, lon, radiusKm].every(Number.isFinite) ? { lat, lon, radiusKm } : null;
+}
+
+function pairText([lat, lon]) {
+  return `${lat.toFixed(DECIMALS)},${lon.toFixed(DECIMALS)}`;
+}
+
+/** The network's regions (codes) a drawn polygon or circle touches, on the map's outlines. */
+function regionsTouched(form) {
+  const ring = polygonPoints(form.polygon)?.map(([lat, lon]) => [lon, lat]);
+  const circle = circleOf(form.circle);
+  return REGIONS.filter((region) => !region.context && (
+    (ring && ring.length >= 3 && ringsTouch(ring, region.outline))
+    || (circle && circleTouches([circle.lon, circle.lat], circle.radiusKm, region.outline))
+  )).map((region) => region.code);
 }
 
 function localInput(iso) {
@@ -58,7 +90,11 @@ export function documentOf(form) {
         description: filled(texts.description, form.fills) || undefined,
         instruction: filled(texts.instruction, form.fills) || undefined,
         web: form.web || undefined, contact: form.contact || undefined,
-        area: [{ areaDesc, geocode }],
+        area: [{
+          areaDesc, geocode,
+          polygon: form.polygon.trim() ? [form.polygon.trim()] : undefined,
+          circle: form.circle.trim() ? [form.circle.trim()] : undefined,
+        }],
       };
       if (form.eventCode) info.eventCode = [{ valueName: "crossalert", value: form.eventCode }];
       return info;
@@ -84,7 +120,18 @@ function formOf(document) {
     languages: infos.map((info) => info.language),
     texts: Object.fromEntries(infos.map((info) => [info.language, Object.fromEntries(TEXTS.map((k) => [k, info[k] ?? ""]))])),
     regions: [...new Set(codes)], web: first.web ?? "", contact: first.contact ?? "",
+    polygon: first.area?.[0]?.polygon?.[0] ?? "", circle: first.area?.[0]?.circle?.[0] ?? "",
   };
+}
+
+/** A selector finding `element` again once `root` is drawn anew; null if it is not in root. */
+function focusSelector(element, root) {
+  if (!element || element === root || !root.contains(element)) return null;
+  if (element.dataset?.code) return `path.region[data-code="${element.dataset.code}"]`;
+  if (element.dataset?.role) return `[data-role="${element.dataset.role}"]`;
+  if (!element.name) return null;
+  const value = element.type === "radio" ? `[value="${CSS.escape(element.value)}"]` : "";
+  return `[name="${CSS.escape(element.name)}"]${value}`;
 }
 
 /** The CAP reference (sender,identifier,sent) of a published alert. */
@@ -93,12 +140,13 @@ function referenceTo(document) {
 }
 
 export class Composer {
-  constructor({ session, root, announce }) {
+  constructor({ session, root, announce, exerciseMode = () => false }) {
     this.session = session;
     this.root = root;
     this.announce = announce;
+    this.exerciseMode = exerciseMode;
     this.templates = [];
-    this.compositions = [];
+    this.compositions = null; // null: being read
     this.editing = null; // the composition being edited (null: a new one)
     this.form = emptyForm();
     this.check = null;
@@ -107,6 +155,8 @@ export class Composer {
     this.changes = new Map(); // composition id -> fields changed since this officer last looked
     this.view = "list";
     this.timer = null;
+    this.drawing = "regions"; // what a click on the map does: regions, polygon, circle
+    this.sketch = []; // [lat, lon] points clicked for the shape being drawn
   }
 
   get scopes() {
@@ -115,11 +165,20 @@ export class Composer {
 
   /** Whether this officer may compose (an approver alone reads and approves). */
   get allowed() {
-    return this.scopes.has("alerts:compose");
+    return this.scopes.has("alerts:compose") || this.scopes.has("alerts:compose-exercise");
+  }
+
+  /** Exercise mode: an exercise-only officer (the gateway holds them to it), or a console
+   * showing exercise traffic only. Only Exercise alerts are composed, updated or cancelled. */
+  get exerciseOnly() {
+    const onlyExercises = this.scopes.has("alerts:compose-exercise") && !this.scopes.has("alerts:compose");
+    return onlyExercises || this.exerciseMode();
   }
 
   async open() {
     this.view = "list";
+    // Never offer the buttons of a list read before: what was submitted may be published now.
+    this.compositions = null;
     this.render();
     await this.reload();
   }
@@ -173,19 +232,24 @@ export class Composer {
 
   startNew(form = emptyForm()) {
     this.editing = null;
-    this.form = form;
-    this.check = null;
-    this.view = "form";
-    this.render();
-    this.scheduleCheck();
+    this.openForm(form);
   }
 
   edit(composition) {
     this.editing = composition;
-    this.form = formOf(composition.document);
     this.markSeen(composition);
+    this.openForm(formOf(composition.document));
+  }
+
+  openForm(form) {
+    this.form = form;
+    this.drawing = "regions";
+    this.sketch = [];
+    this.check = null;
     this.view = "form";
     this.render();
+    // Keyboard and screen-reader users start at the form's heading, not back at the page's top.
+    this.root.querySelector("h2")?.focus();
     this.scheduleCheck();
   }
 
@@ -268,8 +332,11 @@ export class Composer {
   // ---------------------------------------------------------------------------- rendering
 
   render() {
+    // The form is drawn anew on every choice: the control in focus keeps it (keyboard users).
+    const focused = focusSelector(document.activeElement, this.root);
     if (this.view === "form") replaceChildren(this.root, this.renderForm());
     else replaceChildren(this.root, this.renderList());
+    if (focused) this.root.querySelector(focused)?.focus();
   }
 
   renderError() {
@@ -279,7 +346,7 @@ export class Composer {
   renderList() {
     const mayApprove = this.scopes.has("alerts:approve");
     const me = this.session.claims?.sub;
-    const rows = this.compositions.map((c) => {
+    const rows = (this.compositions ?? []).map((c) => {
       const head = c.document.info?.[0] ?? {};
       const actions = [];
       if (c.state === "draft" || c.state === "submitted") {
@@ -289,7 +356,7 @@ export class Composer {
       if (c.state === "submitted" && mayApprove && !wrote) {
         actions.push(h("button", { type: "button", class: "tool-button primary", dataset: { role: "approve" }, onclick: () => this.act("approve", c) }, t("composer.approve")));
       }
-      if (c.state === "published") {
+      if (c.state === "published" && (c.document.status === "Exercise" || !this.exerciseOnly)) {
         actions.push(
           h("button", { type: "button", class: "tool-button", dataset: { role: "update" }, onclick: () => this.followUp(c, "Update") }, t("composer.update")),
           h("button", { type: "button", class: "tool-button", dataset: { role: "cancel" }, onclick: () => this.followUp(c, "Cancel") }, t("composer.cancel")),
@@ -313,7 +380,8 @@ export class Composer {
       h("h2", {}, t("composer.title")),
       this.renderError(),
       this.allowed ? h("button", { type: "button", class: "tool-button primary", dataset: { role: "new" }, onclick: () => this.startNew() }, t("composer.new")) : null,
-      rows.length ? h("ul", { class: "compositions" }, rows) : h("p", {}, t("composer.none")),
+      this.compositions === null ? h("p", {}, t("composer.loading"))
+        : rows.length ? h("ul", { class: "compositions" }, rows) : h("p", {}, t("composer.none")),
     );
   }
 
@@ -335,11 +403,17 @@ export class Composer {
 
   renderForm() {
     const form = this.form;
+    if (this.exerciseOnly && form.status !== "Exercise") {
+      form.status = "Exercise";
+      this.scheduleCheck();
+    }
     const cancelling = form.msgType === "Cancel";
     const placeholders = [...new Set(form.languages.flatMap((l) => TEXTS.flatMap((k) => [...String(form.texts[l]?.[k] ?? "").matchAll(PLACEHOLDER)].map((m) => m[1]))))];
     const body = [
-      h("h2", {}, term("composer.heading", form.msgType)),
-      form.status === "Exercise" ? h("div", { class: "banner banner-exercise", role: "note" }, h("strong", {}, t("composer.exerciseBanner"))) : null,
+      h("h2", { tabindex: "-1" }, term("composer.heading", form.msgType)),
+      form.status === "Exercise"
+        ? h("div", { class: "banner banner-exercise", role: "note" }, h("strong", {}, this.exerciseOnly ? t("composer.exerciseMode") : t("composer.exerciseBanner")))
+        : null,
       this.renderError(),
     ];
     if (cancelling) {
@@ -351,7 +425,7 @@ export class Composer {
           this.templates.map((tpl) => h("option", { value: tpl.id, selected: form.template === tpl.id }, tpl.texts[uiLanguage()]?.event ?? Object.values(tpl.texts)[0].event)))),
         placeholders.map((name) => this.field(t("composer.fill", { name }), h("input", { name: `fill-${name}`, value: form.fills[name] ?? "", oninput: (e) => { form.fills[name] = e.target.value; this.scheduleCheck(); } }))),
         h("fieldset", { class: "composer-row" }, h("legend", {}, t("composer.traffic")),
-          ["Actual", "Exercise"].map((status) => h("label", {}, h("input", { type: "radio", name: "status", value: status, checked: form.status === status, onchange: () => { this.update({ status }); this.render(); } }), " ", term("status", status)))),
+          ["Actual", "Exercise"].map((status) => h("label", {}, h("input", { type: "radio", name: "status", value: status, checked: form.status === status, disabled: status === "Actual" && this.exerciseOnly, onchange: () => { this.update({ status }); this.render(); } }), " ", term("status", status)))),
         h("div", { class: "composer-row" },
           this.field(t("composer.category"), this.select("category", CATEGORIES, "category")),
           this.field(t("composer.urgency"), this.select("urgency", URGENCIES, "urgency"), h("span", { dataset: { help: "urgency" } }, term("composer.help.urgency", form.urgency))),
@@ -374,8 +448,8 @@ export class Composer {
       h("div", { class: "composer-actions" },
         h("button", { type: "button", class: "tool-button", dataset: { role: "save" }, disabled: this.busy, onclick: () => this.act("save") }, t("composer.save")),
         h("button", { type: "button", class: "tool-button primary", dataset: { role: "submit" }, disabled: this.busy, onclick: () => this.act("submit") }, t("composer.submit")),
-        this.editing ? h("button", { type: "button", class: "tool-button", onclick: () => this.act("withdraw", this.editing) }, t("composer.withdraw")) : null,
-        h("button", { type: "button", class: "tool-button", onclick: () => { this.view = "list"; this.render(); } }, t("composer.back"))),
+        this.editing ? h("button", { type: "button", class: "tool-button", dataset: { role: "withdraw" }, onclick: () => this.act("withdraw", this.editing) }, t("composer.withdraw")) : null,
+        h("button", { type: "button", class: "tool-button", dataset: { role: "back" }, onclick: () => { this.view = "list"; this.render(); } }, t("composer.back"))),
     );
     const root = h("form", { class: "composer-form", "aria-label": t("composer.title"), onsubmit: (e) => e.preventDefault() }, body);
     queueMicrotask(() => this.renderCheck());
@@ -407,25 +481,87 @@ export class Composer {
   }
 
   renderArea() {
-    const map = renderMap({ highlights: this.form.regions.map((code) => ({ code, severity: this.form.severity })), title: t("composer.area") });
+    const form = this.form;
+    const drawn = polygonPoints(form.polygon);
+    const circle = circleOf(form.circle);
+    const sketching = this.drawing === "polygon" && this.sketch.length;
+    const map = renderMap({
+      highlights: form.regions.map((code) => ({ code, severity: form.severity })),
+      polygons: sketching ? [{ points: this.sketch }] : drawn ? [{ points: drawn }] : [],
+      circles: circle ? [circle] : this.drawing === "circle" && this.sketch.length ? [{ lat: this.sketch[0][0], lon: this.sketch[0][1], radiusKm: 0.5 }] : [],
+      title: t("composer.area"),
+    });
     map.classList.add("composer-map");
-    // Click a region to add it to the area or take it out; each one is a button for the keyboard.
+    map.dataset.drawing = this.drawing;
+    // Picking: a click on a region adds it to the area or takes it out; each one is a button for
+    // the keyboard. Drawing: a click is a corner of the polygon, or the circle's centre then edge.
     for (const shape of map.querySelectorAll("path.region:not(.context)")) {
       const code = shape.dataset.code;
-      shape.setAttribute("tabindex", "0");
+      shape.setAttribute("tabindex", this.drawing === "regions" ? "0" : "-1");
       shape.setAttribute("role", "button");
-      shape.setAttribute("aria-pressed", String(this.form.regions.includes(code)));
+      shape.setAttribute("aria-pressed", String(form.regions.includes(code)));
       shape.setAttribute("aria-label", placeName(code));
-      const toggle = () => this.toggleRegion(code);
-      shape.addEventListener("click", toggle);
-      shape.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); toggle(); } });
+      shape.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); this.toggleRegion(code); } });
     }
+    map.addEventListener("click", (e) => {
+      if (this.drawing === "regions") {
+        const code = e.target.closest?.("path.region:not(.context)")?.dataset.code;
+        if (code) this.toggleRegion(code);
+        return;
+      }
+      const point = new DOMPoint(e.clientX, e.clientY).matrixTransform(map.getScreenCTM().inverse());
+      const [lon, lat] = unproject([point.x, point.y]);
+      this.addPoint([Number(lat.toFixed(DECIMALS)), Number(lon.toFixed(DECIMALS))]);
+    });
+    const help = { regions: t("composer.areaHelp"), polygon: t("composer.drawHelp.polygon"), circle: t("composer.drawHelp.circle") };
     return h("fieldset", { class: "composer-area", dataset: { field: "area" } },
       h("legend", {}, t("composer.area")),
-      h("p", {}, t("composer.areaHelp")),
+      h("fieldset", { class: "composer-row" }, h("legend", {}, t("composer.drawMode")),
+        ["regions", "polygon", "circle"].map((mode) => h("label", {}, h("input", {
+          type: "radio", name: "drawing", value: mode, checked: this.drawing === mode,
+          onchange: () => { this.drawing = mode; this.sketch = []; this.render(); },
+        }), " ", term("composer.draw", mode)))),
+      h("p", {}, help[this.drawing]),
       map,
-      h("ul", { class: "composer-regions" }, this.form.regions.map((code) => h("li", {}, `${placeName(code)} (${code}) `,
+      this.drawing === "polygon"
+        ? h("button", { type: "button", class: "tool-button", dataset: { role: "close-polygon" }, disabled: this.sketch.length < 3, onclick: () => this.closePolygon() }, t("composer.closePolygon"))
+        : null,
+      h("div", { class: "composer-row" },
+        this.field(t("composer.polygon"), this.input("polygon", { onchange: () => this.shapeDrawn() })),
+        this.field(t("composer.circle"), this.input("circle", { onchange: () => this.shapeDrawn() }))),
+      drawn || circle ? h("p", {}, h("small", {}, t("composer.touched"))) : null,
+      h("ul", { class: "composer-regions" }, this.form.regions.map((code) => h("li", { dataset: { code } }, `${placeName(code)} (${code}) `,
         h("button", { type: "button", class: "link-button", onclick: () => this.toggleRegion(code) }, t("composer.remove"))))));
+  }
+
+  addPoint(point) {
+    if (this.drawing === "polygon") {
+      this.sketch = [...this.sketch, point];
+      this.render();
+    } else if (this.sketch.length === 0) {
+      this.sketch = [point]; // the circle's centre; the next click gives its radius
+      this.render();
+    } else {
+      const [lat, lon] = this.sketch[0];
+      const radius = kmBetween([lon, lat], [point[1], point[0]]);
+      this.form.circle = `${pairText([lat, lon])} ${Math.max(radius, 0.1).toFixed(1)}`;
+      this.sketch = [];
+      this.shapeDrawn();
+    }
+  }
+
+  closePolygon() {
+    const ring = [...this.sketch, this.sketch[0]];
+    this.form.polygon = ring.map(pairText).join(" ");
+    this.sketch = [];
+    this.shapeDrawn();
+  }
+
+  /** A polygon or circle was drawn or typed: add the regions it touches, check again. */
+  shapeDrawn() {
+    const regions = [...new Set([...this.form.regions, ...regionsTouched(this.form)])];
+    this.update({ regions });
+    this.render();
   }
 
   toggleRegion(code) {
@@ -434,7 +570,6 @@ export class Composer {
     const regions = this.form.regions.includes(code) ? this.form.regions.filter((c) => c !== code) : [...this.form.regions, code];
     this.update({ regions });
     this.render();
-    this.root.querySelector(`path.region[data-code="${code}"]`)?.focus();
   }
 
   renderCheck() {
@@ -446,6 +581,9 @@ export class Composer {
       replaceChildren(panel, this.error ? this.renderError() : h("p", {}, t("composer.checking")));
       return;
     }
+    // Say beforehand whether submitting publishes at once (the organisation's single approval).
+    const submit = this.root.querySelector('[data-role="submit"]');
+    if (submit) submit.textContent = check.valid && check.publishes_alone ? t("composer.publishAlone") : t("composer.submit");
     if (!check.valid) {
       for (const problem of check.problems) this.markInvalid(problem.field);
       replaceChildren(panel, h("h3", {}, t("composer.problems")),
@@ -466,7 +604,8 @@ export class Composer {
     // info[1].headline -> the second language's headline; other fields by their own name.
     const match = /^info\[(\d+)\]\.(\w+)/.exec(field);
     const language = match ? this.form.languages[Number(match[1])] : null;
-    const name = match ? match[2] : field.split(/[.[]/)[0];
+    const shape = /\.area\[\d+\]\.(polygon|circle)\b/.exec(field)?.[1];
+    const name = shape ?? (match ? match[2] : field.split(/[.[]/)[0]);
     const target = (language && this.root.querySelector(`[data-field="${language}.${name}"]`))
       ?? (name === "area" ? this.root.querySelector('[data-field="area"]') : null)
       ?? this.root.querySelector(`[data-field="${name}"]`);

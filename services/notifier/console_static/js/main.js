@@ -348,12 +348,17 @@ function renderWho() {
       : "";
   $("logout").hidden = !session.present && !me;
   const scopes = String(claims?.scope ?? "").split(" ");
-  $("open-composer").hidden = !scopes.includes("alerts:compose") && !scopes.includes("alerts:approve");
+  const composes = ["alerts:compose", "alerts:compose-exercise", "alerts:approve"];
+  $("open-composer").hidden = !composes.some((scope) => scopes.includes(scope));
 }
 
 // ------------------------------------------------------------------ composer
 
-const composer = new Composer({ session, root: $("composer"), announce: (text) => announcer.say(text) });
+const composer = new Composer({
+  session, root: $("composer"), announce: (text) => announcer.say(text),
+  // The console showing exercise traffic only is in exercise mode: it composes exercises only.
+  exerciseMode: () => state.filters.traffic === "exercise",
+});
 
 function showComposer(shown) {
   $("composer").hidden = !shown;

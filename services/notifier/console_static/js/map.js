@@ -17,6 +17,11 @@ export function project([lon, lat]) {
   return [(lon - BOUNDS.west) * KX, (BOUNDS.north - lat) * SCALE];
 }
 
+/** SVG user units back to [lon, lat] (where the officer clicked). */
+export function unproject([x, y]) {
+  return [x / KX + BOUNDS.west, BOUNDS.north - y / SCALE];
+}
+
 function pathOf(points) {
   return `M${points.map((p) => project(p).map((n) => n.toFixed(1)).join(",")).join("L")}Z`;
 }
