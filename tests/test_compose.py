@@ -16,10 +16,25 @@ import pytest
 import yaml
 
 from services.cli import SERVICE_SETTINGS
+from services.common.kafka import replication_for
+from services.localnet import kafka
 
 ROOT = Path(__file__).parent.parent
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+CLUSTER_OVERRIDE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.cluster.yml").read_text())
+
+
+def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """What `docker compose -f base -f override` reads: maps merged key by key, the rest
+    replaced."""
+    result = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            result[key] = merged(base[key], value)
+        else:
+            result[key] = value
+    return result
 
 
 def compose_service_of(service: str) -> dict[str, Any]:
@@ -147,3 +162,42 @@ def test_each_service_asking_the_registry_has_a_client_of_its_own(service: str) 
 
     assert env[f"{prefix}REGISTRY_CLIENT_ID"].startswith("svc-")
     assert env[f"{prefix}REGISTRY_CLIENT_SECRET"] == "secret"  # given at deployment
+
+
+def test_the_cluster_file_makes_three_kafka_nodes_replicating_every_topic_three_times() -> None:
+    cluster = merged(COMPOSE, CLUSTER_OVERRIDE)
+    nodes = {
+        name: service["environment"]
+        for name, service in cluster["services"].items()
+        if str(service.get("image", "")).startswith("apache/kafka:")
+    }
+    voters = {f"{env['KAFKA_NODE_ID']}@{name}:9093" for name, env in nodes.items()}
+
+    assert len(nodes) == kafka.CLUSTER_SIZE
+    assert {cluster["services"][name]["image"] for name in nodes} == {SERVICES["kafka"]["image"]}
+    replicas, min_insync = replication_for(len(nodes))
+    for name, env in nodes.items():
+        assert set(env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")) == voters
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
+        for setting in ("DEFAULT", "OFFSETS_TOPIC", "TRANSACTION_STATE_LOG"):
+            assert env[f"KAFKA_{setting}_REPLICATION_FACTOR"] == str(replicas), (name, setting)
+        assert env["KAFKA_MIN_INSYNC_REPLICAS"] == str(min_insync)
+        assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == str(min_insync)
+    data = [cluster["services"][name]["volumes"][0].split(":")[0] for name in nodes]
+    assert len(set(data)) == len(nodes) and set(data) <= set(cluster["volumes"])
+
+
+@pytest.mark.parametrize("service", sorted(SERVICE_SETTINGS))
+def test_on_the_cluster_every_service_bootstraps_from_every_node(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cluster = merged(COMPOSE, CLUSTER_OVERRIDE)
+    compose_service = cluster["services"][compose_name_of(service)]
+    for key, value in compose_service["environment"].items():
+        monkeypatch.setenv(key, re.sub(r"\$\{[^}]*\}", "secret", str(value)))
+
+    settings = SERVICE_SETTINGS[service]()
+    nodes = ["kafka", "kafka-2", "kafka-3"]
+
+    assert settings.kafka_bootstrap_servers.split(",") == [f"{node}:9092" for node in nodes]
+    assert set(nodes) <= set(compose_service["depends_on"])

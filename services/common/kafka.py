@@ -142,20 +142,31 @@ async def _handle(value: bytes | None, handler: Handler) -> None:
         await handler(envelope)
 
 
+def replication_for(nodes: int) -> tuple[int, int]:
+    """Replication factor and min.insync.replicas of the network's topics on a cluster of
+    `nodes`: from three nodes 3 and 2 (an acknowledged write is on two nodes at least, so it
+    survives the loss of any one; with one node left, producers wait rather than risk it),
+    on a single node 1 and 1."""
+    return (3, 2) if nodes >= 3 else (1, 1)
+
+
 async def create_topics(
-    bootstrap_servers: str,
-    names: Iterable[str],
-    *,
-    partitions: int = PARTITIONS,
-    replication: int = 1,
+    bootstrap_servers: str, names: Iterable[str], *, partitions: int = PARTITIONS
 ) -> None:
-    """Create the named topics where they do not exist yet."""
+    """Create the named topics where they do not exist yet, replicated as the cluster's size
+    asks (`replication_for` the brokers it reports: create them with every node up)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+        replicas, min_insync = replication_for(len((await admin.describe_cluster())["brokers"]))
         missing = [
-            NewTopic(name, num_partitions=partitions, replication_factor=replication)
+            NewTopic(
+                name,
+                num_partitions=partitions,
+                replication_factor=replicas,
+                topic_configs={"min.insync.replicas": str(min_insync)},
+            )
             for name in names
             if name not in existing
         ]

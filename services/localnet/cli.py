@@ -80,28 +80,49 @@ def kafka_status() -> None:
     _console.print(f"Kafka {version} on {state.bootstrap}: {running}")
 
 
-def up(timeout: TimeoutOption = kafka.START_TIMEOUT_S) -> None:
+BrokersOption = Annotated[
+    int,
+    typer.Option(
+        "--brokers",
+        help="Kafka nodes: 1 (default), or 3 for a KRaft cluster on ports 9192/9292/9392 "
+        "whose topics are replicated three times (min.insync.replicas 2).",
+    ),
+]
+
+
+def up(timeout: TimeoutOption = kafka.START_TIMEOUT_S, brokers: BrokersOption = 1) -> None:
     """Start the local network with demo data and record it in .state/network.json."""
+    if brokers not in (1, kafka.CLUSTER_SIZE):
+        raise typer.BadParameter(f"1 or {kafka.CLUSTER_SIZE} brokers", param_hint="--brokers")
     with failures_reported():
         root = kafka.repo_root()
-        state = kafka.start(kafka.LocalBroker.for_dev(root), timeout=timeout)
-        assert state.pid is not None  # start() raises unless the broker runs
-        # Declared topics exist before any service subscribes, with the contract's partitions.
-        asyncio.run(create_topics(state.bootstrap, all_topic_names()))
-        services = [RunningService(name="kafka", address=state.bootstrap, pid=state.pid)]
-        registry = registry_service(root / ".state", state.bootstrap, REGISTRY_PORT)
+        if brokers == 1:
+            nodes = [kafka.start(kafka.LocalBroker.for_dev(root), timeout=timeout)]
+            names = ["kafka"]
+        else:
+            nodes = kafka.start_cluster(kafka.LocalCluster.for_dev(root), timeout=timeout)
+            names = [f"kafka-{i}" for i in range(1, len(nodes) + 1)]
+        bootstrap = ",".join(node.bootstrap for node in nodes)
+        # Declared topics exist before any service subscribes, with the contract's partitions
+        # and the replication the cluster's size asks for.
+        asyncio.run(create_topics(bootstrap, all_topic_names()))
+        services = []
+        for name, node in zip(names, nodes, strict=True):
+            assert node.pid is not None  # start() raises unless the broker runs
+            services.append(RunningService(name=name, address=node.bootstrap, pid=node.pid))
+        registry = registry_service(root / ".state", bootstrap, REGISTRY_PORT)
         asyncio.run(seed_database(registry.env["CROSSALERT_REGISTRY_DATABASE_URL"], DEFAULT_SEED))
         services.append(_running(root, registry))
-        gateway = gateway_service(root / ".state", state.bootstrap, GATEWAY_PORT, registry.url)
+        gateway = gateway_service(root / ".state", bootstrap, GATEWAY_PORT, registry.url)
         services.append(_running(root, gateway))
         services.append(_mail_sink(root))
         notifier = notifier_service(
-            root / ".state", state.bootstrap, NOTIFIER_PORT, registry.url, mailsink.DEV_PORT,
+            root / ".state", bootstrap, NOTIFIER_PORT, registry.url, mailsink.DEV_PORT,
             gateway_url=gateway.url,
         )  # fmt: skip
         services.append(_running(root, notifier))
         evaluator = evaluator_service(
-            root / ".state", state.bootstrap, EVALUATOR_PORT, registry.url, gateway.url
+            root / ".state", bootstrap, EVALUATOR_PORT, registry.url, gateway.url
         )
         services.append(_running(root, evaluator))
         demo = demo_credentials(read_seed(DEFAULT_SEED))
@@ -185,10 +206,11 @@ def down() -> None:
         root = kafka.repo_root()
         broker = kafka.LocalBroker.for_dev(root)
         for service in reversed(read_network(root)):
-            if service.name != "kafka":
+            if not service.name.startswith("kafka"):
                 process.terminate(service.pid, timeout=kafka.STOP_TIMEOUT_S)
-        # The broker goes last, and even when unrecorded: `crossalert kafka start` runs it too.
+        # The brokers go last, and even when unrecorded: `crossalert kafka start` runs one too.
         kafka_stopped = kafka.stop(broker)
+        kafka_stopped = kafka.stop_cluster(kafka.LocalCluster.for_dev(root)) or kafka_stopped
         forget_network(root)
     if kafka_stopped:
         _console.print("Stopped the local network.")

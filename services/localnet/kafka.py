@@ -1,4 +1,5 @@
-"""The local Apache Kafka broker: one KRaft node on loopback, run from its Maven Central jars."""
+"""The local Apache Kafka broker, run from its Maven Central jars on loopback: one KRaft node by
+default, or a cluster of three (each node broker and controller) for what deployments run."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import structlog
 
-from services.common.kafka import PARTITIONS
+from services.common.kafka import PARTITIONS, replication_for
 from services.localnet import process
 from services.localnet.errors import LocalNetworkError
 from services.localnet.sharing import exclusive, leased
@@ -28,6 +29,9 @@ log = structlog.get_logger()
 LOOPBACK = "127.0.0.1"
 DEV_PORTS = (9092, 9093)
 TEST_PORTS = (19092, 19093)
+CLUSTER_SIZE = 3
+DEV_CLUSTER_PORTS = 9192  # node n listens on first + 100 (n - 1), its controller one above
+TEST_CLUSTER_PORTS = 19500
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
 
@@ -43,13 +47,21 @@ class LocalKafkaError(LocalNetworkError):
 
 @dataclass(frozen=True, slots=True)
 class LocalBroker:
-    """One single-node KRaft broker (broker and controller in one process) on loopback."""
+    """One KRaft node (broker and controller in one process) on loopback: alone, or one of a
+    cluster whose controllers' ports `quorum` lists by node id."""
 
     root: Path
     state_dir: Path
     port: int
     controller_port: int
     host: str = LOOPBACK
+    node_id: int = 1
+    quorum: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def voters(self) -> tuple[tuple[int, int], ...]:
+        """(node id, controller port) of every controller of its cluster, itself included."""
+        return self.quorum or ((self.node_id, self.controller_port),)
 
     @classmethod
     def for_dev(cls, root: Path) -> LocalBroker:
@@ -166,14 +178,56 @@ def ensure_jars(root: Path) -> Path:
         return libs
 
 
+@dataclass(frozen=True, slots=True)
+class LocalCluster:
+    """Three KRaft nodes on loopback, each broker and controller, sharing one cluster id."""
+
+    brokers: tuple[LocalBroker, ...]
+
+    @classmethod
+    def of(cls, root: Path, state_dir: Path, first_port: int) -> LocalCluster:
+        ports = [first_port + 100 * i for i in range(CLUSTER_SIZE)]
+        quorum = tuple((i + 1, port + 1) for i, port in enumerate(ports))
+        return cls(
+            tuple(
+                LocalBroker(
+                    root, state_dir / f"node-{i + 1}", port, port + 1, node_id=i + 1, quorum=quorum
+                )
+                for i, port in enumerate(ports)
+            )
+        )
+
+    @classmethod
+    def for_dev(cls, root: Path) -> LocalCluster:
+        """The development network's cluster: .state/kafka-cluster, ports 9192, 9292, 9392."""
+        return cls.of(root, root / ".state" / "kafka-cluster", DEV_CLUSTER_PORTS)
+
+    @classmethod
+    def for_tests(cls, root: Path) -> LocalCluster:
+        """The fault drills' cluster: .state/test-kafka-cluster, ports 19500, 19600, 19700."""
+        return cls.of(root, root / ".state" / "test-kafka-cluster", TEST_CLUSTER_PORTS)
+
+    @property
+    def bootstrap(self) -> str:
+        """Every node's address: a client finds the cluster while any one of them answers."""
+        return ",".join(broker.bootstrap for broker in self.brokers)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.brokers[0].state_dir.parent
+
+
 def write_config(broker: LocalBroker) -> Path:
     """Write the broker's server.properties and return its path."""
     controller = f"{broker.host}:{broker.controller_port}"
+    replicas, min_insync = replication_for(len(broker.voters))
     properties = {
         "process.roles": "broker,controller",
-        "node.id": "1",
+        "node.id": str(broker.node_id),
         # A static voter set, unlike a formatted dynamic quorum, lets the ports change later.
-        "controller.quorum.voters": f"1@{controller}",
+        "controller.quorum.voters": ",".join(
+            f"{node}@{broker.host}:{port}" for node, port in broker.voters
+        ),
         "controller.listener.names": "CONTROLLER",
         "listeners": f"PLAINTEXT://{broker.bootstrap},CONTROLLER://{controller}",
         "advertised.listeners": f"PLAINTEXT://{broker.bootstrap}",
@@ -182,11 +236,13 @@ def write_config(broker: LocalBroker) -> Path:
         "log.dirs": str(broker.data_dir),
         "num.partitions": str(PARTITIONS),
         "auto.create.topics.enable": "true",
-        "offsets.topic.replication.factor": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "default.replication.factor": str(replicas),
+        "min.insync.replicas": str(min_insync),
+        "offsets.topic.replication.factor": str(replicas),
+        "transaction.state.log.replication.factor": str(replicas),
+        "transaction.state.log.min.isr": str(min_insync),
+        "share.coordinator.state.topic.replication.factor": str(replicas),
+        "share.coordinator.state.topic.min.isr": str(min_insync),
         "group.initial.rebalance.delay.ms": "0",
     }
     broker.state_dir.mkdir(parents=True, exist_ok=True)
@@ -196,8 +252,9 @@ def write_config(broker: LocalBroker) -> Path:
     return broker.config_file
 
 
-def format_storage(broker: LocalBroker) -> bool:
-    """Format the KRaft storage with a new cluster id unless done before; True if it formatted."""
+def format_storage(broker: LocalBroker, cluster_id: str | None = None) -> bool:
+    """Format the KRaft storage with `cluster_id` (else a new one) unless done before; True if
+    it formatted."""
     if (broker.data_dir / "meta.properties").is_file():
         return False
     result = subprocess.run(
@@ -206,7 +263,7 @@ def format_storage(broker: LocalBroker) -> bool:
             _STORAGE_TOOL_MAIN,
             "format",
             "--cluster-id",
-            _new_cluster_id(),
+            cluster_id or _new_cluster_id(),
             "--config",
             str(broker.config_file),
         ],
@@ -268,6 +325,32 @@ def status(broker: LocalBroker) -> BrokerStatus:
     )
 
 
+def start_cluster(cluster: LocalCluster, *, timeout: float = START_TIMEOUT_S) -> list[BrokerStatus]:
+    """Start every node of the cluster (the running ones are kept) and wait until all three
+    serve as one cluster. A node alone cannot elect a controller: all are launched first."""
+    with exclusive(cluster.state_dir / "start.lock"):
+        pids = []
+        for broker in cluster.brokers:
+            with exclusive(broker.state_dir / "start.lock"):
+                pids.append(_running_pid(broker) or _launch(broker))
+        for broker, pid in zip(cluster.brokers, pids, strict=True):
+            _wait_until_ready(broker, pid, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while asyncio.run(live_brokers(cluster.bootstrap)) < len(cluster.brokers):
+            if time.monotonic() > deadline:
+                raise LocalKafkaError(
+                    f"the Kafka cluster {cluster.bootstrap} did not gather its "
+                    f"{len(cluster.brokers)} nodes within {timeout:.0f} s"
+                )
+            time.sleep(0.25)
+        return [status(broker) for broker in cluster.brokers]
+
+
+def stop_cluster(cluster: LocalCluster, *, timeout: float = STOP_TIMEOUT_S) -> bool:
+    """Stop every node of the cluster; False if none was running."""
+    return any([stop(broker, timeout=timeout) for broker in cluster.brokers])
+
+
 @contextmanager
 def borrowed(broker: LocalBroker, *, fresh: bool = False) -> Iterator[BrokerStatus]:
     """Keep the broker running through the block; of concurrent borrowers, the last stops it.
@@ -293,7 +376,7 @@ def _launch(broker: LocalBroker) -> int:
                 f"(not the broker of {broker.state_dir})"
             )
     write_config(broker)
-    format_storage(broker)
+    format_storage(broker, _cluster_id(broker))
     if broker.log_file.exists():
         broker.log_file.replace(broker.log_file.with_suffix(".log.1"))
     pid = process.spawn_detached(
@@ -333,18 +416,23 @@ def _wait_until_ready(broker: LocalBroker, pid: int, *, timeout: float) -> None:
 
 
 async def _serves_requests(broker: LocalBroker) -> bool:
+    return await live_brokers(broker.bootstrap) > 0
+
+
+async def live_brokers(bootstrap: str) -> int:
+    """How many brokers the cluster at `bootstrap` reports alive; 0 if none answers."""
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import KafkaError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
     try:
         await admin.start()
         cluster = await admin.describe_cluster()
     except KafkaError:
-        return False
+        return 0
     finally:
         await admin.close()
-    return bool(cluster["brokers"])
+    return len(cluster["brokers"])
 
 
 def _running_pid(broker: LocalBroker) -> int | None:
@@ -368,6 +456,17 @@ def _java_command(root: Path) -> list[str]:
         "-cp",
         str(ensure_jars(root) / "*"),
     ]
+
+
+def _cluster_id(broker: LocalBroker) -> str | None:
+    """The id its cluster's nodes share (kept beside them); None for a single node."""
+    if not broker.quorum:
+        return None
+    kept = broker.state_dir.parent / "cluster.id"
+    with exclusive(broker.state_dir.parent / "cluster-id.lock"):
+        if not kept.is_file():
+            kept.write_text(_new_cluster_id() + "\n")
+        return kept.read_text().strip()
 
 
 def _new_cluster_id() -> str:

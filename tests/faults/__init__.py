@@ -1,0 +1,1 @@
+"""Fault drills: a steady stream of alerts, one fault at a time, figures printed."""

@@ -1,0 +1,207 @@
+"""What every fault drill shares: a steady stream of alerts from several senders, consoles of
+the desks they reach, and the check that nothing accepted was lost or shown twice.
+
+`drill` runs the stream, lets a drill inject its fault and end it, stops the stream, and
+waits for every console and mailbox; the drill prints `Drill.figures` beside its own (run
+with `-s` to read them) and asserts what it promises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from notifier_support import (
+    EMAILS,
+    FLOOD_RECIPIENTS,
+    OFFICERS,
+    Console,
+    Network,
+    follow_up,
+    ids,
+    login,
+    meuse_alert,
+)
+
+RATE_PER_SECOND = 5
+SENDERS = 2
+SEND_TIMEOUT_S = 5.0  # the gateway's default kafka_send_timeout_seconds
+ANSWER_SLACK_S = 2.0  # an answer may come this much after the send timeout, never later
+RECOVERY_S = 10.0  # everything accepted is on every console this soon after the fault ends
+MAIL_WAIT_S = 60.0  # mail may trail the consoles (retries back off), but not for ever
+BEFORE_S = 3.0  # the stream runs this long before the fault
+AFTER_S = 4.0  # and this long after it ended
+
+
+@dataclass
+class Stream:
+    """Senders publishing alerts, updates and cancels at a steady rate through the gateway."""
+
+    net: Network
+    accepted: dict[str, dict[str, Any]] = field(default_factory=dict)  # identifier -> alert
+    accepted_at: list[float] = field(default_factory=list)
+    unavailable_at: list[float] = field(default_factory=list)
+    answers: Counter[int] = field(default_factory=Counter)
+    slowest_s: float = 0.0
+    running: bool = True
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._sender(n)) for n in range(SENDERS)]
+
+    async def stop(self) -> None:
+        self.running = False
+        await asyncio.gather(*self._tasks)
+
+    async def _sender(self, number: int) -> None:
+        published: list[dict[str, Any]] = []
+        interval = SENDERS / RATE_PER_SECOND
+        sent = 0
+        while self.running:
+            sent += 1
+            # Every fourth message follows up one of this sender's alerts: an Update, or a Cancel.
+            if published and sent % 4 == 0:
+                alert = follow_up(published.pop(0), "Cancel" if sent % 8 == 0 else "Update")
+            else:
+                alert = meuse_alert()
+            started = time.monotonic()
+            answer = await self.net.gateway.http.post(
+                "/v1/alerts", json=alert, headers=self.net.publisher, timeout=60
+            )
+            took = time.monotonic() - started
+            self.slowest_s = max(self.slowest_s, took)
+            self.answers[answer.status_code] += 1
+            if answer.status_code == 202:
+                self.accepted[alert["identifier"]] = alert
+                self.accepted_at.append(time.monotonic())
+                if alert["msgType"] == "Alert":
+                    published.append(alert)
+            elif answer.status_code == 503:
+                self.unavailable_at.append(time.monotonic())
+            else:
+                raise AssertionError(f"sender {number}: {answer.status_code} {answer.text}")
+            await asyncio.sleep(max(0.0, interval - took))
+
+    def accepted_between(self, start: float, end: float) -> int:
+        return sum(start < t < end for t in self.accepted_at)
+
+    def figures(self, fault_at: float) -> str:
+        resumed = max(self.unavailable_at, default=fault_at) - fault_at
+        return (
+            f"accepted {len(self.accepted)} alerts, updates and cancels; {self.answers[503]} × "
+            f"503 (the last {resumed:.1f} s after the fault began); slowest answer "
+            f"{self.slowest_s:.2f} s (send timeout {SEND_TIMEOUT_S:.0f} s)"
+        )
+
+    def check_answers(self) -> None:
+        """Every answer a 202 or a 503, none later than the send timeout allows."""
+        assert set(self.answers) <= {202, 503}, self.answers
+        assert self.answers[202] == len(self.accepted)
+        assert self.slowest_s <= SEND_TIMEOUT_S + ANSWER_SLACK_S  # a 503 is fine, a hang is not
+
+
+async def desk_consoles(net: Network, per_desk: int) -> dict[str, list[Console]]:
+    """`per_desk` live consoles of each desk the stream's alerts reach (one login per desk)."""
+    consoles: dict[str, list[Console]] = {}
+    for desk in sorted(FLOOD_RECIPIENTS):
+        token = await login(net.notifier.http, OFFICERS[desk])
+        consoles[desk] = [Console(net.notifier.ws_url, token) for _ in range(per_desk)]
+        for console in consoles[desk]:
+            await console.connect()
+    for desk_consoles in consoles.values():
+        for console in desk_consoles:
+            await console.wait_for(lambda c: any(m.type == "synced" for m in c.messages))
+    return consoles
+
+
+async def delivered(
+    consoles: dict[str, list[Console]], stream: Stream, *, timeout: float = RECOVERY_S
+) -> tuple[float, int]:
+    """Wait until every console shows every accepted message; the seconds that took and how
+    many items were shown twice (counted over every console)."""
+    started = time.monotonic()
+    expected = set(stream.accepted)
+    for desk, desk_consoles in consoles.items():
+        for console in desk_consoles:
+            await console.wait_for(
+                lambda c: expected <= set(ids(c)), timeout=timeout, what=f"{desk}: every alert"
+            )
+    waited = time.monotonic() - started
+    twice = 0
+    for desk_consoles in consoles.values():
+        for console in desk_consoles:
+            shown = [i for i in ids(console) if i in expected]
+            twice += len(shown) - len(set(shown))
+            seqs = [item.seq for item in console.items]
+            assert seqs == sorted(set(seqs)), "a console's items out of order or repeated"
+    return waited, twice
+
+
+async def mailed(net: Network, stream: Stream, *, timeout: float = MAIL_WAIT_S) -> int:
+    """Wait until each desk's mailbox holds a mail of every accepted message; how many
+    (mailbox, message) pairs came more than once."""
+    wanted = {(EMAILS[desk], i) for desk in FLOOD_RECIPIENTS for i in stream.accepted}
+
+    def sent() -> Counter[tuple[str, str]]:
+        pairs = ((str(m["To"]), str(m["X-CAP-Identifier"])) for m in net.smtp.messages)
+        return Counter(pair for pair in pairs if pair in wanted)
+
+    deadline = time.monotonic() + timeout
+    while set(sent()) != wanted and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    missing = wanted - set(sent())
+    assert not missing, f"{len(missing)} mails never sent, e.g. {sorted(missing)[:3]}"
+    return sum(1 for count in sent().values() if count > 1)
+
+
+@dataclass(frozen=True)
+class Drill:
+    """What a drill saw: the stream, when the fault began and ended, and the deliveries."""
+
+    stream: Stream
+    consoles: int
+    desks: int
+    began: float
+    ended: float
+    waited_s: float
+    shown_twice: int
+    mailed_twice: int
+
+    def figures(self) -> str:
+        return (
+            f"  {self.stream.figures(self.began)}\n"
+            f"  {self.consoles} consoles of {self.desks} desks: every accepted message, "
+            f"{self.shown_twice} shown twice, all delivered {self.waited_s:.1f} s after the "
+            f"stream stopped; every mailbox every message, {self.mailed_twice} mailed twice"
+        )
+
+    def check(self) -> None:
+        """What every drill promises: answers in time, nothing lost or repeated, recovered."""
+        self.stream.check_answers()
+        assert len(self.stream.accepted) > RATE_PER_SECOND * BEFORE_S / 2
+        assert self.stream.accepted_between(self.ended, time.monotonic()) > 0
+        assert self.shown_twice == 0 and self.mailed_twice == 0
+        assert self.waited_s <= RECOVERY_S
+
+
+async def drill(
+    net: Network, per_desk: int, fault: Callable[[], Awaitable[tuple[float, float]]]
+) -> Drill:
+    """Run the stream to `per_desk` consoles of each desk; `fault` injects the fault, ends
+    it, and says when it began and ended (monotonic clock)."""
+    consoles = await desk_consoles(net, per_desk)
+    stream = Stream(net)
+    stream.start()
+    await asyncio.sleep(BEFORE_S)
+    began, ended = await fault()
+    await asyncio.sleep(AFTER_S)
+    await stream.stop()
+    waited, twice = await delivered(consoles, stream)
+    return Drill(
+        stream, sum(map(len, consoles.values())), len(consoles), began, ended, waited, twice,
+        await mailed(net, stream),
+    )  # fmt: skip
