@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from email import policy
@@ -31,6 +31,22 @@ class SmtpServer:
     """The client connections (address and port) that tried to send a message."""
     refused_recipients: set[str] = field(default_factory=set)
     """Mailboxes this server refuses (550 at RCPT TO), as a receiving domain's would."""
+    busy: bool = False
+    """While set, every message is refused for now (451), as by a server under load."""
+    _controller: Controller | None = None
+    _new_controller: Callable[[], Controller] | None = None
+
+    async def stop_listening(self) -> None:
+        """Close the port: connections are refused until `listen_again`."""
+        assert self._controller is not None
+        await asyncio.to_thread(self._controller.stop)
+        self._controller = None
+
+    async def listen_again(self) -> None:
+        """Open the port again, with everything received so far kept."""
+        assert self._controller is None and self._new_controller is not None
+        self._controller = self._new_controller()
+        await asyncio.to_thread(self._controller.start)
 
     async def wait_for(
         self,
@@ -68,6 +84,9 @@ class _Handler:
 
     async def handle_DATA(self, smtp: SMTP, session: Session, envelope: Envelope) -> str:
         self.server.peers.add(str(session.peer))
+        if self.server.busy:
+            self.server.refused += 1
+            return f"451 {_REFUSALS[451]}"
         if self.server.refused < self.refuse_first:
             self.server.refused += 1
             return self.refusal
@@ -93,12 +112,14 @@ async def running_smtp(
     text = refuse_with if refuse_with is not None else _REFUSALS.get(refuse_code, "Refused")
     refusal = text if _WHOLE_REPLY.match(text) else f"{refuse_code} {text}"
     server = SmtpServer(port)
-    controller = Controller(
-        _Handler(server, refuse_first, refusal), hostname=HOST, port=port, enable_SMTPUTF8=smtputf8
+    handler = _Handler(server, refuse_first, refusal)
+    server._new_controller = lambda: Controller(
+        handler, hostname=HOST, port=port, enable_SMTPUTF8=smtputf8
     )
     # The server runs on a thread of its own, so a test that blocks its loop still gets answers.
-    await asyncio.to_thread(controller.start)
+    await server.listen_again()
     try:
         yield server
     finally:
-        await asyncio.to_thread(controller.stop)
+        if server._controller is not None:
+            await server.stop_listening()

@@ -33,8 +33,8 @@ SEND_TIMEOUT_S = 5.0  # the gateway's default kafka_send_timeout_seconds
 ANSWER_SLACK_S = 2.0  # an answer may come this much after the send timeout, never later
 RECOVERY_S = 10.0  # everything accepted is on every console this soon after the fault ends
 MAIL_WAIT_S = 60.0  # mail may trail the consoles (retries back off), but not for ever
-BEFORE_S = 3.0  # the stream runs this long before the fault
-AFTER_S = 4.0  # and this long after it ended
+BEFORE_S = 2.0  # the stream runs this long before the fault
+AFTER_S = 3.0  # and this long after it ended
 
 
 @dataclass
@@ -141,21 +141,24 @@ async def delivered(
     return waited, twice
 
 
-async def mailed(net: Network, stream: Stream, *, timeout: float = MAIL_WAIT_S) -> int:
-    """Wait until each desk's mailbox holds a mail of every accepted message; how many
-    (mailbox, message) pairs came more than once."""
+async def mailed(
+    net: Network, stream: Stream, *, timeout: float = MAIL_WAIT_S
+) -> tuple[float, int]:
+    """Wait until each desk's mailbox holds a mail of every accepted message; the seconds that
+    took and how many (mailbox, message) pairs came more than once."""
     wanted = {(EMAILS[desk], i) for desk in FLOOD_RECIPIENTS for i in stream.accepted}
 
     def sent() -> Counter[tuple[str, str]]:
         pairs = ((str(m["To"]), str(m["X-CAP-Identifier"])) for m in net.smtp.messages)
         return Counter(pair for pair in pairs if pair in wanted)
 
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     while set(sent()) != wanted and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     missing = wanted - set(sent())
     assert not missing, f"{len(missing)} mails never sent, e.g. {sorted(missing)[:3]}"
-    return sum(1 for count in sent().values() if count > 1)
+    return time.monotonic() - started, sum(1 for count in sent().values() if count > 1)
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,7 @@ class Drill:
     ended: float
     waited_s: float
     shown_twice: int
+    mail_waited_s: float
     mailed_twice: int
 
     def figures(self) -> str:
@@ -176,7 +180,8 @@ class Drill:
             f"  {self.stream.figures(self.began)}\n"
             f"  {self.consoles} consoles of {self.desks} desks: every accepted message, "
             f"{self.shown_twice} shown twice, all delivered {self.waited_s:.1f} s after the "
-            f"stream stopped; every mailbox every message, {self.mailed_twice} mailed twice"
+            f"stream stopped; every mailbox every message {self.mail_waited_s:.1f} s after it, "
+            f"{self.mailed_twice} mailed twice"
         )
 
     def check(self) -> None:
@@ -188,20 +193,22 @@ class Drill:
         assert self.waited_s <= RECOVERY_S
 
 
-async def drill(
-    net: Network, per_desk: int, fault: Callable[[], Awaitable[tuple[float, float]]]
-) -> Drill:
-    """Run the stream to `per_desk` consoles of each desk; `fault` injects the fault, ends
-    it, and says when it began and ended (monotonic clock)."""
+Fault = Callable[[dict[str, list[Console]]], Awaitable[tuple[float, float]]]
+"""Injects a fault (given the drill's consoles), ends it, and says when it began and ended
+(monotonic clock)."""
+
+
+async def drill(net: Network, per_desk: int, fault: Fault) -> Drill:
+    """Run the stream to `per_desk` consoles of each desk, and `fault` in the middle of it."""
     consoles = await desk_consoles(net, per_desk)
     stream = Stream(net)
     stream.start()
     await asyncio.sleep(BEFORE_S)
-    began, ended = await fault()
+    began, ended = await fault(consoles)
     await asyncio.sleep(AFTER_S)
     await stream.stop()
     waited, twice = await delivered(consoles, stream)
     return Drill(
         stream, sum(map(len, consoles.values())), len(consoles), began, ended, waited, twice,
-        await mailed(net, stream),
+        *await mailed(net, stream),
     )  # fmt: skip

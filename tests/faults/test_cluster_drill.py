@@ -77,7 +77,7 @@ async def test_killing_the_partition_leaders_broker_loses_no_acknowledged_alert(
     victim_id = leaders.most_common(1)[0][0]
     victim = cluster.brokers[victim_id - 1]
 
-    async def kill_then_restart() -> tuple[float, float]:
+    async def kill_then_restart(_: object) -> tuple[float, float]:
         pid = kafka.status(victim).pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
