@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from notifier_support import (
     EMAILS,
     FLOOD_RECIPIENTS,
@@ -42,11 +43,13 @@ class Stream:
     """Senders publishing alerts, updates and cancels at a steady rate through the gateway."""
 
     net: Network
+    gateway: httpx.AsyncClient | None = None  # another gateway than the network's own
     accepted: dict[str, dict[str, Any]] = field(default_factory=dict)  # identifier -> alert
     accepted_at: list[float] = field(default_factory=list)
     unavailable_at: list[float] = field(default_factory=list)
     answers: Counter[int] = field(default_factory=Counter)
     slowest_s: float = 0.0
+    retried: int = 0  # requests sent again: no answer (the gateway died), or 409 in_progress
     running: bool = True
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -69,12 +72,8 @@ class Stream:
             else:
                 alert = meuse_alert()
             started = time.monotonic()
-            answer = await self.net.gateway.http.post(
-                "/v1/alerts", json=alert, headers=self.net.publisher, timeout=60
-            )
+            answer = await self._post(alert)
             took = time.monotonic() - started
-            self.slowest_s = max(self.slowest_s, took)
-            self.answers[answer.status_code] += 1
             if answer.status_code == 202:
                 self.accepted[alert["identifier"]] = alert
                 self.accepted_at.append(time.monotonic())
@@ -86,6 +85,28 @@ class Stream:
                 raise AssertionError(f"sender {number}: {answer.status_code} {answer.text}")
             await asyncio.sleep(max(0.0, interval - took))
 
+    async def _post(self, alert: dict[str, Any]) -> httpx.Response:
+        """Post until the gateway answers, as a sender does: the same alert again when no
+        answer came, or when the first attempt is still in progress (409, Retry-After)."""
+        http = self.gateway or self.net.gateway.http
+        while True:
+            started = time.monotonic()
+            try:
+                answer = await http.post(
+                    "/v1/alerts", json=alert, headers=self.net.publisher, timeout=60
+                )
+            except httpx.TransportError:
+                self.retried += 1
+                await asyncio.sleep(0.5)
+                continue
+            self.slowest_s = max(self.slowest_s, time.monotonic() - started)
+            if answer.status_code == 409 and answer.json().get("code") == "in_progress":
+                self.retried += 1
+                await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
+                continue
+            self.answers[answer.status_code] += 1
+            return answer
+
     def accepted_between(self, start: float, end: float) -> int:
         return sum(start < t < end for t in self.accepted_at)
 
@@ -94,7 +115,8 @@ class Stream:
         return (
             f"accepted {len(self.accepted)} alerts, updates and cancels; {self.answers[503]} × "
             f"503 (the last {resumed:.1f} s after the fault began); slowest answer "
-            f"{self.slowest_s:.2f} s (send timeout {SEND_TIMEOUT_S:.0f} s)"
+            f"{self.slowest_s:.2f} s (send timeout {SEND_TIMEOUT_S:.0f} s); "
+            f"{self.retried} requests sent again"
         )
 
     def check_answers(self) -> None:
@@ -198,10 +220,13 @@ Fault = Callable[[dict[str, list[Console]]], Awaitable[tuple[float, float]]]
 (monotonic clock)."""
 
 
-async def drill(net: Network, per_desk: int, fault: Fault) -> Drill:
-    """Run the stream to `per_desk` consoles of each desk, and `fault` in the middle of it."""
+async def drill(
+    net: Network, per_desk: int, fault: Fault, *, gateway: httpx.AsyncClient | None = None
+) -> Drill:
+    """Run the stream to `per_desk` consoles of each desk (through `gateway` if given, else
+    the network's), and `fault` in the middle of it."""
     consoles = await desk_consoles(net, per_desk)
-    stream = Stream(net)
+    stream = Stream(net, gateway)
     stream.start()
     await asyncio.sleep(BEFORE_S)
     began, ended = await fault(consoles)

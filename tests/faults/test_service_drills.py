@@ -1,5 +1,6 @@
 """Fault drills on the services around the broker (the suite's shared broker, untouched): the
-mail server failing in both ways a real one does, and every console reconnecting at once.
+gateway killed mid-request, the mail server failing in both ways a real one does, and every
+console reconnecting at once.
 
 What must hold, as in every drill: the gateway answers 202 or 503 within its send timeout,
 every accepted message reaches every intended console (none shown twice) within 10 s of the
@@ -10,17 +11,28 @@ printed with `-s`, kept in docs/reliability.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from subprocess import Popen
 
+import httpx
 import pytest
-from notifier_support import Console, Network
+from notifier_support import Console, Network, free_port, service_process, serving
 
 from faults.drill_support import drill
 
 MAIL_DOWN_S = 6.0  # each way the mail server fails lasts this long
-STORM_CONSOLES_PER_DESK = 100
+STORM_CONSOLES_PER_DESK = 70
 STORM_S = 120.0
 MAIL_CONSOLES_PER_DESK = 10
+
+
+GATEWAY_DOWN_S = 2.0  # between the kill and the new gateway process's start
 
 
 @pytest.fixture
@@ -91,3 +103,75 @@ async def test_a_reconnect_storm_of_every_console_at_once_misses_and_repeats_not
     print(seen.figures())
     seen.check()
     assert seen.stream.answers[503] == 0
+
+
+@dataclass
+class GatewayProcess:
+    """The gateway as a child process, started again after a kill on the same port and
+    database."""
+
+    env: dict[str, str]
+    state: Path
+    http: httpx.AsyncClient
+    processes: contextlib.ExitStack
+    started: list[Popen[bytes]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        log = self.state / f"gateway-{len(self.started) + 1}.log"
+        self.started.append(
+            self.processes.enter_context(service_process("alert_gateway", self.env, log))
+        )
+        async with asyncio.timeout(60):
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    if (await self.http.get("/readyz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.2)
+
+    def kill(self) -> None:
+        self.started[-1].send_signal(signal.SIGKILL)
+        self.started[-1].wait()
+
+
+@asynccontextmanager
+async def gateway_process(
+    net: Network, kafka_bootstrap: str, state: Path
+) -> AsyncIterator[GatewayProcess]:
+    """A gateway process beside the network's registry (served on a port of its own)."""
+    port = free_port()
+    async with serving(net.registry.app, free_port(), lifespan=False) as registry_url:
+        prefix = "CROSSALERT_GATEWAY_"
+        env = {
+            f"{prefix}HTTP_PORT": str(port),
+            f"{prefix}KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            f"{prefix}REGISTRY_URL": registry_url,
+            f"{prefix}REGISTRY_CLIENT_ID": "gateway",
+            f"{prefix}REGISTRY_CLIENT_SECRET": "gateway-secret-123",
+            f"{prefix}DATABASE_URL": f"sqlite+aiosqlite:///{state / 'gateway.sqlite3'}",
+            f"{prefix}LOG_FORMAT": "json",
+        }
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            with contextlib.ExitStack() as processes:
+                gateway = GatewayProcess(env, state, http, processes)
+                await gateway.start()
+                yield gateway
+
+
+async def test_the_gateway_killed_mid_request_loses_nothing_and_publishes_nothing_twice(
+    network: Network, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    async with gateway_process(network, kafka_bootstrap, tmp_path) as gateway:
+
+        async def kill_then_restart(_: object) -> tuple[float, float]:
+            gateway.kill()
+            killed_at = time.monotonic()
+            await asyncio.sleep(GATEWAY_DOWN_S)
+            await gateway.start()
+            return killed_at, time.monotonic()
+
+        seen = await drill(network, MAIL_CONSOLES_PER_DESK, kill_then_restart, gateway=gateway.http)
+
+    print(f"\ngateway kill -9 drill: a new process answering {seen.ended - seen.began:.1f} s later")
+    print(seen.figures())
+    seen.check()
+    assert seen.stream.retried > 0  # requests in flight or sent while it was gone

@@ -32,13 +32,13 @@ function emptyForm() {
 const DECIMALS = 4; // ~10 m: finer than a click on the map can mean
 
 /** A CAP polygon's text as [lat, lon] points; null unless every pair is two numbers. */
-export function polygonPoints(text) {
+function polygonPoints(text) {
   const pairs = String(text ?? "").trim().split(/\s+/).filter(Boolean).map((pair) => pair.split(",").map(Number));
   return pairs.length && pairs.every((p) => p.length === 2 && p.every(Number.isFinite)) ? pairs : null;
 }
 
 /** A CAP circle's text as {lat, lon, radiusKm}; null unless it reads "lat,lon radius". */
-export function circleOf(text) {
+function circleOf(text) {
   const match = /^\s*(-?[\d.]+),(-?[\d.]+)\s+([\d.]+)\s*$/.exec(String(text ?? ""));
   if (!match) return null;
   const [lat, lon, radiusKm] = match.slice(1).map(Number);
