@@ -214,6 +214,7 @@ class LocalCluster:
 
     @property
     def state_dir(self) -> Path:
+        """The folder holding every node's state and the cluster's id."""
         return self.brokers[0].state_dir.parent
 
 
