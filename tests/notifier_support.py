@@ -25,7 +25,7 @@ from registry_support import NO_KAFKA, Registry, running_registry
 from smtp_support import SmtpServer, running_smtp
 
 from schemas.console import SERVER_MESSAGE, FeedItem, ItemKind, ServerMessage
-from services.cli import KEEP_ALIVE_SECONDS
+from services.cli import KEEP_ALIVE_SECONDS, SERVICE_SETTINGS
 from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
 
@@ -163,6 +163,12 @@ async def running_notifier(
     async with serving(app, port) as url, httpx.AsyncClient(base_url=url) as http:
         await ready(http)
         yield Notifier(app, url, http)
+
+
+def service_env(service: str, **settings: object) -> dict[str, str]:
+    """The environment configuring `crossalert serve SERVICE` with these settings (by name)."""
+    prefix = SERVICE_SETTINGS[service].model_config["env_prefix"]
+    return {f"{prefix}{name.upper()}": str(value) for name, value in settings.items()}
 
 
 @contextlib.contextmanager

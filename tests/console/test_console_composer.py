@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from notifier_support import PASSWORDS
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, expect
 
 from console.console_support import SLOW, Network, OfficerPage, officer
 
@@ -32,6 +32,14 @@ async def new_flood_from_the_template(page: OfficerPage, *, place: str) -> None:
     await page.page.select_option('#composer select[name="template"]', "river-flood")
     await page.page.fill('input[name="fill-river"]', "Meuse")
     await page.page.fill('input[name="fill-place"]', place)
+
+
+async def submit_for_approval(page: Page) -> None:
+    """Submit the form; the list shows the one composition waiting for a colleague."""
+    await page.click('[data-role="submit"]')
+    await expect(page.locator('.composition[data-state="submitted"]')).to_have_count(
+        1, timeout=SLOW
+    )
 
 
 async def reopen_composer(page: OfficerPage) -> None:
@@ -84,10 +92,7 @@ async def test_an_officer_composes_a_bilingual_alert_on_the_map_and_a_colleague_
     )
     assert unlabelled == []
     await els.shot("composer-form")
-    await page.click('[data-role="submit"]')
-    await expect(page.locator('.composition[data-state="submitted"]')).to_have_count(
-        1, timeout=SLOW
-    )
+    await submit_for_approval(page)
 
     colleague = await officer(browser, network, officers, "officer.nccn.2")
     await open_composer(colleague)
@@ -157,10 +162,7 @@ async def test_update_and_cancel_start_from_the_published_alert(
     await new_flood_from_the_template(els, place="Huy")
     await page.click('#composer path.region[data-code="BE33"]')
     await expect(page.locator(".composer-recipients li").first).to_be_visible(timeout=SLOW)
-    await page.click('[data-role="submit"]')
-    await expect(page.locator('.composition[data-state="submitted"]')).to_have_count(
-        1, timeout=SLOW
-    )
+    await submit_for_approval(page)
     original = await approve_the_submitted(network)
     await expect(eupen.card(original["sender"], original["identifier"])).to_be_visible(timeout=SLOW)
 
@@ -175,10 +177,7 @@ async def test_update_and_cancel_start_from_the_published_alert(
     )
     await page.select_option('#composer select[name="severity"]', "Extreme")
     await expect(page.locator(".composer-recipients li").first).to_be_visible(timeout=SLOW)
-    await page.click('[data-role="submit"]')
-    await expect(page.locator('.composition[data-state="submitted"]')).to_have_count(
-        1, timeout=SLOW
-    )
+    await submit_for_approval(page)
     update = await approve_the_submitted(network)
     assert update["msgType"] == "Update"
     assert update["references"] == [
@@ -194,10 +193,7 @@ async def test_update_and_cancel_start_from_the_published_alert(
     await expect(page.locator(".composer-form h2")).to_have_text("Cancel a published alert")
     await expect(page.locator('#composer select[name="template"]')).to_have_count(0)
     await page.fill('textarea[name="note"]', "The Meuse fell back below the alert level.")
-    await page.click('[data-role="submit"]')
-    await expect(page.locator('.composition[data-state="submitted"]')).to_have_count(
-        1, timeout=SLOW
-    )
+    await submit_for_approval(page)
     cancel = await approve_the_submitted(network)
     assert (cancel["msgType"], cancel["note"]) == (
         "Cancel",
@@ -267,10 +263,7 @@ async def test_an_area_drawn_as_a_polygon_and_a_circle_goes_out_with_the_regions
     xml = page.locator(".composer-xml")
     await expect(xml).to_contain_text("<polygon>", timeout=SLOW)
     await expect(xml).to_contain_text(f" {radius}</circle>")
-    await page.click('[data-role="submit"]')
-    await expect(page.locator('.composition[data-state="submitted"]')).to_have_count(
-        1, timeout=SLOW
-    )
+    await submit_for_approval(page)
     area = (await approve_the_submitted(network))["info"][0]["area"][0]
     assert [points(text) for text in area["polygon"]] == [polygon]
     assert [g["value"] for g in area["geocode"]] == ["BE33", "BE34"]

@@ -19,7 +19,14 @@ from pathlib import Path
 import httpx
 from evaluator_support import recent_weeks, version
 from gateway_support import envelopes_on, running_gateway
-from notifier_support import free_port, quiet, service_process, serving, until_ready
+from notifier_support import (
+    free_port,
+    quiet,
+    service_env,
+    service_process,
+    serving,
+    until_ready,
+)
 from registry_support import running_registry
 
 from schemas.cap import Alert
@@ -55,20 +62,20 @@ async def test_kill_9_mid_wave_then_restart_publishes_every_message_once(
         rule = version(id=rule_id, regions=list(WAVES), no_data_after="P90D")
         created = await registry.http.post("/v1/threshold-rules", json=rule, headers=aviq)
         assert created.status_code == 201, created.text
-        prefix = "CROSSALERT_EVALUATOR_"
-        env = {
-            f"{prefix}HTTP_PORT": str(evaluator_port),
-            f"{prefix}KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-            f"{prefix}REGISTRY_URL": registry_url,
-            f"{prefix}GATEWAY_URL": gateway_url,
-            f"{prefix}REGISTRY_CLIENT_ID": "evaluator",
-            f"{prefix}REGISTRY_CLIENT_SECRET": "evaluator-secret-123",
-            f"{prefix}DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'evaluator.sqlite3'}",
-            f"{prefix}CONSUMER_GROUP": f"evaluator-{uuid.uuid4().hex[:8]}",
-            f"{prefix}CONSUMER_START": "latest",
-            f"{prefix}OUTBOX_RETRY_SECONDS": "0.2",
-            f"{prefix}LOG_FORMAT": "json",
-        }
+        env = service_env(
+            "evaluator",
+            http_port=evaluator_port,
+            kafka_bootstrap_servers=kafka_bootstrap,
+            registry_url=registry_url,
+            gateway_url=gateway_url,
+            registry_client_id="evaluator",
+            registry_client_secret="evaluator-secret-123",
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'evaluator.sqlite3'}",
+            consumer_group=f"evaluator-{uuid.uuid4().hex[:8]}",
+            consumer_start="latest",
+            outbox_retry_seconds=0.2,
+            log_format="json",
+        )
 
         async def submit(week: int) -> None:
             rows = [

@@ -206,6 +206,11 @@ class Drill:
             f"{self.mailed_twice} mailed twice"
         )
 
+    def report(self, headline: str) -> None:
+        """Print the drill's figures under `headline`, then check what every drill promises."""
+        print(f"\n{headline}\n{self.figures()}")
+        self.check()
+
     def check(self) -> None:
         """What every drill promises: answers in time, nothing lost or repeated, recovered."""
         self.stream.check_answers()

@@ -71,9 +71,7 @@ async def test_the_broker_killed_and_restarted_loses_no_acknowledged_alert(
 
     seen = await drill(network, CONSOLES_PER_DESK, kill_then_restart)
 
-    print(f"\nbroker kill -9 drill: back {seen.ended - seen.began:.1f} s after the kill")
-    print(seen.figures())
-    seen.check()
+    seen.report(f"broker kill -9 drill: back {seen.ended - seen.began:.1f} s after the kill")
     assert seen.stream.answers[503] > 0  # refused while the broker was gone, not accepted
     # None accepted while it was gone: from a send timeout after the kill (an answer to a write
     # acknowledged just before may come just after) until its restart began.
@@ -95,9 +93,7 @@ async def test_the_broker_frozen_then_resumed_loses_no_acknowledged_alert(
 
     seen = await drill(network, CONSOLES_PER_DESK, freeze_then_resume)
 
-    print(f"\nbroker SIGSTOP drill: frozen {seen.ended - seen.began:.1f} s")
-    print(seen.figures())
-    seen.check()
+    seen.report(f"broker SIGSTOP drill: frozen {seen.ended - seen.began:.1f} s")
     assert seen.stream.answers[503] > 0
     # An answer is a 202 only if the broker acknowledged in time: none while it was frozen
     # (but for writes it took in the instant before).

@@ -22,7 +22,15 @@ from subprocess import Popen
 
 import httpx
 import pytest
-from notifier_support import Console, Network, free_port, service_process, serving
+from notifier_support import (
+    Console,
+    Network,
+    free_port,
+    service_env,
+    service_process,
+    serving,
+    until_ready,
+)
 
 from faults.drill_support import drill
 
@@ -62,12 +70,10 @@ async def test_the_mail_server_busy_then_gone_then_back_delays_mail_and_nothing_
 
     seen = await drill(network, MAIL_CONSOLES_PER_DESK, busy_then_gone)
 
-    print(
-        f"\nmail server drill: 451 for {MAIL_DOWN_S:.0f} s, then connections refused for "
+    seen.report(
+        f"mail server drill: 451 for {MAIL_DOWN_S:.0f} s, then connections refused for "
         f"{MAIL_DOWN_S:.0f} s; {smtp.refused} messages answered 451"
     )
-    print(seen.figures())
-    seen.check()
     assert smtp.refused > 0  # the notifier did try during the outage
     assert seen.stream.answers[503] == 0  # publishing never depended on mail
 
@@ -75,8 +81,6 @@ async def test_the_mail_server_busy_then_gone_then_back_delays_mail_and_nothing_
 async def test_a_reconnect_storm_of_every_console_at_once_misses_and_repeats_nothing(
     network: Network,
 ) -> None:
-    storm: dict[str, float] = {}
-
     async def all_reconnect(consoles: dict[str, list[Console]]) -> tuple[float, float]:
         every = [console for desk in consoles.values() for console in desk]
         began = time.monotonic()
@@ -91,17 +95,14 @@ async def test_a_reconnect_storm_of_every_console_at_once_misses_and_repeats_not
                 for console in every
             )
         )
-        storm["live_s"] = time.monotonic() - began
-        return began, time.monotonic()
+        return began, time.monotonic()  # every console live again
 
     seen = await drill(network, STORM_CONSOLES_PER_DESK, all_reconnect)
 
-    print(
-        f"\nreconnect storm drill: {seen.consoles} consoles closed and reopened at once "
-        f"(resume_after their last seq), all live again in {storm['live_s']:.2f} s"
+    seen.report(
+        f"reconnect storm drill: {seen.consoles} consoles closed and reopened at once "
+        f"(resume_after their last seq), all live again in {seen.ended - seen.began:.2f} s"
     )
-    print(seen.figures())
-    seen.check()
     assert seen.stream.answers[503] == 0
 
 
@@ -121,12 +122,7 @@ class GatewayProcess:
         self.started.append(
             self.processes.enter_context(service_process("alert_gateway", self.env, log))
         )
-        async with asyncio.timeout(60):
-            while True:
-                with contextlib.suppress(httpx.TransportError):
-                    if (await self.http.get("/readyz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.2)
+        await until_ready(self.http)
 
     def kill(self) -> None:
         self.started[-1].send_signal(signal.SIGKILL)
@@ -140,16 +136,16 @@ async def gateway_process(
     """A gateway process beside the network's registry (served on a port of its own)."""
     port = free_port()
     async with serving(net.registry.app, free_port(), lifespan=False) as registry_url:
-        prefix = "CROSSALERT_GATEWAY_"
-        env = {
-            f"{prefix}HTTP_PORT": str(port),
-            f"{prefix}KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-            f"{prefix}REGISTRY_URL": registry_url,
-            f"{prefix}REGISTRY_CLIENT_ID": "gateway",
-            f"{prefix}REGISTRY_CLIENT_SECRET": "gateway-secret-123",
-            f"{prefix}DATABASE_URL": f"sqlite+aiosqlite:///{state / 'gateway.sqlite3'}",
-            f"{prefix}LOG_FORMAT": "json",
-        }
+        env = service_env(
+            "alert_gateway",
+            http_port=port,
+            kafka_bootstrap_servers=kafka_bootstrap,
+            registry_url=registry_url,
+            registry_client_id="gateway",
+            registry_client_secret="gateway-secret-123",
+            database_url=f"sqlite+aiosqlite:///{state / 'gateway.sqlite3'}",
+            log_format="json",
+        )
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             with contextlib.ExitStack() as processes:
                 gateway = GatewayProcess(env, state, http, processes)
@@ -171,7 +167,7 @@ async def test_the_gateway_killed_mid_request_loses_nothing_and_publishes_nothin
 
         seen = await drill(network, MAIL_CONSOLES_PER_DESK, kill_then_restart, gateway=gateway.http)
 
-    print(f"\ngateway kill -9 drill: a new process answering {seen.ended - seen.began:.1f} s later")
-    print(seen.figures())
-    seen.check()
+    seen.report(
+        f"gateway kill -9 drill: a new process answering {seen.ended - seen.began:.1f} s later"
+    )
     assert seen.stream.retried > 0  # requests in flight or sent while it was gone

@@ -32,6 +32,7 @@ from notifier_support import (
     meuse_alert,
     quiet,
     running_notifier,
+    service_env,
     service_process,
     serving,
     until_ready,
@@ -68,22 +69,22 @@ async def test_kill_9_in_the_middle_of_a_burst_then_restart_loses_nothing_and_re
         running_gateway(tmp_path, kafka_bootstrap, registry) as gateway,
         running_smtp(free_port()) as smtp,
     ):
-        prefix = "CROSSALERT_NOTIFIER_"
-        env = {
-            f"{prefix}HTTP_PORT": str(notifier_port),
-            f"{prefix}KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-            f"{prefix}REGISTRY_URL": registry_url,
-            f"{prefix}REGISTRY_CLIENT_ID": "notifier",
-            f"{prefix}REGISTRY_CLIENT_SECRET": "notifier-secret-123",
-            f"{prefix}DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'notifier.sqlite3'}",
-            f"{prefix}CONSUMER_GROUP": f"notifier-{uuid.uuid4().hex[:8]}",
-            f"{prefix}CONSUMER_START": "latest",
-            f"{prefix}SMTP_PORT": str(smtp.port),
-            f"{prefix}MAIL_RETRY_SECONDS": "0.2",
+        env = service_env(
+            "notifier",
+            http_port=notifier_port,
+            kafka_bootstrap_servers=kafka_bootstrap,
+            registry_url=registry_url,
+            registry_client_id="notifier",
+            registry_client_secret="notifier-secret-123",
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'notifier.sqlite3'}",
+            consumer_group=f"notifier-{uuid.uuid4().hex[:8]}",
+            consumer_start="latest",
+            smtp_port=smtp.port,
+            mail_retry_seconds=0.2,
             # A mail the killed process had claimed waits for the claim (twice this) to lapse.
-            f"{prefix}SMTP_TIMEOUT_SECONDS": "3",
-            f"{prefix}LOG_FORMAT": "json",
-        }
+            smtp_timeout_seconds=3,
+            log_format="json",
+        )
         url = f"http://127.0.0.1:{notifier_port}"
         publisher = await registry.auth("liege-system", "liege-secret-123")
         alerts = [meuse_alert() for _ in range(BURST)]
