@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -12,8 +13,11 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from gateway_support import envelopes_on
 from registry_support import Registry
 
+from schemas.cap import Alert
+from schemas.envelopes import AlertPublished
 from schemas.observations import PeriodKind, parse_period
 from schemas.thresholds import ThresholdRule, ThresholdRuleVersion
 from services.evaluator.app import create_app
@@ -132,3 +136,44 @@ def recent_weeks(count: int) -> list[str]:
         iso = (today - timedelta(weeks=back)).isocalendar()
         labels.append(f"{iso.year}-W{iso.week:02d}")
     return labels
+
+
+WAVES = {  # three places of Wallonia AViQ acts for; the chain each calls for, week by week
+    "BE3": ([20, 60, 70, 200, 210, 90, 80, 30, 20],
+            [("Alert", "Moderate"), ("Update", "Severe"), ("Update", "Moderate"),
+             ("Cancel", "Moderate")]),
+    "BE33": ([60, 70, 600, 650, 700, 30, 20, 20, 20],
+             [("Alert", "Moderate"), ("Update", "Extreme"), ("Cancel", "Extreme")]),
+    "BE336": ([10, 160, 170, 180, 190, 200, 210, 220, 230],
+              [("Alert", "Severe")]),
+}  # fmt: skip
+"""An epidemic wave of `version()`'s indicator over the weeks `recent_weeks(WAVE_WEEKS)`."""
+WAVE_WEEKS = 9
+WAVE_MESSAGES = sum(len(chain) for _, chain in WAVES.values())
+
+
+def wave_week(weeks: Sequence[str], week: int) -> list[dict[str, Any]]:
+    """The observations of `WAVES`' week number `week`, as the agency submits them."""
+    return [
+        {"indicator": "rate-14d", "region": region, "period": weeks[week], "value": values[week]}
+        for region, (values, _) in WAVES.items()
+    ]
+
+
+async def threshold_alerts(kafka: str, rule_id: str) -> list[Alert]:
+    """The alerts the evaluator published on the broker for the rule `rule_id`, in order."""
+    return [
+        e.alert
+        for e in await envelopes_on(kafka, "alerts.health")
+        if isinstance(e, AlertPublished) and e.alert.identifier.startswith(f"crossalert.{rule_id}.")
+    ]
+
+
+def check_chains(alerts: Sequence[Alert]) -> None:
+    """Each message `WAVES` calls for published once, each place's in its chain."""
+    assert len({a.identifier for a in alerts}) == len(alerts), "a message published twice"
+    for region, (_, chain) in WAVES.items():
+        of_place = [a for a in alerts if a.info[0].area[0].geocode[0].value == region]
+        assert [(a.msg_type.value, a.info[0].severity.value) for a in of_place] == chain, region
+        for earlier, later in itertools.pairwise(of_place):
+            assert [r.identifier for r in later.references] == [earlier.identifier], region

@@ -33,22 +33,31 @@ class Gateway:
 
 @asynccontextmanager
 async def running_gateway(
-    state: Path, kafka: str, registry: Registry, **settings: Any
+    state: Path,
+    kafka: str,
+    registry: Registry,
+    *,
+    use_registry_client: bool = True,
+    **settings: Any,
 ) -> AsyncIterator[Gateway]:
-    """Start the gateway on a SQLite file in `state` (unless given), trusting `registry`."""
+    """Start the gateway on a SQLite file in `state` (unless given), trusting `registry`.
+
+    It reaches the registry in-process, or, with `use_registry_client=False`, over HTTP at the
+    `registry_url` setting (so that the registry can be stopped under it).
+    """
     settings.setdefault(
         "database_url", f"sqlite+aiosqlite:///{state / f'gateway-{uuid.uuid4().hex[:6]}.sqlite3'}"
     )
+    settings.setdefault("registry_url", "http://registry")
     app = create_app(
         GatewaySettings(
             kafka_bootstrap_servers=kafka,
-            registry_url="http://registry",
             registry_client_id="gateway",
             registry_client_secret="gateway-secret-123",
             log_format="json",
             **settings,
         ),
-        registry_client=registry.http,
+        registry_client=registry.http if use_registry_client else None,
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

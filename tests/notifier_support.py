@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import sys
 import uuid
@@ -110,9 +111,10 @@ async def serving(app: FastAPI, port: int, *, lifespan: bool = True) -> AsyncIte
 
 @dataclass
 class Notifier:
-    """A running notifier: its app, base URL and an HTTP client."""
+    """A running notifier: its app (None when it runs as a process of its own), base URL and an
+    HTTP client."""
 
-    app: FastAPI
+    app: FastAPI | None
     url: str
     http: httpx.AsyncClient
 
@@ -171,6 +173,24 @@ def service_env(service: str, **settings: object) -> dict[str, str]:
     return {f"{prefix}{name.upper()}": str(value) for name, value in settings.items()}
 
 
+def killable_notifier(state: Path, kafka: str, registry_url: str, smtp_port: int) -> dict[str, Any]:
+    """The settings of a notifier process a test kills and starts again (on the same database
+    in `state`, in the same consumer group)."""
+    return {
+        "kafka_bootstrap_servers": kafka,
+        "registry_url": registry_url,
+        "registry_client_id": "notifier",
+        "registry_client_secret": "notifier-secret-123",
+        "database_url": f"sqlite+aiosqlite:///{state / 'notifier.sqlite3'}",
+        "consumer_group": f"notifier-{uuid.uuid4().hex[:8]}",
+        "consumer_start": "latest",
+        "smtp_port": smtp_port,
+        "mail_retry_seconds": 0.2,
+        # A mail the killed process had claimed waits for the claim (twice this) to lapse.
+        "smtp_timeout_seconds": 3,
+    }
+
+
 @contextlib.contextmanager
 def service_process(service: str, env: dict[str, str], log: Path) -> Iterator[Popen[bytes]]:
     """`crossalert serve SERVICE` as a child process (output to `log`), killed at the end if
@@ -188,6 +208,49 @@ def service_process(service: str, env: dict[str, str], log: Path) -> Iterator[Po
         if child.poll() is None:
             child.kill()
         child.wait()
+
+
+@dataclass
+class ServiceProcess:
+    """A service as a child process (`crossalert serve`), which a test kills (`kill -9`) and
+    starts again on the same port and database."""
+
+    service: str
+    env: dict[str, str]
+    state: Path
+    http: httpx.AsyncClient
+    processes: contextlib.ExitStack
+    started: list[Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return str(self.http.base_url).rstrip("/")
+
+    async def start(self) -> None:
+        """Start a process and wait until it is ready."""
+        log = self.state / f"{self.service}-{len(self.started) + 1}.log"
+        self.started.append(
+            self.processes.enter_context(service_process(self.service, self.env, log))
+        )
+        await until_ready(self.http)
+
+    def kill(self) -> None:
+        self.started[-1].send_signal(signal.SIGKILL)
+        self.started[-1].wait()
+
+
+@asynccontextmanager
+async def service_child(
+    service: str, state: Path, **settings: object
+) -> AsyncIterator[ServiceProcess]:
+    """`crossalert serve SERVICE` with these settings, on a free port, logging in `state`."""
+    port = free_port()
+    env = service_env(service, http_port=port, log_format="json", **settings)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        with contextlib.ExitStack() as processes:
+            child = ServiceProcess(service, env, state, http, processes)
+            await child.start()
+            yield child
 
 
 async def until_ready(http: httpx.AsyncClient, timeout: float = 60) -> None:
@@ -321,6 +384,26 @@ async def quiet(seconds: float = 1.5) -> None:
     await asyncio.sleep(seconds)
 
 
+class Served:
+    """An app (whose lifespan runs) served over HTTP, which a test takes down and serves again
+    on the same port: a service going away and coming back."""
+
+    def __init__(self, app: FastAPI, port: int) -> None:
+        self.app = app
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._serving: contextlib.AbstractAsyncContextManager[str] | None = None
+
+    async def start(self) -> None:
+        self._serving = serving(self.app, self.port, lifespan=False)
+        await self._serving.__aenter__()
+
+    async def stop(self) -> None:
+        if self._serving is not None:
+            stopping, self._serving = self._serving, None
+            await stopping.__aexit__(None, None, None)
+
+
 @dataclass
 class Network:
     registry: Registry
@@ -328,6 +411,7 @@ class Network:
     notifier: Notifier
     smtp: SmtpServer
     publisher: dict[str, str]
+    registry_served: Served | None = None  # the registry over HTTP, when the services use that
 
     async def post(self, alert: dict[str, Any]) -> dict[str, Any]:
         answer = await self.gateway.http.post("/v1/alerts", json=alert, headers=self.publisher)
@@ -355,22 +439,45 @@ async def network_on(
     *,
     database_url: str | None = None,
     registry_changes: bool = False,
+    registry_over_http: bool = False,
     **settings: Any,
 ) -> AsyncIterator[Network]:
     """The whole network, with the notifier on `database_url` (SQLite by default); the
-    registry publishes its changes on the broker only when `registry_changes` asks for it."""
+    registry publishes its changes on the broker only when `registry_changes` asks for it.
+
+    With `registry_over_http`, the gateway and notifier reach the registry over HTTP
+    (`Network.registry_served`), so that a test can take it away; else in-process."""
     if database_url is not None:
         settings["database_url"] = database_url
     registry_kafka = kafka if registry_changes else NO_KAFKA
-    async with (
-        running_registry(
-            f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}", tmp_path, kafka=registry_kafka
-        ) as registry,
-        running_gateway(tmp_path, kafka, registry) as gateway,
-        running_smtp(free_port()) as smtp,
-        running_notifier(
-            tmp_path, kafka, registry, free_port(), smtp_port=smtp.port, gateway=gateway, **settings
-        ) as notifier,
-    ):
+    async with contextlib.AsyncExitStack() as stack:
+        registry = await stack.enter_async_context(
+            running_registry(
+                f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}", tmp_path, kafka=registry_kafka
+            )
+        )
+        served: Served | None = None
+        reach: dict[str, Any] = {}
+        if registry_over_http:
+            served = Served(registry.app, free_port())
+            await served.start()
+            stack.push_async_callback(served.stop)
+            reach = {"use_registry_client": False, "registry_url": served.url}
+        gateway = await stack.enter_async_context(
+            running_gateway(tmp_path, kafka, registry, **reach)
+        )
+        smtp = await stack.enter_async_context(running_smtp(free_port()))
+        notifier = await stack.enter_async_context(
+            running_notifier(
+                tmp_path,
+                kafka,
+                registry,
+                free_port(),
+                smtp_port=smtp.port,
+                gateway=gateway,
+                **reach,
+                **settings,
+            )
+        )
         publisher = await registry.auth("liege-system", "liege-secret-123")
-        yield Network(registry, gateway, notifier, smtp, publisher)
+        yield Network(registry, gateway, notifier, smtp, publisher, served)

@@ -354,7 +354,7 @@ async def test_a_client_over_its_rate_gets_429_with_retry_after(
 async def test_the_rate_holds_across_gateway_processes(
     tmp_path: Path, kafka_bootstrap: str, database_url: str
 ) -> None:
-    shared = {"rate_limit_per_minute": 3, "database_url": database_url}
+    shared: dict[str, Any] = {"rate_limit_per_minute": 3, "database_url": database_url}
     async with (
         running_registry(f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}", tmp_path) as registry,
         running_gateway(tmp_path, kafka_bootstrap, registry, **shared) as one,

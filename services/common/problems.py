@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from pydantic_core import ErrorDetails
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -199,6 +200,20 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(allowed_methods(request))
         return ProblemError(exc.status_code, code, str(exc.detail), headers=headers).response()
 
+    async def on_database(request: Request, exc: Exception) -> JSONResponse:
+        if not _database_unavailable(exc):
+            raise exc  # a bug: on to the last resort below, and the server's log
+        # The database cannot be written or reached (a full disk, a server restarting): a
+        # dependency down, answered at once like the broker's, for the client to send again.
+        log.warning("database_unavailable", path=request.url.path, error=str(exc).splitlines()[0])
+        return ProblemError(
+            503,
+            "database_unavailable",
+            "The service cannot use its database now (full, or out of reach), so the request "
+            "may not have been completed. Send it again shortly.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        ).response()
+
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         # The last resort: the error is logged by the server; the client still gets a
         # problem document rather than a bare text page.
@@ -210,7 +225,19 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(DBAPIError, on_database)
     app.add_exception_handler(Exception, on_crash)
+
+
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def _database_unavailable(exc: Exception) -> bool:
+    """Whether a database error says the database is out of reach or out of space, rather
+    than that the request's statement is wrong (a bug, answered 500)."""
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
 
 
 def allowed_methods(request: Request) -> list[str]:

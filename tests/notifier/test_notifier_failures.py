@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +27,7 @@ from notifier_support import (
     Console,
     free_port,
     ids,
+    killable_notifier,
     login,
     meuse_alert,
     quiet,
@@ -72,18 +72,8 @@ async def test_kill_9_in_the_middle_of_a_burst_then_restart_loses_nothing_and_re
         env = service_env(
             "notifier",
             http_port=notifier_port,
-            kafka_bootstrap_servers=kafka_bootstrap,
-            registry_url=registry_url,
-            registry_client_id="notifier",
-            registry_client_secret="notifier-secret-123",
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'notifier.sqlite3'}",
-            consumer_group=f"notifier-{uuid.uuid4().hex[:8]}",
-            consumer_start="latest",
-            smtp_port=smtp.port,
-            mail_retry_seconds=0.2,
-            # A mail the killed process had claimed waits for the claim (twice this) to lapse.
-            smtp_timeout_seconds=3,
             log_format="json",
+            **killable_notifier(tmp_path, kafka_bootstrap, registry_url, smtp.port),
         )
         url = f"http://127.0.0.1:{notifier_port}"
         publisher = await registry.auth("liege-system", "liege-secret-123")
