@@ -193,8 +193,10 @@ async def accept(
         raise ProblemError(
             503,
             "broker_unavailable",
-            "the alert could not be written to the network's log now; nothing was published. "
-            "Send it again shortly.",
+            # A write that timed out may still land (a cluster electing a new leader): then
+            # the resend is a second copy under the same identifier, which receivers show once.
+            "the network's log did not acknowledge the alert in time, so it may not have been "
+            "published. Send it again shortly, with the same identifier.",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         ) from None
     await ledger.mark_published(

@@ -10,23 +10,43 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
+from evaluator_support import (
+    WAVE_MESSAGES,
+    WAVE_WEEKS,
+    WAVES,
+    check_chains,
+    recent_weeks,
+    threshold_alerts,
+    version,
+    wave_week,
+)
 from notifier_support import (
     EMAILS,
     FLOOD_RECIPIENTS,
     OFFICERS,
     Console,
     Network,
+    ServiceProcess,
     follow_up,
+    free_port,
     ids,
     login,
     meuse_alert,
+    quiet,
+    service_child,
+    serving,
 )
+
+from schemas.cap import Alert
 
 RATE_PER_SECOND = 5
 SENDERS = 2
@@ -253,3 +273,83 @@ async def drill(
         stream, sum(map(len, consoles.values())), len(consoles), began, ended, waited, twice,
         *await mailed(net, stream),
     )  # fmt: skip
+
+
+@dataclass
+class Wave:
+    """An epidemic wave (`WAVES`) an agency submits week by week to an evaluator process of its
+    own, beside a drill's stream: the threshold messages it calls for are checked on the broker.
+    """
+
+    net: Network
+    kafka: str
+    rule_id: str
+    agency: dict[str, str]
+    evaluator: ServiceProcess
+    weeks: list[str] = field(default_factory=lambda: recent_weeks(WAVE_WEEKS))
+
+    async def submit(self, week: int) -> None:
+        """The week's figures, sent again while the gateway answers 503 (as an agency does)."""
+        rows = wave_week(self.weeks, week)
+        async with asyncio.timeout(60):
+            while True:
+                answer = await self.net.gateway.http.post(
+                    "/v1/observations", json=rows, headers=self.agency
+                )
+                if answer.status_code != 503:
+                    break
+                await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
+        assert answer.status_code == 202, answer.text
+
+    async def published(self) -> list[Alert]:
+        return await threshold_alerts(self.kafka, self.rule_id)
+
+    async def until_published(self, count: int) -> None:
+        async with asyncio.timeout(60):
+            while len(await self.published()) < count:
+                await asyncio.sleep(0.3)
+
+    async def completed(self, *, copies: bool = False) -> list[Alert]:
+        """Every message of the wave, once each and in its chain (checked).
+
+        With `copies`, a message may be on the broker more than once, as identical copies
+        (which receivers show once): a write the gateway answered 503 for may still land."""
+        await self.until_published(WAVE_MESSAGES)
+        await quiet(2)  # nothing more follows
+        alerts = await self.published()
+        if copies:
+            first: dict[str, Alert] = {}
+            for alert in alerts:
+                assert first.setdefault(alert.identifier, alert) == alert, "copies differ"
+            alerts = list(first.values())  # each once, in the order first published
+        check_chains(alerts)
+        return alerts
+
+
+@asynccontextmanager
+async def wave_beside(net: Network, kafka: str, state: Path) -> AsyncIterator[Wave]:
+    """An evaluator process beside `net` (reaching its registry and gateway over HTTP), with a
+    threshold rule of its own for `WAVES`' places."""
+    rule_id = f"drill-{uuid.uuid4().hex[:6]}"
+    agency = await net.registry.auth("aviq-system", "aviq-secret-123")
+    rule = version(id=rule_id, regions=list(WAVES), no_data_after="P90D")
+    created = await net.registry.http.post("/v1/threshold-rules", json=rule, headers=agency)
+    assert created.status_code == 201, created.text
+    async with (
+        serving(net.registry.app, free_port(), lifespan=False) as registry_url,
+        serving(net.gateway.app, free_port(), lifespan=False) as gateway_url,
+        service_child(
+            "evaluator",
+            state,
+            kafka_bootstrap_servers=kafka,
+            registry_url=registry_url,
+            gateway_url=gateway_url,
+            registry_client_id="evaluator",
+            registry_client_secret="evaluator-secret-123",
+            database_url=f"sqlite+aiosqlite:///{state / 'evaluator.sqlite3'}",
+            consumer_group=f"evaluator-{uuid.uuid4().hex[:8]}",
+            consumer_start="latest",
+            outbox_retry_seconds=0.2,
+        ) as evaluator,
+    ):
+        yield Wave(net, kafka, rule_id, agency, evaluator)

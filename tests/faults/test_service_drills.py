@@ -14,22 +14,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from evaluator_support import (
-    WAVE_MESSAGES,
-    WAVE_WEEKS,
-    WAVES,
-    check_chains,
-    recent_weeks,
-    threshold_alerts,
-    version,
-    wave_week,
-)
+from evaluator_support import WAVE_MESSAGES
 from gateway_support import running_gateway
 from notifier_support import (
     Console,
@@ -39,7 +29,6 @@ from notifier_support import (
     free_port,
     killable_notifier,
     network_on,
-    quiet,
     service_child,
     serving,
 )
@@ -47,8 +36,7 @@ from registry_support import running_registry
 from smtp_support import running_smtp
 
 from bench.consoles import StuckConsole
-from faults.drill_support import drill
-from schemas.cap import Alert
+from faults.drill_support import drill, wave_beside
 
 MAIL_DOWN_S = 6.0  # each way the mail server fails lasts this long
 STORM_CONSOLES_PER_DESK = 70
@@ -271,7 +259,7 @@ async def test_a_console_that_stops_reading_is_dropped_and_delays_no_other(
 
 
 async def test_the_evaluator_killed_mid_wave_publishes_every_threshold_message_once(
-    tmp_path: Path, kafka_bootstrap: str
+    network: Network, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     """The evaluator (a process reaching the registry and gateway over HTTP) killed while an
     agency's weekly figures come in: every message the series call for reaches the broker,
@@ -279,68 +267,27 @@ async def test_the_evaluator_killed_mid_wave_publishes_every_threshold_message_o
     in one transaction, the observations' offsets are committed after it, and an outbox
     message is sent again until the gateway has it, as the same document (which the gateway
     answers as already accepted)."""
-    rule_id = f"drill-{uuid.uuid4().hex[:6]}"
-    weeks = recent_weeks(WAVE_WEEKS)
-    async with (
-        network_on(
-            tmp_path,
-            kafka_bootstrap,
-            registry_over_http=True,
-            console_connections_per_officer=MAIL_CONSOLES_PER_DESK,
-        ) as network,
-        serving(network.gateway.app, free_port(), lifespan=False) as gateway_url,
-    ):
-        assert network.registry_served is not None
-        aviq = await network.registry.auth("aviq-system", "aviq-secret-123")
-        rule = version(id=rule_id, regions=list(WAVES), no_data_after="P90D")
-        created = await network.registry.http.post("/v1/threshold-rules", json=rule, headers=aviq)
-        assert created.status_code == 201, created.text
+    async with wave_beside(network, kafka_bootstrap, tmp_path) as wave:
+        at_kill: list[int] = []
 
-        async def published() -> list[Alert]:
-            return await threshold_alerts(kafka_bootstrap, rule_id)
+        async def wave_with_a_kill(_: object) -> tuple[float, float]:
+            for week in range(EVALUATOR_KILLED_AFTER):
+                await wave.submit(week)
+                if week == 2:
+                    await wave.until_published(1)  # the first alert is out
+            wave.evaluator.kill()  # while the weeks before are being evaluated
+            killed_at = time.monotonic()
+            at_kill.append(len(await wave.published()))
+            for week in range(EVALUATOR_KILLED_AFTER, len(wave.weeks)):
+                await wave.submit(week)  # they wait on the broker
+            await asyncio.sleep(PROCESS_DOWN_S)
+            await wave.evaluator.start()
+            return killed_at, time.monotonic()
 
-        async def submit(week: int) -> None:
-            rows = wave_week(weeks, week)
-            answer = await network.gateway.http.post("/v1/observations", json=rows, headers=aviq)
-            assert answer.status_code == 202, answer.text
-
-        async with service_child(
-            "evaluator",
-            tmp_path,
-            kafka_bootstrap_servers=kafka_bootstrap,
-            registry_url=network.registry_served.url,
-            gateway_url=gateway_url,
-            registry_client_id="evaluator",
-            registry_client_secret="evaluator-secret-123",
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'evaluator.sqlite3'}",
-            consumer_group=f"evaluator-{uuid.uuid4().hex[:8]}",
-            consumer_start="latest",
-            outbox_retry_seconds=0.2,
-        ) as evaluator:
-            at_kill: list[int] = []
-
-            async def wave_with_a_kill(_: object) -> tuple[float, float]:
-                for week in range(len(weeks)):
-                    if week == EVALUATOR_KILLED_AFTER:
-                        evaluator.kill()  # while the weeks before are being evaluated
-                        killed_at = time.monotonic()
-                        at_kill.append(len(await published()))
-                    await submit(week)  # after the kill, they wait on the broker
-                    if week == 2:
-                        async with asyncio.timeout(60):  # the first alert is out
-                            while not await published():
-                                await asyncio.sleep(0.2)
-                await asyncio.sleep(PROCESS_DOWN_S)
-                await evaluator.start()
-                return killed_at, time.monotonic()
-
-            seen = await drill(network, MAIL_CONSOLES_PER_DESK, wave_with_a_kill)
-            async with asyncio.timeout(60):
-                while len(await published()) < WAVE_MESSAGES:
-                    await asyncio.sleep(0.3)
-            completed_s = time.monotonic() - seen.ended
-            await quiet(2)  # nothing more follows
-            alerts = await published()
+        seen = await drill(network, MAIL_CONSOLES_PER_DESK, wave_with_a_kill)
+        await wave.until_published(WAVE_MESSAGES)
+        completed_s = time.monotonic() - seen.ended
+        await wave.completed()
 
     seen.report(
         f"evaluator kill -9 drill: {at_kill[0]} of the wave's {WAVE_MESSAGES} threshold "
@@ -348,5 +295,4 @@ async def test_the_evaluator_killed_mid_wave_publishes_every_threshold_message_o
         "ready, none twice"
     )
     assert 0 < at_kill[0] < WAVE_MESSAGES
-    check_chains(alerts)
     assert seen.stream.answers[503] == 0
