@@ -305,8 +305,9 @@ class Wave:
         return await threshold_alerts(self.kafka, self.rule_id)
 
     async def until_published(self, count: int) -> None:
+        """Wait until `count` different messages are out (copies count once)."""
         async with asyncio.timeout(60):
-            while len(await self.published()) < count:
+            while len({alert.identifier for alert in await self.published()}) < count:
                 await asyncio.sleep(0.3)
 
     async def completed(self, *, copies: bool = False) -> list[Alert]:
