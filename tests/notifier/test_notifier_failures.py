@@ -25,6 +25,7 @@ from notifier_support import (
     FLOOD_RECIPIENTS,
     OFFICERS,
     Console,
+    Served,
     free_port,
     ids,
     killable_notifier,
@@ -139,14 +140,7 @@ async def test_kill_9_in_the_middle_of_a_burst_then_restart_loses_nothing_and_re
             assert len(ids_of_pair) == 1, (pair, ids_of_pair)
 
 
-@asynccontextmanager
-async def _stoppable(app: Any, port: int) -> AsyncIterator[str]:
-    async with serving(app, port, lifespan=False) as url:
-        yield url
-
-
 async def test_the_registry_down_while_alerts_flow(tmp_path: Path, kafka_bootstrap: str) -> None:
-    registry_port = free_port()
     async with (
         running_registry(f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}", tmp_path) as registry,
         running_gateway(tmp_path, kafka_bootstrap, registry) as gateway,
@@ -158,11 +152,11 @@ async def test_the_registry_down_while_alerts_flow(tmp_path: Path, kafka_bootstr
             answer = await gateway.http.post("/v1/alerts", json=alert, headers=publisher)
             assert answer.status_code == 202, answer.text
 
-        registry_up = serving(registry.app, registry_port, lifespan=False)
-        registry_url = await registry_up.__aenter__()
+        registry_served = Served(registry.app, free_port())
+        await registry_served.start()
         async with running_notifier(
             tmp_path, kafka_bootstrap, registry, free_port(), smtp_port=smtp.port,
-            registry_url=registry_url, use_registry_client=False,
+            registry_url=registry_served.url, use_registry_client=False,
         ) as notifier:  # fmt: skip
             eupen = Console(notifier.ws_url, await login(notifier.http, "officer.eupen"))
             await eupen.connect()
@@ -170,7 +164,7 @@ async def test_the_registry_down_while_alerts_flow(tmp_path: Path, kafka_bootstr
             await post(known)
             await eupen.wait_for(lambda c: known["identifier"] in ids(c))
 
-            await registry_up.__aexit__(None, None, None)
+            await registry_served.stop()
             new_facts = meuse_alert()
             new_facts["info"][0]["severity"] = "Extreme"
             # On another partition than the alert that waits, which holds back its own only.
@@ -186,9 +180,12 @@ async def test_the_registry_down_while_alerts_flow(tmp_path: Path, kafka_bootstr
             await quiet(2)
             assert new_facts["identifier"] not in ids(eupen)
 
-            async with serving(registry.app, registry_port, lifespan=False):
+            await registry_served.start()
+            try:
                 # New facts wait for the registry and are delivered once it is back.
                 await eupen.wait_for(lambda c: new_facts["identifier"] in ids(c), timeout=30)
+            finally:
+                await registry_served.stop()
             assert ids(eupen) == [
                 known["identifier"],
                 same_facts["identifier"],
