@@ -6,7 +6,9 @@ before them; everything else is read from the feed in the database when the hub 
 this process's writes, by PostgreSQL notifications of other processes' writes, by the poll).
 Each item is rendered once per contact point and put in the bounded queue of every console of
 that contact point. A console whose queue is full is disconnected with a reason instead of
-slowing the others; it resumes from its last `seq` when it reconnects.
+slowing the others; it resumes from its last `seq` when it reconnects. One watch over all the
+consoles, once a second, sends heartbeats to the quiet ones and drops those whose send is stuck:
+a send then costs no timer of its own, which matters when one alert goes to thousands.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sqlalchemy import case, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from schemas.console import CloseCode, FeedItem, Heartbeat, ItemKind
+from schemas.console import HEARTBEAT_SECONDS, CloseCode, FeedItem, Heartbeat, ItemKind
 from schemas.envelopes import AlertKey, Channel, DeliveryStatus
 from services.common.workers import run_rounds
 from services.notifier import feed
@@ -43,6 +45,8 @@ ABORT_AFTER_SECONDS = 10.0
 """A closed console's connection still there after this long is aborted."""
 SNAPSHOT_SECONDS = 1.0
 """How long consoles opening together may share one read of their contact point's alerts."""
+WATCH_SECONDS = 1.0
+"""How often the consoles are looked over for heartbeats and stuck sends."""
 
 
 class Connection:
@@ -67,6 +71,8 @@ class Connection:
         self._queued_bytes = 0
         self._buffer_bytes = buffer_bytes
         self._send_timeout = send_timeout
+        self._last_sent = time.monotonic()
+        self._sending_since: float | None = None
         self.close_reason: tuple[int, str] | None = None
         self.closing = asyncio.Event()
         """Set when the console is dropped: its connection is then closed, even mid-send."""
@@ -110,34 +116,33 @@ class Connection:
             self._queued_bytes = 0
             self.closing.set()
 
-    async def send_queued(self, *, heartbeat_seconds: float) -> None:
-        """Send what is queued, and a heartbeat when idle, until the console is dropped.
-
-        A console that takes no message for the send timeout (it stopped reading, and the
-        server's buffer is full) is dropped as too slow.
-        """
+    async def send_queued(self) -> None:
+        """Send what is queued until the console is dropped (`check` watches over the sends)."""
         while True:
-            try:
-                async with asyncio.timeout(heartbeat_seconds):
-                    message = await self._queue.get()
-                self._queued_bytes -= len(message)
-            except TimeoutError:
-                message = Heartbeat(at=datetime.now(UTC), cursor=self.cursor).model_dump_json()
-            try:
-                async with asyncio.timeout(self._send_timeout):
-                    await self.websocket.send_text(message)
-            except TimeoutError:
-                self.drop(CloseCode.TOO_SLOW, "The console stopped reading; reconnect to resume.")
-                return
+            message = await self._queue.get()
+            self._queued_bytes -= len(message)
+            self._sending_since = time.monotonic()
+            await self.websocket.send_text(message)
+            self._sending_since = None
+            self._last_sent = time.monotonic()
 
-    async def serve(
-        self, receiving: Coroutine[Any, Any, object], *, heartbeat_seconds: float
-    ) -> None:
+    def check(self, now: float, *, heartbeat_seconds: float) -> None:
+        """Drop the console if a send waited longer than the send timeout (it stopped reading,
+        and the server's buffer is full); queue a heartbeat if nothing went for a while."""
+        if self._sending_since is not None:
+            if now - self._sending_since > self._send_timeout:
+                self.drop(CloseCode.TOO_SLOW, "The console stopped reading; reconnect to resume.")
+        elif self._queue.empty() and now - self._last_sent >= heartbeat_seconds:
+            self._last_sent = now  # one heartbeat per quiet interval, even before it leaves
+            heartbeat = Heartbeat(at=datetime.now(UTC), cursor=self.cursor).model_dump_json()
+            self.offer(self.cursor, heartbeat)
+
+    async def serve(self, receiving: Coroutine[Any, Any, object]) -> None:
         """Send the feed while `receiving` reads the console, until either ends or the console
         is dropped (too slow, token expired, a flood), even in the middle of a send; then close.
         """
         tasks = {
-            asyncio.create_task(self.send_queued(heartbeat_seconds=heartbeat_seconds)),
+            asyncio.create_task(self.send_queued()),
             asyncio.create_task(receiving),
             asyncio.create_task(self.closing.wait()),
         }
@@ -179,9 +184,11 @@ class Hub:
         *,
         poll_seconds: float,
         producer: str,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
     ) -> None:
         self._sessions = sessions
         self._poll = poll_seconds
+        self._heartbeat = heartbeat_seconds
         self._producer = producer
         self._by_contact_point: dict[str, set[Connection]] = defaultdict(set)
         self._by_officer: dict[str, set[Connection]] = defaultdict(set)
@@ -215,8 +222,22 @@ class Hub:
         self._last_seq = max(self._newest.values(), default=0)
 
     async def run(self) -> None:
-        """Follow the feed until cancelled (after `start`)."""
-        await run_rounds(self.catch_up, every=self._poll, name="hub", wake=self._wake)
+        """Follow the feed and watch the consoles until cancelled (after `start`)."""
+        async with asyncio.TaskGroup() as workers:
+            workers.create_task(
+                run_rounds(self.catch_up, every=self._poll, name="hub", wake=self._wake)
+            )
+            workers.create_task(self.watch())
+
+    async def watch(self) -> None:
+        """Look over every console once a second (`Connection.check`) until cancelled."""
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            now = time.monotonic()
+            for group in list(self._by_contact_point.values()):
+                for connection in list(group):
+                    if connection.close_reason is None:
+                        connection.check(now, heartbeat_seconds=self._heartbeat)
 
     async def catch_up(self) -> bool:
         """Push every feed entry written since the last round to the consoles concerned."""

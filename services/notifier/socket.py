@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from schemas.console import (
-    HEARTBEAT_SECONDS,
     CloseCode,
     FeedItem,
     Hello,
@@ -154,8 +153,7 @@ async def _serve(
     log.info("console connected", user=token.sub, contact_point=token.contact_point,
              resumed_after=hello.resume_after, cursor=connection.cursor)  # fmt: skip
     await connection.serve(
-        _listen(websocket, connection, verifier, token, hello.token, settings.max_body_bytes),
-        heartbeat_seconds=HEARTBEAT_SECONDS,
+        _listen(websocket, connection, verifier, token, hello.token, settings.max_body_bytes)
     )
 
 

@@ -44,7 +44,7 @@ from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.cap import parse_cap_json
-from schemas.console import AlertState, CloseCode, FeedItem, ItemKind
+from schemas.console import AlertState, CloseCode, FeedItem, Heartbeat, ItemKind
 from schemas.envelopes import AlertKey
 from services.common.database import create_engine, session_factory
 from services.common.kafka import PARTITIONS
@@ -259,7 +259,7 @@ async def test_a_console_that_falls_behind_is_dropped_and_the_others_are_not() -
     await slow.close()
     assert slow_socket.sent == []  # what it could not take is not sent late: it resumes instead
     assert slow_socket.closed_with is not None and slow_socket.closed_with[0] == 4408
-    sending = asyncio.create_task(fast.send_queued(heartbeat_seconds=60))
+    sending = asyncio.create_task(fast.send_queued())
     async with asyncio.timeout(5):
         while len(fast_socket.sent) < 5:
             await asyncio.sleep(0.01)
@@ -303,12 +303,38 @@ async def test_a_console_that_stops_reading_is_dropped_and_its_connection_aborte
     socket = _StuckSocket()
     console = console_of(socket)
     console.offer(1, "x" * 1000)
+    sending = asyncio.create_task(console.send_queued())
+    await asyncio.sleep(0.05)
+    console.check(time.monotonic(), heartbeat_seconds=60)
+    assert console.close_reason is None  # stuck for less than the send timeout (0.2 s)
 
-    await console.send_queued(heartbeat_seconds=60)  # returns once the send timed out
+    await asyncio.sleep(0.3)
+    console.check(time.monotonic(), heartbeat_seconds=60)
+    sending.cancel()
     await console.close()
 
     assert console.close_reason is not None and console.close_reason[0] == CloseCode.TOO_SLOW
     assert socket.aborted
+
+
+async def test_a_quiet_console_is_sent_one_heartbeat_per_quiet_interval() -> None:
+    socket = _Socket()
+    console = console_of(socket)
+    console.cursor = 7
+    sending = asyncio.create_task(console.send_queued())
+    start = time.monotonic()
+    try:
+        console.check(start + 0.5, heartbeat_seconds=1)  # not quiet long enough
+        console.check(start + 1.5, heartbeat_seconds=1)
+        console.check(start + 1.6, heartbeat_seconds=1)  # the heartbeat was just queued
+        async with asyncio.timeout(5):
+            while not socket.sent:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+    finally:
+        sending.cancel()
+
+    assert [Heartbeat.model_validate_json(m).cursor for m in socket.sent] == [7]
 
 
 async def test_a_token_expiring_in_the_middle_of_a_send_ends_the_connection() -> None:
@@ -319,7 +345,7 @@ async def test_a_token_expiring_in_the_middle_of_a_send_ends_the_connection() ->
     console.expire_at(time.time() + 0.2)
 
     async with asyncio.timeout(30):  # a bound on a hang, not on speed
-        await console.serve(asyncio.Event().wait(), heartbeat_seconds=60)
+        await console.serve(asyncio.Event().wait())
 
     assert console.close_reason is not None
     assert console.close_reason[0] == CloseCode.UNAUTHORIZED
