@@ -11,8 +11,11 @@ and the clients take turns between them (client i posts to process i mod N). Eve
 processes is measured at every concurrency, each beside its own baseline. The
 clients use the seed's nl-vrln-system. Runs its own broker (ports 29192/29193, state in
 .state/bench-gateway-kafka) unless CROSSALERT_BENCH_KAFKA=host:port names one. Both sides write
-idempotently with acks=all.
-Rounds alternate which side goes first, so that machine noise hits both alike; every alert
+idempotently with acks=all. A third side, the floor (bench/http_floor.py, as many processes as
+the gateway), is a bare FastAPI route on uvicorn that writes the body to the broker and answers
+202, nothing else: the gateway beside it shows what crossalert's own work costs (token, CAP
+validation, chain, log, database), the floor beside raw aiokafka what HTTP in Python costs.
+Rounds rotate which side goes first, so that machine noise hits all alike; every alert
 (identifier) is new to the gateway.
 """
 
@@ -22,6 +25,7 @@ import argparse
 import asyncio
 import shutil
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -121,6 +125,7 @@ async def measure(
     bootstrap: str,
     registry_url: str,
     gateway_urls: Sequence[str],
+    floor_urls: Sequence[str],
     concurrency: int,
     args: argparse.Namespace,
 ) -> list[Figure]:
@@ -131,17 +136,22 @@ async def measure(
         raw = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
         await raw.start()
         stack.push_async_callback(raw.stop)
+
         # One connection per client, as crisis centres posting side by side would hold.
-        clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(
-                    base_url=gateway_urls[index % len(gateway_urls)],
-                    timeout=30,
-                    limits=httpx.Limits(max_connections=1),
+        def clients_of(urls: Sequence[str]) -> list[Awaitable[httpx.AsyncClient]]:
+            return [
+                stack.enter_async_context(
+                    httpx.AsyncClient(
+                        base_url=urls[index % len(urls)],
+                        timeout=30,
+                        limits=httpx.Limits(max_connections=1),
+                    )
                 )
-            )
-            for index in range(concurrency)
-        ]
+                for index in range(concurrency)
+            ]
+
+        clients = [await client for client in clients_of(gateway_urls)]
+        floors = [await client for client in clients_of(floor_urls)]
         headers = {"Content-Type": "application/json"}
 
         async def send_raw(_: int, item: Item) -> None:
@@ -152,26 +162,34 @@ async def measure(
             if answer.status_code != 202:
                 raise RuntimeError(f"the gateway answered {answer.status_code}: {answer.text}")
 
-        rates: dict[str, list[float]] = {"raw": [], "gateway": []}
-        latencies: dict[str, list[float]] = {"raw": [], "gateway": []}
-        sides = {"raw": send_raw, "gateway": send_gateway}
+        async def send_floor(index: int, item: Item) -> None:
+            answer = await floors[index].post(
+                "/v1/alerts", content=item.body, headers={"x-key": item.key.decode()}
+            )
+            if answer.status_code != 202:
+                raise RuntimeError(f"the floor answered {answer.status_code}: {answer.text}")
+
+        sides = {"raw": send_raw, "gateway": send_gateway, "floor": send_floor}
+        rates: dict[str, list[float]] = {side: [] for side in sides}
+        latencies: dict[str, list[float]] = {side: [] for side in sides}
         for round_number in range(-1, args.rounds):  # round -1 warms up: connections, caches
             warm_up = round_number < 0
             count = 50 if warm_up else args.alerts
             items = [item_of(a) for a in alerts(f"BENCH-{run}-{round_number}", count)]
             headers["Authorization"] = f"Bearer {await token(registry_url)}"  # 5-minute tokens
-            order = ["raw", "gateway"] if round_number % 2 == 0 else ["gateway", "raw"]
+            turn = round_number % len(sides)
+            order = [*sides][turn:] + [*sides][:turn]
             for side in order:
                 rate, latency = await drive(sides[side], items, concurrency)
                 if not warm_up:
                     rates[side].append(rate)
                     latencies[side] += latency
 
-    baseline = "aiokafka send_and_wait"
+    baseline, floor = "aiokafka send_and_wait", "bare FastAPI route"
     senders = (
         f"{concurrency} clients, {len(gateway_urls)} process{'es' if len(gateway_urls) > 1 else ''}"
     )
-    gw, bl = latencies["gateway"], latencies["raw"]
+    gw, bl, fl = latencies["gateway"], latencies["raw"], latencies["floor"]
     return [
         Figure(f"accepted/s, {senders}", "alert/s", median(rates["gateway"]), baseline,
                median(rates["raw"])),
@@ -179,6 +197,14 @@ async def measure(
                percentile(bl, 50)),
         Figure(f"p99 accept latency, {senders}", "ms", percentile(gw, 99), baseline,
                percentile(bl, 99)),
+        Figure(f"floor accepted/s, {senders}", "alert/s", median(rates["floor"]), baseline,
+               median(rates["raw"])),
+        Figure(f"floor p99 latency, {senders}", "ms", percentile(fl, 99), baseline,
+               percentile(bl, 99)),
+        Figure(f"accepted/s beside the floor, {senders}", "alert/s", median(rates["gateway"]),
+               floor, median(rates["floor"])),
+        Figure(f"p99 accept latency beside the floor, {senders}", "ms", percentile(gw, 99),
+               floor, percentile(fl, 99)),
     ]  # fmt: skip
 
 
@@ -203,6 +229,39 @@ def services(root: Path, bootstrap: str, processes: int) -> tuple[LocalService, 
         for _ in range(processes)
     ]
     return registry, gateways
+
+
+def start_floors(stack: ExitStack, bootstrap: str, processes: int) -> list[str]:
+    """Start `processes` floor servers (bench/http_floor.py) on free ports; their URLs."""
+    root = kafka.repo_root()
+    log_file = root / ".state" / "bench-gateway" / "floor.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    urls = []
+    for _ in range(processes):
+        port = free_port()
+        pid = process.spawn_detached(
+            [sys.executable, "-m", "bench.http_floor", str(port)],
+            log_file=log_file,
+            cwd=root,
+            env={"CROSSALERT_BENCH_KAFKA": bootstrap},
+        )
+        stack.callback(process.terminate, pid, timeout=STOP_TIMEOUT_S, marker="http_floor")
+        urls.append(f"http://127.0.0.1:{port}")
+    for url in urls:
+        deadline = time.monotonic() + 30
+        while not ready(url):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the floor at {url} did not start; see {log_file}")
+            time.sleep(0.2)
+    return urls
+
+
+def ready(url: str) -> bool:
+    """Whether a server answers /healthz at `url`."""
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def numbers(text: str) -> list[int]:
@@ -236,9 +295,10 @@ def main() -> None:
                     pid = start_service(service)
                     stack.callback(process.terminate, pid, timeout=STOP_TIMEOUT_S, marker="serve")
                 urls = [gateway.url for gateway in gateways]
+                floors = start_floors(stack, bootstrap, processes)
                 for concurrency in args.concurrency:
                     figures += asyncio.run(
-                        measure(bootstrap, registry.url, urls, concurrency, args)
+                        measure(bootstrap, registry.url, urls, floors, concurrency, args)
                     )
     item = item_of(alerts("BENCH", 1)[0])
     report(
