@@ -20,7 +20,9 @@ import platform
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 from bench.report import RESULTS_DIR
 
@@ -38,6 +40,89 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "abuse": ([], ["--rounds", "1"]),
     "evaluator_flow": ([], ["--rounds", "2"]),
 }
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A goal the hot path is held to, read from one figure of one benchmark's results.
+
+    `test` says what must hold: the figure's ratio to its baseline at most / at least `limit`,
+    the figure at most `limit` above its baseline (in its unit), or the figure itself at most
+    `limit`. `figure` is the start of the figure's name; of several, the last (the largest
+    size measured) counts.
+    """
+
+    text: str
+    benchmark: str
+    figure: str
+    test: Literal["ratio <=", "ratio >=", "above baseline <=", "value <="]
+    limit: float
+
+    def measured(self, figures: list[dict[str, Any]]) -> tuple[str, bool] | None:
+        """What was measured, and whether the goal holds; None if nothing was."""
+        found = [f for f in figures if f["name"].startswith(self.figure)]
+        if not found:
+            return None
+        figure = found[-1]
+        value, ratio, unit = figure["value"], figure["ratio"], figure["unit"]
+        if self.test == "above baseline <=":
+            above = value - figure["baseline"]
+            shown, holds = f"{above:+,.1f} {unit}", above <= self.limit
+        elif self.test == "value <=":
+            shown, holds = f"{value:,.1f} {unit}", value <= self.limit
+        else:
+            shown = f"{ratio:.3g}x"
+            holds = ratio <= self.limit if self.test == "ratio <=" else ratio >= self.limit
+        return f"{shown} ({figure['name']})", holds
+
+
+GOALS = [
+    Goal("gateway accepted/s, 8 clients >= 0.5x raw send_and_wait", "gateway_publish",
+         "accepted/s, 8 clients, 1 process", "ratio >=", 0.5),
+    Goal("gateway accepted/s, 64 clients >= 0.5x raw", "gateway_publish",
+         "accepted/s, 64 clients, 1 process", "ratio >=", 0.5),
+    Goal("gateway p99 accept latency, 8 clients <= 3x raw", "gateway_publish",
+         "p99 accept latency, 8 clients, 1 process", "ratio <=", 3),
+    Goal("gateway p99 accept latency, 64 clients <= 3x raw", "gateway_publish",
+         "p99 accept latency, 64 clients, 1 process", "ratio <=", 3),
+    Goal("202 -> console p99 at 1 alert/s <= 3x raw produce -> consume", "notifier_latency",
+         "p99 202->console, 1 alert/s", "ratio <=", 3),
+    Goal("202 -> console p99 at 50 alerts/s <= 3x raw", "notifier_latency",
+         "p99 202->console, 50 alert/s", "ratio <=", 3),
+    Goal("one notifier keeps up with 50 alerts/s (consoles)", "notifier_latency",
+         "throughput to consoles, 50 alert/s", "ratio >=", 0.95),
+    Goal("fan-out, last console <= 1.3x a bare broadcast", "notifier_fanout",
+         "to the last of", "ratio <=", 1.3),
+    Goal("memory per connection <= 20 KiB above the bare server's", "notifier_fanout",
+         "memory per connection idle", "above baseline <=", 20),
+    Goal("reconnect storm live again within 2x the bare server's time", "notifier_fanout",
+         "consoles reconnected with resume_after", "ratio >=", 0.5),
+    Goal("two processes on PostgreSQL: the other's item p99 <= 50 ms", "notifier_processes",
+         "p99 recorded->console, recorded by the other process", "value <=", 50),
+]  # fmt: skip
+
+
+def goals_table(results: dict[str, dict[str, Any]], previous: list[str]) -> list[str]:
+    """The goals, each with what its benchmark measured last and whether it holds; a goal
+    whose benchmark has no result here keeps its row of the `previous` table."""
+    kept = {row.split(" | ")[0].removeprefix("| "): row for row in previous}
+    lines = [
+        "## Goals",
+        "",
+        "The hot path's goals, each read from the figure named in its benchmark's section below "
+        "(sizes and rates as measured there).",
+        "",
+        "| goal | measured | holds |",
+        "| --- | --- | --- |",
+    ]
+    for goal in GOALS:
+        result = results.get(goal.benchmark)
+        measured = goal.measured(result["figures"]) if result else None
+        if measured is None:
+            lines.append(kept.get(goal.text, f"| {goal.text} | not measured | |"))
+        else:
+            lines.append(f"| {goal.text} | {measured[0]} | {'yes' if measured[1] else 'no'} |")
+    return lines
 
 
 def run(names: list[str], *, quick: bool) -> list[str]:
@@ -72,12 +157,17 @@ def render(previous: str = "") -> str:
         f"Rendered on: {platform.platform()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}.",
     ]
+    results = {
+        name: json.loads(path.read_text(encoding="utf-8"))
+        for name in BENCHMARKS
+        if (path := RESULTS_DIR / f"{name}.json").exists()
+    }
+    lines += ["", *goals_table(results, kept.get("Goals", []))]
     for name in BENCHMARKS:
-        path = RESULTS_DIR / f"{name}.json"
-        if not path.exists():
+        if name not in results:
             lines += ["", *kept.get(name, [f"## {name}", "", "Not measured yet."])]
             continue
-        result = json.loads(path.read_text(encoding="utf-8"))
+        result = results[name]
         settings = ", ".join(f"{key}={value}" for key, value in result["settings"].items())
         machine = ", ".join(f"{key} {value}" for key, value in result["machine"].items())
         lines += [

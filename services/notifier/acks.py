@@ -15,8 +15,8 @@ from schemas.envelopes import AlertAcknowledged, AlertKey, Channel, DeliveryStat
 from schemas.identity import TokenClaims
 from services.common.problems import ProblemError
 from services.notifier.feed import lock_feed, show
-from services.notifier.intake import add_outbox, receipt
 from services.notifier.models import Delivery, ReceivedAlert
+from services.notifier.receipts import add_outbox, receipt
 
 
 def cap_ack(alert: ReceivedAlert, claims: TokenClaims, note: str | None, now: datetime) -> Alert:

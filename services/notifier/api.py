@@ -21,9 +21,17 @@ from services.common.problems import ProblemError, problem_responses
 from services.common.requests import note, read_bounded
 from services.notifier import acks, exercise_reports
 from services.notifier.report import delivery_report, exercise_run_reports
+from services.notifier.runtime import Notifier
 from services.notifier.socket import serve_console
 
 router = APIRouter(prefix="/v1", tags=["notifier"])
+
+
+def _notifier(request: Request) -> Notifier:
+    """The running notifier (`runtime.Notifier`), built by the app's lifespan."""
+    notifier: Notifier = request.app.state.notifier
+    return notifier
+
 
 OfficerDep = Annotated[TokenClaims, Depends(requires(Scope.CONSOLE))]
 PlannerDep = Annotated[TokenClaims, Depends(requires(Scope.EXERCISES_PLAN))]
@@ -84,7 +92,7 @@ async def compositions(request: Request, rest: str) -> Response:
     officer's token, and their answer passed back (see the gateway's API)."""
     if not _COMPOSITION_PATH.fullmatch(rest):
         raise ProblemError(404, "not_found", "no such route of the composer.")
-    gateway: httpx.AsyncClient = request.app.state.gateway_http
+    gateway: httpx.AsyncClient = _notifier(request).gateway_http
     body = await read_bounded(request, request.app.state.settings.max_body_bytes)
     headers = {k: v for k, v in request.headers.items() if k.lower() in _PASSED_TO_GATEWAY}
     try:
@@ -109,7 +117,7 @@ _PASSED_TO_GATEWAY = {"authorization", "content-type", "accept"}
 async def _at_registry(request: Request, path: str, **body: Any) -> Response:
     # The console's page talks to its own origin only; these calls pass through to the
     # registry, and its answer (tokens, or its problem) is passed back as it is.
-    registry: httpx.AsyncClient = request.app.state.registry_http
+    registry: httpx.AsyncClient = _notifier(request).registry_http
     # The registry throttles failed logins per address: it must see the officer's, not ours.
     forwarded = {"X-Forwarded-For": request.client.host} if request.client else {}
     try:
@@ -156,15 +164,14 @@ async def acknowledge(
     key = alert_key(sender, identifier)
     note(request, user=claims.sub, alert=str(key))
     acknowledgement, created = await acks.acknowledge(
-        sessions=request.app.state.sessions,
+        sessions=_notifier(request).sessions,
         key=key,
         claims=claims,
         note=body.note,
-        producer=request.app.state.instance,
+        producer=_notifier(request).instance,
     )
     if created:
-        request.app.state.outbox.wake()
-        request.app.state.hub.wake()
+        _notifier(request).written()
     else:
         response.status_code = status.HTTP_200_OK
     return acknowledgement
@@ -179,7 +186,7 @@ async def deliveries(
     request: Request, sender: str, identifier: str, claims: ReaderDep
 ) -> DeliveryReport:
     """Each recipient of an alert: channel, status, times, acknowledgement, escalations."""
-    async with request.app.state.sessions() as session:
+    async with _notifier(request).sessions() as session:
         return await delivery_report(session, alert_key(sender, identifier), claims)
 
 
@@ -206,7 +213,7 @@ async def publish_exercise_report(
     request: Request, response: Response, report: ExerciseReport, claims: PlannerDep
 ) -> PublishedReport:
     """Publish a run's after-action report for the participating organisations' officers."""
-    async with request.app.state.sessions() as session, session.begin():
+    async with _notifier(request).sessions() as session, session.begin():
         published, created = await exercise_reports.publish(session, report, claims)
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -221,7 +228,7 @@ async def publish_exercise_report(
 async def exercise_report_list(request: Request, claims: ReportReaderDep) -> list[PublishedReport]:
     """The reports the reader may open: its organisation's exercises (an officer), or those
     its organisation published (a planner)."""
-    async with request.app.state.sessions() as session:
+    async with _notifier(request).sessions() as session:
         return await exercise_reports.listed(session, claims)
 
 
@@ -241,7 +248,7 @@ async def exercise_report(
 ) -> Response:
     """A run's after-action report: whole for its planner; for an officer of a participating
     organisation, its own rows in full and the other organisations as aggregates."""
-    async with request.app.state.sessions() as session:
+    async with _notifier(request).sessions() as session:
         report = await exercise_reports.read(session, run_id, claims)
     if page == "json":
         return Response(report.model_dump_json(), media_type="application/json")
@@ -268,18 +275,18 @@ async def exercise_run_deliveries(
 ) -> list[DeliveryReport]:
     """Every message of an exercise run and its deliveries, for the planner's report: the
     run's own messages and the alerts the threshold evaluator raised from its observations."""
-    async with request.app.state.sessions() as session:
+    async with _notifier(request).sessions() as session:
         return await exercise_run_reports(session, run_id)
 
 
 @router.websocket(FEED_PATH.removeprefix("/v1"))
 async def feed(websocket: WebSocket) -> None:
     """The live feed of a duty officer's console (protocol: schemas/console.py)."""
-    state = websocket.app.state
+    notifier: Notifier = websocket.app.state.notifier
     await serve_console(
         websocket,
-        hub=state.hub,
-        verifier=state.token_verifier,
-        settings=state.settings,
-        instance=state.instance,
+        hub=notifier.hub,
+        verifier=notifier.token_verifier,
+        settings=notifier.settings,
+        instance=notifier.instance,
     )

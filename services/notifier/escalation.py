@@ -21,8 +21,9 @@ from schemas.envelopes import Channel, DeliveryStatus
 from schemas.registry import RoutingAnswer
 from services.common.workers import run_rounds
 from services.notifier.feed import lock_feed, show
-from services.notifier.intake import Target, add_outbox, deliveries_for, receipt
+from services.notifier.intake import Target, deliveries_for
 from services.notifier.models import DELIVERIES, Delivery, EscalationRecord, ReceivedAlert
+from services.notifier.receipts import add_outbox, receipt
 
 log = structlog.get_logger(__name__)
 

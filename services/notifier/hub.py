@@ -19,19 +19,16 @@ import time
 from collections import defaultdict
 from collections.abc import Coroutine
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import case, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from schemas.console import HEARTBEAT_SECONDS, CloseCode, FeedItem, Heartbeat, ItemKind
-from schemas.envelopes import AlertKey, Channel, DeliveryStatus
+from schemas.envelopes import AlertKey
 from services.common.workers import run_rounds
 from services.notifier import feed
-from services.notifier.intake import add_outbox, receipt
-from services.notifier.models import DELIVERIES
 from services.notifier.transport import aborter
 
 log = structlog.get_logger(__name__)
@@ -175,6 +172,12 @@ class Connection:
             asyncio.get_running_loop().call_later(ABORT_AFTER_SECONDS, abort)
 
 
+class Delivered(Protocol):
+    """Told that a console of `contact_point` was given the alert `key` (receipts record it)."""
+
+    def __call__(self, key: AlertKey, contact_point: str, *, exercise: bool) -> None: ...
+
+
 class Hub:
     """Fans the feed out to this process's consoles."""
 
@@ -183,13 +186,13 @@ class Hub:
         sessions: async_sessionmaker[AsyncSession],
         *,
         poll_seconds: float,
-        producer: str,
+        delivered: Delivered,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
     ) -> None:
         self._sessions = sessions
         self._poll = poll_seconds
         self._heartbeat = heartbeat_seconds
-        self._producer = producer
+        self._delivered = delivered
         self._by_contact_point: dict[str, set[Connection]] = defaultdict(set)
         self._by_officer: dict[str, set[Connection]] = defaultdict(set)
         self._last_seq = 0
@@ -200,7 +203,6 @@ class Hub:
         """The latest snapshot read per contact point: when (monotonic), its items, its cursor."""
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
-        self._delivered: set[tuple[AlertKey, str, bool]] = set()
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
@@ -250,7 +252,6 @@ class Hub:
                 # Never lowered: `push_written` may have raised it meanwhile.
                 self._newest[contact_point] = max(self._newest.get(contact_point, 0), newest)
             self._last_seq = max([self._last_seq, *changed.values()])
-        await self._record_deliveries()
         return False
 
     async def _push(self, session: AsyncSession, contact_point: str, newest: int) -> None:
@@ -307,7 +308,7 @@ class Hub:
                 )
                 continue
             if item.kind in (ItemKind.ALERT, ItemKind.ESCALATION):
-                self._delivered.add((item.key, connection.contact_point, item.exercise))
+                self._delivered(item.key, connection.contact_point, exercise=item.exercise)
 
     async def snapshot(self, contact_point: str) -> tuple[list[FeedItem], int]:
         """The alerts active for a contact point now, and the feed's cursor for it.
@@ -362,7 +363,6 @@ class Hub:
                     if len(rest) < BATCH or connection.close_reason is not None:
                         break
             connection.live = True
-        await self._record_deliveries()
 
     def consoles_of(self, officer: str) -> int:
         """How many feeds `officer` holds open on this process."""
@@ -395,40 +395,3 @@ class Hub:
         for group in self._by_contact_point.values():
             for connection in group:
                 connection.drop(CloseCode.GOING_AWAY, "The notifier is restarting; reconnect.")
-
-    async def _record_deliveries(self) -> None:
-        """Mark console deliveries delivered the first time one of their consoles got them."""
-        if not self._delivered:
-            return
-        done, self._delivered = self._delivered, set()
-        by_alert: dict[tuple[AlertKey, bool], list[str]] = defaultdict(list)
-        for key, contact_point, exercise in done:
-            by_alert[key, exercise].append(contact_point)
-        now = datetime.now(UTC)
-        async with self._sessions() as session, session.begin():
-            for (key, exercise), contact_points in by_alert.items():
-                # One statement per alert; only the deliveries not yet marked come back.
-                marked = await session.scalars(
-                    update(DELIVERIES)
-                    .where(
-                        DELIVERIES.c.alert_sender == key.sender,
-                        DELIVERIES.c.alert_identifier == key.identifier,
-                        DELIVERIES.c.contact_point.in_(contact_points),
-                        DELIVERIES.c.channel == Channel.CONSOLE,
-                        DELIVERIES.c.delivered_at.is_(None),
-                    )
-                    .values(
-                        delivered_at=now,
-                        # An acknowledgement may have come first (another process's console).
-                        status=case(
-                            (DELIVERIES.c.status == DeliveryStatus.SENT, DeliveryStatus.DELIVERED),
-                            else_=DELIVERIES.c.status,
-                        ),
-                    )
-                    .returning(DELIVERIES.c.contact_point)
-                )
-                await add_outbox(session, *(
-                    receipt(key, contact_point, Channel.CONSOLE, DeliveryStatus.DELIVERED, now,
-                            self._producer, exercise=exercise)
-                    for contact_point in sorted(marked)
-                ))  # fmt: skip

@@ -22,10 +22,7 @@ from schemas.envelopes import (
     AlertKey,
     AlertPublished,
     Channel,
-    DeliveryReceipt,
     DeliveryStatus,
-    Envelope,
-    encode_envelope,
 )
 from schemas.registry import Reason, Recipient, RoutingAnswer, routing_facts
 from schemas.topics import EXERCISE_STATUSES
@@ -40,13 +37,8 @@ from services.notifier.feed import (
     lock_feed,
     show,
 )
-from services.notifier.models import (
-    ALERTS,
-    DELIVERIES,
-    OUTBOX,
-    Delivery,
-    ReceivedAlert,
-)
+from services.notifier.models import ALERTS, DELIVERIES, Delivery, ReceivedAlert
+from services.notifier.receipts import add_outbox, receipt
 
 log = structlog.get_logger(__name__)
 
@@ -163,7 +155,8 @@ async def record_alert(
         before = await last_seqs(session, contact_points)
         seqs = await show(session, contact_points, key, ItemKind.ALERT, now)
         await add_outbox(session, *(
-            receipt(alert, contact_point, Channel.CONSOLE, DeliveryStatus.SENT, now, producer)
+            receipt(key, contact_point, Channel.CONSOLE, DeliveryStatus.SENT, now, producer,
+                    exercise=is_exercise(alert))
             for contact_point in contact_points
         ))  # fmt: skip
     log.info("alert recorded", recipients=len(targets), msg_type=alert.msg_type)
@@ -316,44 +309,3 @@ def deliveries_for(alert: Alert, target: Target, now: datetime) -> list[dict[str
              "sent_at": None, "next_attempt_at": now}
         )  # fmt: skip
     return rows
-
-
-def receipt(
-    alert: Alert | AlertKey,
-    contact_point: str,
-    channel: Channel,
-    status: DeliveryStatus,
-    at: datetime,
-    producer: str,
-    *,
-    exercise: bool | None = None,
-    detail: str | None = None,
-) -> DeliveryReceipt:
-    """A delivery receipt for the log."""
-    if isinstance(alert, Alert):
-        key, exercise = (
-            AlertKey(sender=alert.sender, identifier=alert.identifier),
-            is_exercise(alert),
-        )
-    else:
-        key = alert
-    return DeliveryReceipt(
-        producer=producer,
-        alert=key,
-        contact_point_id=contact_point,
-        channel=channel,
-        status=status,
-        at=at,
-        detail=detail,
-        exercise=bool(exercise),
-    )
-
-
-async def add_outbox(session: AsyncSession, *envelopes: Envelope) -> None:
-    """Publish the envelopes once this transaction commits (one INSERT for all of them)."""
-    rows = [
-        {"envelope_json": encode_envelope(e).decode(), "created_at": e.produced_at}
-        for e in envelopes
-    ]
-    if rows:
-        await session.execute(insert(OUTBOX), rows)

@@ -22,8 +22,8 @@ from schemas.envelopes import Channel, DeliveryStatus
 from services.common.recent import Recent
 from services.common.workers import run_rounds
 from services.notifier.email import Letter, SendOutcome, SmtpSession
-from services.notifier.intake import add_outbox, receipt
 from services.notifier.models import DELIVERIES, Delivery, EscalationRecord, ReceivedAlert
+from services.notifier.receipts import add_outbox, receipt
 from services.notifier.settings import NotifierSettings
 
 log = structlog.get_logger(__name__)

@@ -57,7 +57,7 @@ async def test_the_disk_full_under_the_services_loses_no_acknowledged_alert(
         assert network.notifier.app is not None  # in-process
         engines = [
             network.gateway.app.state.sessions.kw["bind"],
-            network.notifier.app.state.engine,
+            network.notifier.app.state.notifier.engine,
         ]
         disks = [FullDisk(engine) for engine in engines]
 

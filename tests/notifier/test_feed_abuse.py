@@ -67,7 +67,7 @@ async def test_a_console_that_stops_reading_is_dropped_and_the_others_get_everyt
     stuck = await asyncio.to_thread(StuckConsole, network.notifier.ws_url, hello)
     reader = await network.console("be-eupen-desk")
     assert network.notifier.app is not None  # in-process
-    hub = network.notifier.app.state.hub
+    hub = network.notifier.app.state.notifier.hub
     await eventually(lambda: hub.consoles_of("officer.eupen") == 2, "both consoles attached")
     alerts = [large_alert() for _ in range(8)]  # ~6 MB: more than the kernel buffers hold
 

@@ -50,11 +50,11 @@ from services.common.database import create_engine, session_factory
 from services.common.kafka import PARTITIONS
 from services.common.migrations import migrate
 from services.notifier import hub as hub_module
-from services.notifier.app import MIGRATIONS
 from services.notifier.feed import Written, show
 from services.notifier.hub import Connection, Hub
 from services.notifier.intake import Target, deliveries_for
 from services.notifier.models import ALERTS, DELIVERIES
+from services.notifier.runtime import MIGRATIONS
 
 BURST = 40
 EXAMPLE = Path(__file__).parents[2] / "schemas" / "examples" / "alert.meuse-flood-warning.json"
@@ -215,6 +215,13 @@ class _Socket:
         self.closed_with = (code, reason)
 
 
+class _Noted(list[tuple[AlertKey, str]]):
+    """What the hub said it delivered, to whom."""
+
+    def __call__(self, key: AlertKey, contact_point: str, *, exercise: bool) -> None:
+        self.append((key, contact_point))
+
+
 def console_of(
     socket: _Socket,
     *,
@@ -244,7 +251,8 @@ def _item(seq: int) -> FeedItem:
 
 async def test_a_console_that_falls_behind_is_dropped_and_the_others_are_not() -> None:
     # Offering reads no database: the hub needs no sessions here.
-    hub = Hub(None, poll_seconds=1, producer="test")  # type: ignore[arg-type]
+    noted = _Noted()
+    hub = Hub(None, poll_seconds=1, delivered=noted)  # type: ignore[arg-type]
     slow_socket, fast_socket = _Socket(), _Socket()
     # The slow console's queue holds three items and nothing drains it; the fast one's is wide.
     slow = console_of(slow_socket, queue_size=3)
@@ -256,6 +264,8 @@ async def test_a_console_that_falls_behind_is_dropped_and_the_others_are_not() -
     assert slow.close_reason is not None and slow.close_reason[0] == CloseCode.TOO_SLOW
     assert slow.closing.is_set()
     assert fast.close_reason is None and fast.cursor == 5
+    # Each item queued to a console is noted as delivered to its contact point (8 of the 10).
+    assert noted == [(_item(1).key, "be-eupen-desk")] * 8
     await slow.close()
     assert slow_socket.sent == []  # what it could not take is not sent late: it resumes instead
     assert slow_socket.closed_with is not None and slow_socket.closed_with[0] == 4408
@@ -268,7 +278,7 @@ async def test_a_console_that_falls_behind_is_dropped_and_the_others_are_not() -
 
 
 async def test_a_console_is_dropped_when_its_waiting_messages_reach_the_byte_bound() -> None:
-    hub = Hub(None, poll_seconds=1, producer="test")  # type: ignore[arg-type]
+    hub = Hub(None, poll_seconds=1, delivered=_Noted())  # type: ignore[arg-type]
     size = len(_item(1).model_dump_json(by_alias=True, exclude_none=True))
     console = console_of(_Socket(), buffer_bytes=2 * size + size // 2)
 
@@ -359,7 +369,7 @@ async def test_an_item_just_written_goes_at_once_only_to_consoles_that_have_all_
     before it (written by another process, not yet pushed) must not get it out of order."""
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}")
     await migrate(engine, MIGRATIONS)
-    hub = Hub(session_factory(engine), poll_seconds=1, producer="test")
+    hub = Hub(session_factory(engine), poll_seconds=1, delivered=_Noted())
     current, behind = console_of(_Socket()), console_of(_Socket())
     try:
         await hub.attach(current, [], 7)
@@ -418,7 +428,7 @@ async def test_a_console_that_missed_nothing_goes_live_without_reading_the_datab
     """A reconnect storm after a restart: consoles resuming where the hub stands read nothing;
     one that lacks an entry the hub already pushed still reads it from the database."""
     async with feed_of_one_alert(tmp_path, entries=2) as (sessions, statements, seqs):
-        hub = Hub(sessions, poll_seconds=1, producer="test")
+        hub = Hub(sessions, poll_seconds=1, delivered=_Noted())
         await hub.start()
         statements.clear()
         current, behind = console_of(_Socket()), console_of(_Socket())
@@ -444,7 +454,7 @@ async def test_consoles_opening_together_share_one_read_and_never_see_an_expired
     async with feed_of_one_alert(tmp_path, entries=1, lasting=timedelta(seconds=2)) as (
         sessions, statements, seqs,
     ):  # fmt: skip
-        hub = Hub(sessions, poll_seconds=1, producer="test")
+        hub = Hub(sessions, poll_seconds=1, delivered=_Noted())
         await hub.start()
         statements.clear()
 

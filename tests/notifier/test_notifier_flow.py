@@ -500,7 +500,7 @@ async def test_two_notifier_processes_split_the_work_and_each_pushes_to_its_own_
         welcome = [m for c in consoles for m in c.messages if isinstance(m, Welcome)]
         assert len({m.instance for m in welcome}) == 2
         assert one.app is not None  # in-process
-        async with one.app.state.sessions() as session:
+        async with one.app.state.notifier.sessions() as session:
             recorders = set(await session.scalars(select(OutboxEvent.envelope_json)))
         producers = {decode_envelope(raw).producer for raw in recorders}
         assert len(producers) == 2, producers
