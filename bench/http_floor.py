@@ -25,6 +25,7 @@ TOPIC = "alerts.geo"
 
 def create_app(bootstrap: str) -> FastAPI:
     """The floor's app: POST /v1/alerts, its body written to TOPIC (idempotent, acks=all)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         producer = AIOKafkaProducer(
