@@ -139,9 +139,17 @@ async def items_after_each(
             .limit(limit)
         )
     ).all()  # fmt: skip
+    # Acknowledgements are shown within an organisation: read them per organisation.
+    by_organisation: dict[str, list[Row[FeedEntry, ReceivedAlert, Delivery]]] = defaultdict(list)
+    for row in rows:
+        by_organisation[row[2].organisation].append(row)
     found: dict[str, list[FeedItem]] = defaultdict(list)
-    for row, item in zip(rows, await _items(session, rows, now=now), strict=True):
-        found[row[0].contact_point].append(item)
+    for organisation_rows in by_organisation.values():
+        # A contact point belongs to one organisation: its items stay in `seq` order.
+        for row, item in zip(
+            organisation_rows, await _items(session, organisation_rows, now=now), strict=True
+        ):
+            found[row[0].contact_point].append(item)
     return found
 
 
@@ -218,7 +226,8 @@ async def _items(
     if not typed:
         return []
     keys = {(a.sender, a.identifier) for _, a, _ in typed}
-    acks = await _acknowledgements(session, keys, {d.organisation for _, _, d in typed})
+    organisation = typed[0][2].organisation
+    acks = await _acknowledgements(session, keys, organisation)
     escalations = await escalations_of(session, keys)
     return [
         feed_item(
@@ -231,7 +240,7 @@ async def _items(
             language_available=delivery.language_available,
             reasons=[Reason.model_validate(r) for r in json.loads(delivery.reasons_json)],
             ack_deadline=delivery.ack_deadline,
-            acknowledgements=acks.get((delivery.organisation, alert.sender, alert.identifier), []),
+            acknowledgements=acks.get((alert.sender, alert.identifier), []),
             escalations=escalations.get((alert.sender, alert.identifier), []),
         )
         for entry, alert, delivery in typed
@@ -295,23 +304,21 @@ def _references(alert: Alert) -> list[AlertKey]:
 
 
 async def _acknowledgements(
-    session: AsyncSession, keys: Collection[tuple[str, str]], organisations: Collection[str]
-) -> dict[tuple[str, str, str], list[Acknowledgement]]:
-    """The acknowledgements of these alerts by (organisation, sender, identifier): a console
-    is shown those of its own organisation."""
+    session: AsyncSession, keys: Collection[tuple[str, str]], organisation: str
+) -> dict[tuple[str, str], list[Acknowledgement]]:
     rows = await session.scalars(
         select(Delivery).where(
             Delivery.channel == Channel.CONSOLE,
-            Delivery.organisation.in_(organisations),
+            Delivery.organisation == organisation,
             Delivery.acknowledged_at.is_not(None),
             Delivery.alert_identifier.in_({identifier for _, identifier in keys}),
         )
     )
-    found: dict[tuple[str, str, str], list[Acknowledgement]] = defaultdict(list)
+    found: dict[tuple[str, str], list[Acknowledgement]] = defaultdict(list)
     for row in rows:
         key = (row.alert_sender, row.alert_identifier)
         if key in keys and row.acknowledged_at is not None and row.acknowledged_by is not None:
-            found[row.organisation, *key].append(
+            found[key].append(
                 Acknowledgement(
                     contact_point=row.contact_point,
                     by=row.acknowledged_by,
