@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
-from sqlalchemy import Row, Select, and_, func, insert, or_, select, text
+from sqlalchemy import Row, Select, and_, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.cap import Alert, MsgType, parse_cap_json
@@ -111,46 +111,15 @@ async def items_after(
     session: AsyncSession, contact_point: str, after: int, *, limit: int, now: datetime
 ) -> list[FeedItem]:
     """The contact point's feed items after `after`, oldest first, at most `limit`."""
-    return (await items_after_each(session, {contact_point: after}, limit=limit, now=now)).get(
-        contact_point, []
-    )
-
-
-async def items_after_each(
-    session: AsyncSession, cursors: Mapping[str, int], *, limit: int, now: datetime
-) -> dict[str, list[FeedItem]]:
-    """Each contact point's feed items after its cursor, oldest first; at most `limit` in all.
-
-    One read for all of them: a round of the hub after an alert to a dozen contact points
-    reads the feed once, not once per contact point.
-    """
-    if not cursors:
-        return {}
     rows = (
         await session.execute(
-            _feed_query()
-            .where(
-                or_(*(
-                    and_(FeedEntry.contact_point == contact_point, FeedEntry.seq > after)
-                    for contact_point, after in cursors.items()
-                ))
-            )
+            _feed_query(contact_point)
+            .where(FeedEntry.seq > after)
             .order_by(FeedEntry.seq)
             .limit(limit)
         )
-    ).all()  # fmt: skip
-    # Acknowledgements are shown within an organisation: read them per organisation.
-    by_organisation: dict[str, list[Row[FeedEntry, ReceivedAlert, Delivery]]] = defaultdict(list)
-    for row in rows:
-        by_organisation[row[2].organisation].append(row)
-    found: dict[str, list[FeedItem]] = defaultdict(list)
-    for organisation_rows in by_organisation.values():
-        # A contact point belongs to one organisation: its items stay in `seq` order.
-        for row, item in zip(
-            organisation_rows, await _items(session, organisation_rows, now=now), strict=True
-        ):
-            found[row[0].contact_point].append(item)
-    return found
+    ).all()
+    return await _items(session, rows, now=now)
 
 
 async def count_after(session: AsyncSession, contact_point: str, after: int) -> int:
@@ -181,9 +150,8 @@ async def snapshot(
     )
     rows = (
         await session.execute(
-            _feed_query()
+            _feed_query(contact_point)
             .where(
-                FeedEntry.contact_point == contact_point,
                 FeedEntry.seq.in_(newest),
                 ReceivedAlert.state == AlertState.ACTIVE,
                 (ReceivedAlert.expires.is_(None)) | (ReceivedAlert.expires > now),
@@ -194,7 +162,7 @@ async def snapshot(
     return await _items(session, rows, now=now), cursor
 
 
-def _feed_query() -> Select[FeedEntry, ReceivedAlert, Delivery]:
+def _feed_query(contact_point: str) -> Select[FeedEntry, ReceivedAlert, Delivery]:
     return (
         select(FeedEntry, ReceivedAlert, Delivery)
         .join(
@@ -213,6 +181,7 @@ def _feed_query() -> Select[FeedEntry, ReceivedAlert, Delivery]:
                 Delivery.channel == Channel.CONSOLE,
             ),
         )
+        .where(FeedEntry.contact_point == contact_point)
     )
 
 

@@ -246,30 +246,27 @@ class Hub:
         async with self._lock:
             async with self._sessions() as session:
                 changed = await feed.changed_since(session, self._last_seq)
-                await self._push(session, changed)
+                for contact_point, newest in changed.items():
+                    await self._push(session, contact_point, newest)
             for contact_point, newest in changed.items():
                 # Never lowered: `push_written` may have raised it meanwhile.
                 self._newest[contact_point] = max(self._newest.get(contact_point, 0), newest)
             self._last_seq = max([self._last_seq, *changed.values()])
         return False
 
-    async def _push(self, session: AsyncSession, newest: dict[str, int]) -> None:
-        """Bring each contact point's live consoles up to its `newest`, from the database (one
-        read for all the contact points, and more only when there are more than `BATCH`)."""
+    async def _push(self, session: AsyncSession, contact_point: str, newest: int) -> None:
+        """Bring the contact point's live consoles up to `newest`, from the database."""
         while True:
-            cursors = {}
-            for contact_point, last in newest.items():
-                after = min((c.cursor for c in self._live(contact_point)), default=last)
-                if after < last:  # somebody here lacks something (often not: `push_written`)
-                    cursors[contact_point] = after
-            items = await feed.items_after_each(
-                session, cursors, limit=BATCH, now=datetime.now(UTC)
+            live = self._live(contact_point)
+            after = min((c.cursor for c in live), default=newest)
+            if after >= newest:
+                return  # nobody here lacks anything (often: given it by `push_written`)
+            items = await feed.items_after(
+                session, contact_point, after, limit=BATCH, now=datetime.now(UTC)
             )
-            for contact_point, its_items in items.items():
-                live = self._live(contact_point)
-                for item in its_items:
-                    self.offer(live, item)
-            if sum(map(len, items.values())) < BATCH:
+            for item in items:
+                self.offer(live, item)
+            if len(items) < BATCH:
                 return
 
     def push_written(self, written: list[feed.Written]) -> None:

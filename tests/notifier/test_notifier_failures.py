@@ -40,7 +40,7 @@ from notifier_support import (
 )
 from registry_support import running_registry
 from smtp_support import running_smtp
-from sqlalchemy import event, insert, select
+from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.cap import parse_cap_json
@@ -50,10 +50,10 @@ from services.common.database import create_engine, session_factory
 from services.common.kafka import PARTITIONS
 from services.common.migrations import migrate
 from services.notifier import hub as hub_module
-from services.notifier.feed import Written, items_after_each, show
+from services.notifier.feed import Written, show
 from services.notifier.hub import Connection, Hub
 from services.notifier.intake import Target, deliveries_for
-from services.notifier.models import ALERTS, DELIVERIES, ReceivedAlert
+from services.notifier.models import ALERTS, DELIVERIES
 from services.notifier.runtime import MIGRATIONS
 
 BURST = 40
@@ -420,42 +420,6 @@ async def feed_of_one_alert(
         yield sessions, statements, seqs
     finally:
         await engine.dispose()
-
-
-async def test_one_read_brings_each_contact_point_what_it_lacks_in_seq_order(
-    tmp_path: Path,
-) -> None:
-    """A hub round after an alert to many contact points reads the feed once for all of them,
-    each contact point from its own cursor, its organisation's acknowledgements with it."""
-    async with feed_of_one_alert(tmp_path, entries=3) as (sessions, statements, seqs):
-        async with sessions() as session, session.begin():
-            alert = await session.scalar(select(ReceivedAlert))
-            assert alert is not None
-            aachen = Target(contact_point="de-aachen-desk", contact_point_name="Aachen desk",
-                            organisation="de-aachen", organisation_name="Aachen", email=None,
-                            language="de-DE", language_available=True, reasons=[],
-                            ack_deadline_minutes=None, escalate_to=[])  # fmt: skip
-            parsed = parse_cap_json(alert.cap_json)
-            await session.execute(insert(DELIVERIES), deliveries_for(parsed, aachen, alert.sent))
-            aachen_seqs = await show(session, ["de-aachen-desk"] * 2, alert.key, ItemKind.ALERT,
-                                     alert.sent)  # fmt: skip
-        statements.clear()
-        async with sessions() as session:
-            found = await items_after_each(
-                session, {"be-eupen-desk": seqs[0], "de-aachen-desk": 0}, limit=100,
-                now=datetime.now(UTC),
-            )  # fmt: skip
-            feed_reads = [s for s in statements if "FROM console_feed" in s]
-            capped = await items_after_each(
-                session, {"be-eupen-desk": 0, "de-aachen-desk": 0}, limit=3, now=datetime.now(UTC)
-            )
-
-    assert [i.seq for i in found["be-eupen-desk"]] == seqs[1:]
-    assert [i.seq for i in found["de-aachen-desk"]] == aachen_seqs
-    assert {i.language for i in found["de-aachen-desk"]} == {"de-DE"}
-    assert len(feed_reads) == 1
-    assert sum(map(len, capped.values())) == 3
-    assert [i.seq for i in capped["be-eupen-desk"]] == seqs  # the oldest three of all
 
 
 async def test_a_console_that_missed_nothing_goes_live_without_reading_the_database(
