@@ -14,6 +14,8 @@ from aiokafka.errors import KafkaConnectionError
 from schemas.envelopes import Envelope, RegistryChange, RegistryEntity, encode_envelope
 from schemas.topics import REGISTRY_CHANGES, route
 from services.common.kafka import (
+    FETCH_RECORDS,
+    Batched,
     BrokerUnavailable,
     consume,
     create_consumer,
@@ -178,6 +180,48 @@ async def test_a_waiting_record_holds_back_its_own_partition_only(kafka_bootstra
         await producer.stop()
     assert handled == ["org-free", "org-waits", "org-behind"]
     assert committed == [2, 1]
+
+
+async def test_a_batched_handler_gets_a_fetch_together_in_order_then_it_is_committed(
+    kafka_bootstrap: str,
+) -> None:
+    settings = ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap, service_name="tests")
+    topic = f"plumbing-{uuid.uuid4()}"
+    await create_topics(kafka_bootstrap, [topic], partitions=1)
+    sent = [change(f"org-{n}") for n in range(FETCH_RECORDS + 20)]
+    producer = create_producer(settings)
+    await producer.start()
+    try:
+        # Written before the consumer starts: its first fetches find them all waiting.
+        for envelope in sent:
+            await producer.send(topic, encode_envelope(envelope), partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    batches: list[list[str]] = []
+
+    async def handler(envelopes: list[Envelope]) -> None:
+        batches.append([e.entity_id for e in envelopes if isinstance(e, RegistryChange)])
+
+    consumer = create_consumer(settings, topic, group_id=f"plumbing-{uuid.uuid4()}")
+    await consumer.start()
+    task = asyncio.create_task(consume(consumer, Batched(handler)))
+    try:
+        async with asyncio.timeout(20):
+            while sum(map(len, batches)) < len(sent):
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # let the last commit happen
+        committed = await consumer.committed(TopicPartition(topic, 0))
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await consumer.stop()
+
+    assert [entity for batch in batches for entity in batch] == [e.entity_id for e in sent]
+    assert max(map(len, batches)) > 1  # handed together, not one by one
+    assert max(map(len, batches)) <= FETCH_RECORDS
+    assert committed == len(sent)
 
 
 async def test_publish_to_a_dead_broker_fails_promptly() -> None:

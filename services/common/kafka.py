@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import structlog
@@ -22,11 +23,24 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[Envelope], Awaitable[None]]
 
+
+@dataclass(frozen=True)
+class Batched:
+    """A handler given each fetch's envelopes of a partition together, in order: for work that
+    costs less done at once (one transaction for a burst of alerts rather than one each)."""
+
+    handler: Callable[[list[Envelope]], Awaitable[None]]
+
+
 # Partitions of every topic the network creates: the most consumers of one group that share work.
 PARTITIONS = 3
 
 # How often a consumer looks whether the group gave it other partitions.
 ASSIGNMENT_CHECK_SECONDS = 0.5
+
+FETCH_RECORDS = 100
+"""At most this many records of a partition are handled (and handled again after a crash)
+between two commits."""
 
 
 class BrokerUnavailable(Exception):
@@ -75,7 +89,9 @@ def create_consumer(
     )
 
 
-async def consume(consumer: AIOKafkaConsumer, handler: Handler, *, commit: bool = True) -> None:
+async def consume(
+    consumer: AIOKafkaConsumer, handler: Handler | Batched, *, commit: bool = True
+) -> None:
     """Hand every record of the assigned partitions to `handler`, each partition in its own task.
 
     Within a partition records are handled in order, and the offset is committed only after the
@@ -85,7 +101,8 @@ async def consume(consumer: AIOKafkaConsumer, handler: Handler, *, commit: bool 
     the records behind it in its own partition only. A record that is not a contract envelope
     is logged and skipped, so that one bad record cannot stop a partition for good. Consumers
     outside a group pass commit=False. A failing handler stops the whole consumer (the caller
-    starts it again, see keep_consuming).
+    starts it again, see keep_consuming). A `Batched` handler is given each fetch's envelopes
+    (up to FETCH_RECORDS) at once instead.
     """
     readers: dict[TopicPartition, asyncio.Task[None]] = {}
     try:
@@ -112,29 +129,53 @@ async def consume(consumer: AIOKafkaConsumer, handler: Handler, *, commit: bool 
 
 
 async def _read_partition(
-    consumer: AIOKafkaConsumer, partition: TopicPartition, handler: Handler, *, commit: bool
+    consumer: AIOKafkaConsumer,
+    partition: TopicPartition,
+    handler: Handler | Batched,
+    *,
+    commit: bool,
 ) -> None:
     while True:
-        records = (await consumer.getmany(partition, timeout_ms=1000)).get(partition, [])
-        for record in records:
+        records = (
+            await consumer.getmany(partition, timeout_ms=1000, max_records=FETCH_RECORDS)
+        ).get(partition, [])
+        if not records:
+            continue
+        if isinstance(handler, Batched):
+            envelopes = [e for record in records if (e := _decoded(record.value)) is not None]
             with structlog.contextvars.bound_contextvars(
-                topic=record.topic, partition=record.partition, offset=record.offset
+                topic=partition.topic,
+                partition=partition.partition,
+                offset=f"{records[0].offset}-{records[-1].offset}",
             ):
-                await _handle(record.value, handler)
-            if commit and partition not in consumer.assignment():
-                # Given to another member while we handled it: it will handle it again.
+                await handler.handler(envelopes)
+        else:
+            for record in records:
+                with structlog.contextvars.bound_contextvars(
+                    topic=record.topic, partition=record.partition, offset=record.offset
+                ):
+                    await _handle(record.value, handler)
+                if commit and partition not in consumer.assignment():
+                    return  # given to another member meanwhile: it will handle the rest again
+        if commit:
+            if partition not in consumer.assignment():
                 return
-        if commit and records:
             # Once per fetch, not per record: a broker round trip per record would hold back
             # the partition under a burst, and a crash repeats at most one fetch's records.
             await consumer.commit({partition: records[-1].offset + 1})
 
 
-async def _handle(value: bytes | None, handler: Handler) -> None:
+def _decoded(value: bytes | None) -> Envelope | None:
     try:
-        envelope = decode_envelope(value or b"")
+        return decode_envelope(value or b"")
     except CapValidationError as exc:
         log.error("record is not a contract envelope; skipped", problem=str(exc))
+        return None
+
+
+async def _handle(value: bytes | None, handler: Handler) -> None:
+    envelope = _decoded(value)
+    if envelope is None:
         return
     with structlog.contextvars.bound_contextvars(
         message_id=str(envelope.message_id), envelope=type(envelope).__name__
@@ -215,7 +256,7 @@ class LazyProducer:
 
 async def keep_consuming(
     make: Callable[[], AIOKafkaConsumer],
-    handler: Handler,
+    handler: Handler | Batched,
     *,
     commit: bool,
     started: Callable[[bool], None] | None = None,

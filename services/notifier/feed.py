@@ -58,10 +58,21 @@ async def show(
 
     One INSERT for all of them; the new entries' `seq`, in the order given.
     """
+    return await show_each(session, [(cp, key) for cp in contact_points], kind, now)
+
+
+async def show_each(
+    session: AsyncSession,
+    entries: Iterable[tuple[str, AlertKey]],
+    kind: ItemKind,
+    now: datetime,
+) -> list[int]:
+    """Append each (contact point, alert) to its contact point's feed, as `show` does one alert
+    (one INSERT for all); the new entries' `seq`, in the order given."""
     rows = [
         {"contact_point": contact_point, "alert_sender": key.sender,
          "alert_identifier": key.identifier, "kind": kind, "created_at": now}
-        for contact_point in contact_points
+        for contact_point, key in entries
     ]  # fmt: skip
     if not rows:
         return []

@@ -9,11 +9,12 @@ the alert is handled again, and handling it again changes nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.cap import Alert, MsgType
@@ -26,7 +27,7 @@ from schemas.envelopes import (
 )
 from schemas.registry import Reason, Recipient, RoutingAnswer, routing_facts
 from schemas.topics import EXERCISE_STATUSES
-from services.common.registry_client import RegistryRefused
+from services.common.registry_client import RegistryRefused, RegistryUnavailable
 from services.common.registry_routing import RoutingClient
 from services.notifier.feed import (
     Written,
@@ -35,7 +36,7 @@ from services.notifier.feed import (
     feed_item,
     last_seqs,
     lock_feed,
-    show,
+    show_each,
 )
 from services.notifier.models import ALERTS, DELIVERIES, Delivery, ReceivedAlert
 from services.notifier.receipts import add_outbox, receipt
@@ -112,77 +113,149 @@ def is_exercise(alert: Alert) -> bool:
     return alert.status in EXERCISE_STATUSES
 
 
-async def record_alert(
-    envelope: AlertPublished,
+@dataclass(frozen=True)
+class Recorded:
+    """What `record_alerts` wrote, and the alerts it left waiting for the registry."""
+
+    written: list[Written]
+    """The feed entries written, in order."""
+    waiting: list[AlertPublished]
+    """From the first alert whose routing facts were never seen before while the registry
+    could not be reached (`reason`), to the end, in order: none of them was recorded."""
+    reason: str = ""
+
+
+async def record_alerts(
+    envelopes: Sequence[AlertPublished],
     *,
     sessions: async_sessionmaker[AsyncSession],
     router: RoutingClient,
     producer: str,
-) -> list[Written]:
-    """Record every delivery of a published alert (once); return the feed entries written."""
-    alert = envelope.alert
-    if alert.msg_type not in DELIVERED_TYPES:
-        log.info("not for duty officers; recorded nowhere", msg_type=alert.msg_type)
-        return []
+) -> Recorded:
+    """Record every delivery of published alerts (each once), in one transaction.
+
+    A burst of new alerts is written with a few statements in all, not a few per alert: bursts
+    come exactly when it matters. An Update or Cancel is written on its own, in its place in
+    the order, since it reaches whoever the messages before it reached.
+    """
+    delivered = []
+    for envelope in envelopes:
+        if envelope.alert.msg_type in DELIVERED_TYPES:
+            delivered.append(envelope)
+        else:
+            log.info("not for duty officers; recorded nowhere", alert=str(_key(envelope)),
+                     msg_type=envelope.alert.msg_type)  # fmt: skip
     # Routed before the transaction, which then holds the database connection (shared by the
     # whole process) for no longer than the writes: routing is usually answered from the
     # routing cache, but a miss asks the registry. An alert read again after a crash is routed
     # again for nothing, then found recorded.
-    try:
-        answer = await router.route(routing_facts(alert))
-    except RegistryRefused as exc:
-        # Retrying cannot help; the alert is recorded with no recipient, and said so loudly.
-        log.error("registry refused to route the alert", reason=str(exc))
-        answer = None
+    answers: list[RoutingAnswer | None] = []
+    waiting: list[AlertPublished] = []
+    reason = ""
+    for index, envelope in enumerate(delivered):
+        try:
+            answers.append(await _route(router, envelope.alert))
+        except RegistryUnavailable as exc:
+            # Those before it are recorded now; it and those after it wait, in order.
+            delivered, waiting, reason = delivered[:index], delivered[index:], str(exc)
+            break
+    if not delivered:
+        return Recorded([], waiting, reason)
     now = datetime.now(UTC)
+    written: list[Written] = []
     async with sessions() as session, session.begin():
         await lock_feed(session)
-        if await _recorded(session, alert):
-            log.info("alert already recorded")
-            return []
-        targets = await _targets(session, envelope, answer)
-        key = AlertKey(sender=alert.sender, identifier=alert.identifier)
-        # A few statements for all the recipients, not a few per recipient: a regional alert
-        # reaches dozens of contact points, and bursts of alerts come exactly when it matters.
-        await session.execute(insert(ALERTS), [_received(envelope, answer, now)])
+        seen = await _recorded(session, [_key(envelope) for envelope in delivered])
+        burst: list[tuple[AlertPublished, RoutingAnswer | None]] = []
+        for envelope, answer in zip(delivered, answers, strict=True):
+            if _key(envelope) in seen:  # recorded before, or a copy on the log
+                log.info("alert already recorded", alert=str(_key(envelope)))
+                continue
+            seen.add(_key(envelope))
+            if envelope.alert.msg_type is MsgType.ALERT:
+                burst.append((envelope, answer))
+                continue
+            written += await _record(session, burst, now, producer)
+            written += await _record(session, [(envelope, answer)], now, producer)
+            burst = []
+        written += await _record(session, burst, now, producer)
+    return Recorded(written, waiting, reason)
+
+
+def _key(envelope: AlertPublished) -> AlertKey:
+    return AlertKey(sender=envelope.alert.sender, identifier=envelope.alert.identifier)
+
+
+async def _route(router: RoutingClient, alert: Alert) -> RoutingAnswer | None:
+    try:
+        return await router.route(routing_facts(alert))
+    except RegistryRefused as exc:
+        # Retrying cannot help; the alert is recorded with no recipient, and said so loudly.
+        log.error("registry refused to route the alert", reason=str(exc),
+                  alert=f"{alert.sender},{alert.identifier}")  # fmt: skip
+        return None
+
+
+async def _record(
+    session: AsyncSession,
+    alerts: list[tuple[AlertPublished, RoutingAnswer | None]],
+    now: datetime,
+    producer: str,
+) -> list[Written]:
+    """Write the alerts, their deliveries, feed entries and receipts: one statement each for
+    all of them (an Update or Cancel adds its own reads and writes of its incident)."""
+    if not alerts:
+        return []
+    targets = [await _targets(session, envelope, answer) for envelope, answer in alerts]
+    await session.execute(insert(ALERTS), [_received(e, a, now) for e, a in alerts])
+    for envelope, _ in alerts:
         await _supersede(session, envelope)
-        if not targets:
-            return []
-        await session.execute(
-            insert(DELIVERIES), [row for t in targets for row in deliveries_for(alert, t, now)]
-        )
-        contact_points = [t.contact_point for t in targets]
-        before = await last_seqs(session, contact_points)
-        seqs = await show(session, contact_points, key, ItemKind.ALERT, now)
-        await add_outbox(session, *(
-            receipt(key, contact_point, Channel.CONSOLE, DeliveryStatus.SENT, now, producer,
-                    exercise=is_exercise(alert))
-            for contact_point in contact_points
-        ))  # fmt: skip
-    log.info("alert recorded", recipients=len(targets), msg_type=alert.msg_type)
-    state = current_state(_first_state(alert), expiry_of(alert), now)
-    return [
-        Written(
+    for (envelope, _), its in zip(alerts, targets, strict=True):
+        log.info("alert recorded", alert=str(_key(envelope)), recipients=len(its),
+                 msg_type=envelope.alert.msg_type)  # fmt: skip
+    shown = [(envelope, target) for (envelope, _), its in zip(alerts, targets, strict=True)
+             for target in its]  # fmt: skip
+    if not shown:
+        return []
+    await session.execute(
+        insert(DELIVERIES), [row for e, t in shown for row in deliveries_for(e.alert, t, now)]
+    )
+    previous = await last_seqs(session, {target.contact_point for _, target in shown})
+    seqs = await show_each(
+        session, [(t.contact_point, _key(e)) for e, t in shown], ItemKind.ALERT, now
+    )
+    await add_outbox(session, *(
+        receipt(_key(e), t.contact_point, Channel.CONSOLE, DeliveryStatus.SENT, now, producer,
+                exercise=is_exercise(e.alert))
+        for e, t in shown
+    ))  # fmt: skip
+    written = []
+    for (envelope, target), seq in zip(shown, seqs, strict=True):
+        alert = envelope.alert
+        written.append(Written(
             target.contact_point,
-            before[target.contact_point],
+            previous[target.contact_point],
             feed_item(
-                seq=seq, kind=ItemKind.ALERT, alert=alert, chain=envelope.chain, state=state,
+                seq=seq, kind=ItemKind.ALERT, alert=alert, chain=envelope.chain,
+                state=current_state(_first_state(alert), expiry_of(alert), now),
                 language=target.language, language_available=target.language_available,
                 reasons=target.reasons, ack_deadline=ack_deadline(alert, target),
             ),
-        )
-        for target, seq in zip(targets, seqs, strict=True)
-    ]  # fmt: skip
+        ))  # fmt: skip
+        previous[target.contact_point] = seq  # the burst's next entry for it comes after this
+    return written
 
 
-async def _recorded(session: AsyncSession, alert: Alert) -> bool:
-    return (
-        await session.scalar(
-            select(ALERTS.c.sender).where(
-                ALERTS.c.sender == alert.sender, ALERTS.c.identifier == alert.identifier
+async def _recorded(session: AsyncSession, keys: list[AlertKey]) -> set[AlertKey]:
+    """Which of these alerts are recorded already."""
+    rows = await session.execute(
+        select(ALERTS.c.sender, ALERTS.c.identifier).where(
+            tuple_(ALERTS.c.sender, ALERTS.c.identifier).in_(
+                [(key.sender, key.identifier) for key in keys]
             )
         )
-    ) is not None
+    )
+    return {AlertKey(sender=sender, identifier=identifier) for sender, identifier in rows}
 
 
 async def _targets(

@@ -4,7 +4,7 @@ closed by it, reached by the routes as `app.state.notifier`.
 What runs (each a worker task; every one of them survives a database or broker outage):
 
 * the intake, a consumer of the alert topics in the notifier's consumer group, recording each
-  alert's deliveries (`intake.record_alert`) and handing its items to the hub;
+  burst's deliveries (`intake.record_alerts`) and handing their items to the hub;
 * the hub, pushing the feed to this process's consoles (`hub.Hub`);
 * console deliveries, marking what the hub handed out (`receipts.ConsoleDeliveries`);
 * the mailer, the escalator and the outbox publisher (receipts, acknowledgements);
@@ -32,16 +32,22 @@ from schemas.identity import Audience
 from schemas.topics import ALERT_TOPICS, REGISTRY_CHANGES, all_topic_names
 from services.common.auth import TokenVerifier, registry_verifier
 from services.common.database import create_engine, listen, session_factory
-from services.common.kafka import LazyProducer, create_consumer, create_topics, keep_consuming
+from services.common.kafka import (
+    Batched,
+    LazyProducer,
+    create_consumer,
+    create_topics,
+    keep_consuming,
+)
 from services.common.migrations import migrate
 from services.common.outbox import OutboxPublisher
-from services.common.registry_client import RegistryUnavailable, registry_client_of
+from services.common.registry_client import registry_client_of
 from services.common.registry_routing import RoutingClient
 from services.common.workers import stop_tasks
 from services.notifier.escalation import Escalator
 from services.notifier.feed import FEED_CHANNEL
 from services.notifier.hub import Hub
-from services.notifier.intake import record_alert
+from services.notifier.intake import record_alerts
 from services.notifier.mailer import Mailer
 from services.notifier.models import OutboxEvent
 from services.notifier.receipts import ConsoleDeliveries
@@ -148,25 +154,28 @@ class Notifier:
         await self.producer.close()
         await self.engine.dispose()
 
-    async def on_alert(self, envelope: Envelope) -> None:
-        """Record a published alert's deliveries and push its items to the consoles here."""
-        if not isinstance(envelope, AlertPublished):
-            return
+    async def on_alerts(self, envelopes: list[Envelope]) -> None:
+        """Record the deliveries of the published alerts of one fetch, in one transaction, and
+        push their items to the consoles here."""
+        waiting = [envelope for envelope in envelopes if isinstance(envelope, AlertPublished)]
         for attempt in itertools.count():
-            try:
-                items = await record_alert(
-                    envelope, sessions=self.sessions, router=self.router, producer=self.instance
-                )
-                break
-            except RegistryUnavailable as exc:
-                # Only routing facts never seen before need the registry; wait for it rather
-                # than skip the alert (the offset stays uncommitted meanwhile; only the alerts
-                # behind it in its partition wait with it).
-                delay = REGISTRY_RETRY_SECONDS[min(attempt, len(REGISTRY_RETRY_SECONDS) - 1)]
-                log.warning("registry unreachable; alert waits", reason=str(exc), retry=delay)
-                await asyncio.sleep(delay)
-        self.hub.push_written(items)
-        self.written()
+            recorded = await record_alerts(
+                waiting, sessions=self.sessions, router=self.router, producer=self.instance
+            )
+            if recorded.written:
+                self.hub.push_written(recorded.written)
+                self.written()
+            waiting = recorded.waiting
+            if not waiting:
+                return
+            # Only routing facts never seen before need the registry; wait for it rather than
+            # skip the alert (the offset stays uncommitted meanwhile; only the alerts behind it
+            # in its partition wait with it).
+            delay = REGISTRY_RETRY_SECONDS[min(attempt, len(REGISTRY_RETRY_SECONDS) - 1)]
+            first = waiting[0].alert
+            log.warning("registry unreachable; alert waits", reason=recorded.reason,
+                        retry=delay, alert=f"{first.sender},{first.identifier}")  # fmt: skip
+            await asyncio.sleep(delay)
 
     async def _consume_alerts(self) -> None:
         with contextlib.suppress(Exception):
@@ -180,7 +189,7 @@ class Notifier:
                 group_id=self.settings.consumer_group,
                 start=self.settings.consumer_start,
             ),
-            self.on_alert,
+            Batched(self.on_alerts),
             commit=True,
             started=self._consuming,
         )
