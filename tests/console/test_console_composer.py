@@ -301,6 +301,8 @@ async def test_an_alert_is_composed_and_approved_with_the_keyboard_alone(
     await keys.press("Enter")
     await tab_to(luc, '[data-role="new"]')
     await keys.press("Enter")
+    # As an officer does, wait for the organisation's templates to be offered.
+    await page.wait_for_selector('#composer option[value="river-flood"]', state="attached")
 
     # The form in the order it reads: every stop comes after the one before.
     stops = await tab_to(luc, '#composer select[name="template"]')
