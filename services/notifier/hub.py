@@ -238,7 +238,8 @@ class Hub:
             now = time.monotonic()
             for group in list(self._by_contact_point.values()):
                 for connection in list(group):
-                    if connection.close_reason is None:
+                    # Not before it is live: its first messages (items, then Synced) go first.
+                    if connection.live and connection.close_reason is None:
                         connection.check(now, heartbeat_seconds=self._heartbeat)
 
     async def catch_up(self) -> bool:

@@ -347,6 +347,32 @@ async def test_a_quiet_console_is_sent_one_heartbeat_per_quiet_interval() -> Non
     assert [Heartbeat.model_validate_json(m).cursor for m in socket.sent] == [7]
 
 
+async def test_the_hub_watch_sends_heartbeats_and_drops_a_stuck_console(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(hub_module, "WATCH_SECONDS", 0.05)
+    hub = Hub(None, poll_seconds=1, delivered=_Noted(), heartbeat_seconds=0.2)  # type: ignore[arg-type]
+    quiet_socket, stuck_socket = _Socket(), _StuckSocket()
+    quiet, stuck = console_of(quiet_socket), console_of(stuck_socket, send_timeout=0.2)
+    for console in (quiet, stuck):
+        await hub.attach(console, [], 0)  # nothing pushed yet: live without a database read
+    stuck.offer(1, "x" * 1000)
+    tasks = [
+        asyncio.create_task(c) for c in (hub.watch(), quiet.send_queued(), stuck.send_queued())
+    ]
+    try:
+        async with asyncio.timeout(5):  # a bound on a hang, not on speed
+            while not (quiet_socket.sent and stuck.close_reason):
+                await asyncio.sleep(0.02)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+    assert Heartbeat.model_validate_json(quiet_socket.sent[0]).cursor == 0
+    assert quiet.close_reason is None
+    assert stuck.close_reason is not None and stuck.close_reason[0] == CloseCode.TOO_SLOW
+
+
 async def test_a_token_expiring_in_the_middle_of_a_send_ends_the_connection() -> None:
     socket = _StuckSocket()
     # The send would wait for ten minutes: the token's expiry comes first.
