@@ -163,6 +163,7 @@ async def record_alerts(
         return Recorded([], waiting, reason)
     now = datetime.now(UTC)
     written: list[Written] = []
+    reached: list[tuple[AlertPublished, int]] = []
     async with sessions() as session, session.begin():
         await lock_feed(session)
         seen = await _recorded(session, [_key(envelope) for envelope in delivered])
@@ -175,10 +176,13 @@ async def record_alerts(
             if envelope.alert.msg_type is MsgType.ALERT:
                 burst.append((envelope, answer))
                 continue
-            written += await _record(session, burst, now, producer)
-            written += await _record(session, [(envelope, answer)], now, producer)
+            written += await _record(session, burst, now, producer, reached)
+            written += await _record(session, [(envelope, answer)], now, producer, reached)
             burst = []
-        written += await _record(session, burst, now, producer)
+        written += await _record(session, burst, now, producer, reached)
+    for envelope, recipients in reached:  # committed
+        log.info("alert recorded", alert=str(_key(envelope)), recipients=recipients,
+                 msg_type=envelope.alert.msg_type)  # fmt: skip
     return Recorded(written, waiting, reason)
 
 
@@ -201,18 +205,18 @@ async def _record(
     alerts: list[tuple[AlertPublished, RoutingAnswer | None]],
     now: datetime,
     producer: str,
+    reached: list[tuple[AlertPublished, int]],
 ) -> list[Written]:
     """Write the alerts, their deliveries, feed entries and receipts: one statement each for
-    all of them (an Update or Cancel adds its own reads and writes of its incident)."""
+    all of them (an Update or Cancel adds its own reads and writes of its incident). Each
+    alert and its number of recipients is added to `reached`."""
     if not alerts:
         return []
     targets = [await _targets(session, envelope, answer) for envelope, answer in alerts]
     await session.execute(insert(ALERTS), [_received(e, a, now) for e, a in alerts])
     for envelope, _ in alerts:
         await _supersede(session, envelope)
-    for (envelope, _), its in zip(alerts, targets, strict=True):
-        log.info("alert recorded", alert=str(_key(envelope)), recipients=len(its),
-                 msg_type=envelope.alert.msg_type)  # fmt: skip
+    reached += [(envelope, len(its)) for (envelope, _), its in zip(alerts, targets, strict=True)]
     shown = [(envelope, target) for (envelope, _), its in zip(alerts, targets, strict=True)
              for target in its]  # fmt: skip
     if not shown:
