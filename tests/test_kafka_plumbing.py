@@ -224,6 +224,63 @@ async def test_a_batched_handler_gets_a_fetch_together_in_order_then_it_is_commi
     assert committed == len(sent)
 
 
+async def test_a_reader_stopped_after_its_fetch_leaves_nothing_behind_for_the_next(
+    kafka_bootstrap: str,
+) -> None:
+    """As when the group takes a partition away and gives it back unchanged (a broker's pause):
+    the fetch of the stopped reader moved the position; the next reader starts from the
+    commit, so the records the first never handled are handled."""
+    settings = ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap, service_name="tests")
+    topic = f"plumbing-{uuid.uuid4()}"
+    await create_topics(kafka_bootstrap, [topic], partitions=1)
+    sent = [change(f"org-{n}") for n in range(5)]
+    producer = create_producer(settings)
+    await producer.start()
+    try:
+        for envelope in sent:
+            await producer.send(topic, encode_envelope(envelope), partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    fetched = asyncio.Event()
+    handled: list[str] = []
+
+    async def stuck(envelopes: list[Envelope]) -> None:
+        fetched.set()
+        await asyncio.Event().wait()  # stopped before it handled anything
+
+    async def handler(envelopes: list[Envelope]) -> None:
+        handled.extend(e.entity_id for e in envelopes if isinstance(e, RegistryChange))
+
+    consumer = create_consumer(settings, topic, group_id=f"plumbing-{uuid.uuid4()}")
+    await consumer.start()
+    try:
+        # Where the group starts, committed at once, as keep_consuming does.
+        while not consumer.assignment():
+            await asyncio.sleep(0.05)
+        start = TopicPartition(topic, 0)
+        await consumer.commit({start: await consumer.position(start)})
+        first = asyncio.create_task(consume(consumer, Batched(stuck)))
+        async with asyncio.timeout(20):
+            await fetched.wait()
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        second = asyncio.create_task(consume(consumer, Batched(handler)))
+        try:
+            async with asyncio.timeout(20):
+                while len(handled) < len(sent):
+                    await asyncio.sleep(0.05)
+        finally:
+            second.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await second
+    finally:
+        await consumer.stop()
+
+    assert handled == [e.entity_id for e in sent]
+
+
 async def test_publish_to_a_dead_broker_fails_promptly() -> None:
     # Nothing listens on this loopback port: the write must fail within its bound, not hang.
     settings = ServiceSettings(

@@ -135,6 +135,13 @@ async def _read_partition(
     *,
     commit: bool,
 ) -> None:
+    if commit:
+        # From the last commit, not from where a reader before this one stopped: one cancelled
+        # after its fetch (the group took the partition away, then gave it back unchanged, as
+        # after a broker's pause) had moved the position past records it never handled.
+        committed = await consumer.committed(partition)
+        if committed is not None:
+            consumer.seek(partition, committed)
     while True:
         records = (
             await consumer.getmany(partition, timeout_ms=1000, max_records=FETCH_RECORDS)
