@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -70,6 +70,21 @@ async def consume_until(
         with pytest.raises(asyncio.CancelledError):
             await task
     return seen
+
+
+async def one_partition_holding(settings: ServiceSettings, envelopes: Sequence[Envelope]) -> str:
+    """A new topic of one partition, holding `envelopes` in order; its name."""
+    topic = f"plumbing-{uuid.uuid4()}"
+    await create_topics(settings.kafka_bootstrap_servers, [topic], partitions=1)
+    producer = create_producer(settings)
+    await producer.start()
+    try:
+        for envelope in envelopes:
+            await producer.send(topic, encode_envelope(envelope), partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return topic
 
 
 async def test_envelope_produced_is_consumed_decoded_and_committed(kafka_bootstrap: str) -> None:
@@ -186,18 +201,9 @@ async def test_a_batched_handler_gets_a_fetch_together_in_order_then_it_is_commi
     kafka_bootstrap: str,
 ) -> None:
     settings = ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap, service_name="tests")
-    topic = f"plumbing-{uuid.uuid4()}"
-    await create_topics(kafka_bootstrap, [topic], partitions=1)
     sent = [change(f"org-{n}") for n in range(FETCH_RECORDS + 20)]
-    producer = create_producer(settings)
-    await producer.start()
-    try:
-        # Written before the consumer starts: its first fetches find them all waiting.
-        for envelope in sent:
-            await producer.send(topic, encode_envelope(envelope), partition=0)
-        await producer.flush()
-    finally:
-        await producer.stop()
+    # Written before the consumer starts: its first fetches find them all waiting.
+    topic = await one_partition_holding(settings, sent)
     batches: list[list[str]] = []
 
     async def handler(envelopes: list[Envelope]) -> None:
@@ -231,17 +237,8 @@ async def test_a_reader_stopped_after_its_fetch_leaves_nothing_behind_for_the_ne
     the fetch of the stopped reader moved the position; the next reader starts from the
     commit, so the records the first never handled are handled."""
     settings = ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap, service_name="tests")
-    topic = f"plumbing-{uuid.uuid4()}"
-    await create_topics(kafka_bootstrap, [topic], partitions=1)
     sent = [change(f"org-{n}") for n in range(5)]
-    producer = create_producer(settings)
-    await producer.start()
-    try:
-        for envelope in sent:
-            await producer.send(topic, encode_envelope(envelope), partition=0)
-        await producer.flush()
-    finally:
-        await producer.stop()
+    topic = await one_partition_holding(settings, sent)
     fetched = asyncio.Event()
     handled: list[str] = []
 

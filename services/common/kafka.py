@@ -15,7 +15,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from schemas.envelopes import Envelope, decode_envelope, encode_envelope
 from schemas.errors import CapValidationError
-from schemas.topics import route
+from schemas.topics import all_topic_names, route
 from services.common.settings import ServiceSettings
 from services.common.workers import stop_tasks
 
@@ -296,6 +296,31 @@ async def keep_consuming(
                 started(False)
             await consumer.stop()
         await asyncio.sleep(retry_seconds)
+
+
+async def consume_group(
+    settings: ServiceSettings,
+    topics: Iterable[str],
+    handler: Handler | Batched,
+    *,
+    group_id: str,
+    start: Literal["earliest", "latest"],
+    started: Callable[[bool], None],
+) -> None:
+    """Consume `topics` as a member of `group_id`, committing, until cancelled.
+
+    The network's topics are created first where missing: usually there already (`crossalert
+    up`, a deployment), but without them a consumer would wait for topics nobody creates.
+    """
+    with contextlib.suppress(Exception):
+        await create_topics(settings.kafka_bootstrap_servers, all_topic_names())
+    names = list(topics)
+    await keep_consuming(
+        lambda: create_consumer(settings, *names, group_id=group_id, start=start),
+        handler,
+        commit=True,
+        started=started,
+    )
 
 
 async def _positioned(consumer: AIOKafkaConsumer, *, commit: bool) -> None:

@@ -25,6 +25,14 @@ class RegistryUnavailable(Exception):
     """The registry did not answer (or answered 5xx): asking again later may help."""
 
 
+RETRY_SECONDS = (0.5, 1, 2, 5)
+
+
+def retry_delay(attempt: int) -> float:
+    """How long work waiting for the registry waits before its attempt `attempt` + 1."""
+    return RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
+
+
 class RegistryRefused(Exception):
     """The registry refused the request: asking again will not help."""
 

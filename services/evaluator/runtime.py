@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 
 import httpx
@@ -22,10 +21,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.envelopes import Envelope, ObservationsReported, RegistryChange, RegistryEntity
-from schemas.topics import OBSERVATIONS, REGISTRY_CHANGES, all_topic_names
+from schemas.topics import OBSERVATIONS, REGISTRY_CHANGES
 from services.common.database import session_factory
-from services.common.kafka import create_consumer, create_topics, keep_consuming
-from services.common.registry_client import RegistryClient, RegistryUnavailable
+from services.common.kafka import consume_group, create_consumer, keep_consuming
+from services.common.registry_client import RegistryClient, RegistryUnavailable, retry_delay
 from services.common.workers import run_rounds, stop_tasks
 from services.evaluator.publisher import Publisher
 from services.evaluator.rules import RuleBook
@@ -34,7 +33,6 @@ from services.evaluator.settings import EvaluatorSettings
 
 log = structlog.get_logger(__name__)
 
-REGISTRY_RETRY_SECONDS = (0.5, 1, 2, 5)
 OBSERVATION_TOPICS = [OBSERVATIONS.name_for(exercise=e) for e in (False, True)]
 RULE_ENTITIES = frozenset({RegistryEntity.THRESHOLD, RegistryEntity.INDICATOR})
 
@@ -66,7 +64,10 @@ class Evaluator:
         """Start the workers."""
         s = self.settings
         jobs = {
-            "observations": self._consume_observations(),
+            "observations": consume_group(
+                s, OBSERVATION_TOPICS, self.on_observations, group_id=s.consumer_group,
+                start=s.consumer_start, started=self._consuming,
+            ),
             "publisher": run_rounds(
                 self.publisher.round, every=s.outbox_retry_seconds, name="evaluator-publisher",
                 wake=self._to_publish,
@@ -111,27 +112,11 @@ class Evaluator:
             except RegistryUnavailable as exc:
                 # The offset stays uncommitted meanwhile: nothing is skipped, only this
                 # partition waits.
-                delay = REGISTRY_RETRY_SECONDS[min(attempt, len(REGISTRY_RETRY_SECONDS) - 1)]
+                delay = retry_delay(attempt)
                 log.warning("registry unreachable; observations wait", reason=str(exc))
                 await asyncio.sleep(delay)
         if written:
             self._to_publish.set()
-
-    async def _consume_observations(self) -> None:
-        with contextlib.suppress(Exception):
-            # Usually there already (`crossalert up`, deployment).
-            await create_topics(self.settings.kafka_bootstrap_servers, all_topic_names())
-        await keep_consuming(
-            lambda: create_consumer(
-                self.settings,
-                *OBSERVATION_TOPICS,
-                group_id=self.settings.consumer_group,
-                start=self.settings.consumer_start,
-            ),
-            self.on_observations,
-            commit=True,
-            started=self._consuming,
-        )
 
     def _consuming(self, ready: bool) -> None:
         self.consuming = ready

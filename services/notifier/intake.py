@@ -143,8 +143,9 @@ async def record_alerts(
         if envelope.alert.msg_type in DELIVERED_TYPES:
             delivered.append(envelope)
         else:
-            log.info("not for duty officers; recorded nowhere", alert=str(_key(envelope)),
-                     msg_type=envelope.alert.msg_type)  # fmt: skip
+            message = envelope.alert
+            log.info("not for duty officers; recorded nowhere", msg_type=message.msg_type,
+                     alert=f"{message.sender},{message.identifier}")  # fmt: skip
     # Routed before the transaction, which then holds the database connection (shared by the
     # whole process) for no longer than the writes: routing is usually answered from the
     # routing cache, but a miss asks the registry. An alert read again after a crash is routed
@@ -161,33 +162,43 @@ async def record_alerts(
             break
     if not delivered:
         return Recorded([], waiting, reason)
+    routed = [
+        _Routed(envelope, answer, AlertKey(sender=envelope.alert.sender,
+                                           identifier=envelope.alert.identifier))
+        for envelope, answer in zip(delivered, answers, strict=True)
+    ]  # fmt: skip
     now = datetime.now(UTC)
     written: list[Written] = []
-    reached: list[tuple[AlertPublished, int]] = []
+    reached: list[tuple[_Routed, int]] = []
     async with sessions() as session, session.begin():
         await lock_feed(session)
-        seen = await _recorded(session, [_key(envelope) for envelope in delivered])
-        burst: list[tuple[AlertPublished, RoutingAnswer | None]] = []
-        for envelope, answer in zip(delivered, answers, strict=True):
-            if _key(envelope) in seen:  # recorded before, or a copy on the log
-                log.info("alert already recorded", alert=str(_key(envelope)))
+        seen = await _recorded(session, [alert.key for alert in routed])
+        burst: list[_Routed] = []
+        for alert in routed:
+            if alert.key in seen:  # recorded before, or a copy on the log
+                log.info("alert already recorded", alert=str(alert.key))
                 continue
-            seen.add(_key(envelope))
-            if envelope.alert.msg_type is MsgType.ALERT:
-                burst.append((envelope, answer))
+            seen.add(alert.key)
+            if alert.envelope.alert.msg_type is MsgType.ALERT:
+                burst.append(alert)
                 continue
             written += await _record(session, burst, now, producer, reached)
-            written += await _record(session, [(envelope, answer)], now, producer, reached)
+            written += await _record(session, [alert], now, producer, reached)
             burst = []
         written += await _record(session, burst, now, producer, reached)
-    for envelope, recipients in reached:  # committed
-        log.info("alert recorded", alert=str(_key(envelope)), recipients=recipients,
-                 msg_type=envelope.alert.msg_type)  # fmt: skip
+    for alert, recipients in reached:  # committed
+        log.info("alert recorded", alert=str(alert.key), recipients=recipients,
+                 msg_type=alert.envelope.alert.msg_type)  # fmt: skip
     return Recorded(written, waiting, reason)
 
 
-def _key(envelope: AlertPublished) -> AlertKey:
-    return AlertKey(sender=envelope.alert.sender, identifier=envelope.alert.identifier)
+@dataclass(frozen=True)
+class _Routed:
+    """An alert to record, with its routing answer and its key."""
+
+    envelope: AlertPublished
+    answer: RoutingAnswer | None
+    key: AlertKey
 
 
 async def _route(router: RoutingClient, alert: Alert) -> RoutingAnswer | None:
@@ -202,40 +213,38 @@ async def _route(router: RoutingClient, alert: Alert) -> RoutingAnswer | None:
 
 async def _record(
     session: AsyncSession,
-    alerts: list[tuple[AlertPublished, RoutingAnswer | None]],
+    alerts: list[_Routed],
     now: datetime,
     producer: str,
-    reached: list[tuple[AlertPublished, int]],
+    reached: list[tuple[_Routed, int]],
 ) -> list[Written]:
     """Write the alerts, their deliveries, feed entries and receipts: one statement each for
     all of them (an Update or Cancel adds its own reads and writes of its incident). Each
     alert and its number of recipients is added to `reached`."""
     if not alerts:
         return []
-    targets = [await _targets(session, envelope, answer) for envelope, answer in alerts]
-    await session.execute(insert(ALERTS), [_received(e, a, now) for e, a in alerts])
-    for envelope, _ in alerts:
-        await _supersede(session, envelope)
-    reached += [(envelope, len(its)) for (envelope, _), its in zip(alerts, targets, strict=True)]
-    shown = [(envelope, target) for (envelope, _), its in zip(alerts, targets, strict=True)
-             for target in its]  # fmt: skip
+    targets = [await _targets(session, a.envelope, a.answer) for a in alerts]
+    await session.execute(insert(ALERTS), [_received(a.envelope, a.answer, now) for a in alerts])
+    for a in alerts:
+        await _supersede(session, a.envelope)
+    reached += [(a, len(its)) for a, its in zip(alerts, targets, strict=True)]
+    shown = [(a, target) for a, its in zip(alerts, targets, strict=True) for target in its]
     if not shown:
         return []
-    await session.execute(
-        insert(DELIVERIES), [row for e, t in shown for row in deliveries_for(e.alert, t, now)]
-    )
+    await session.execute(insert(DELIVERIES), [
+        row for a, t in shown for row in deliveries_for(a.envelope.alert, t, now)
+    ])  # fmt: skip
     previous = await last_seqs(session, {target.contact_point for _, target in shown})
-    seqs = await show_each(
-        session, [(t.contact_point, _key(e)) for e, t in shown], ItemKind.ALERT, now
-    )
+    seqs = await show_each(session, [(t.contact_point, a.key) for a, t in shown],
+                           ItemKind.ALERT, now)  # fmt: skip
     await add_outbox(session, *(
-        receipt(_key(e), t.contact_point, Channel.CONSOLE, DeliveryStatus.SENT, now, producer,
-                exercise=is_exercise(e.alert))
-        for e, t in shown
+        receipt(a.key, t.contact_point, Channel.CONSOLE, DeliveryStatus.SENT, now, producer,
+                exercise=is_exercise(a.envelope.alert))
+        for a, t in shown
     ))  # fmt: skip
     written = []
-    for (envelope, target), seq in zip(shown, seqs, strict=True):
-        alert = envelope.alert
+    for (routed, target), seq in zip(shown, seqs, strict=True):
+        envelope, alert = routed.envelope, routed.envelope.alert
         written.append(Written(
             target.contact_point,
             previous[target.contact_point],

@@ -15,7 +15,6 @@ What runs (each a worker task; every one of them survives a database or broker o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import os
 import socket
@@ -29,19 +28,19 @@ import structlog
 
 from schemas.envelopes import AlertPublished, Envelope, RegistryChange
 from schemas.identity import Audience
-from schemas.topics import ALERT_TOPICS, REGISTRY_CHANGES, all_topic_names
+from schemas.topics import ALERT_TOPICS, REGISTRY_CHANGES
 from services.common.auth import TokenVerifier, registry_verifier
 from services.common.database import create_engine, listen, session_factory
 from services.common.kafka import (
     Batched,
     LazyProducer,
+    consume_group,
     create_consumer,
-    create_topics,
     keep_consuming,
 )
 from services.common.migrations import migrate
 from services.common.outbox import OutboxPublisher
-from services.common.registry_client import registry_client_of
+from services.common.registry_client import registry_client_of, retry_delay
 from services.common.registry_routing import RoutingClient
 from services.common.workers import stop_tasks
 from services.notifier.escalation import Escalator
@@ -59,7 +58,6 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 ALERT_TOPIC_NAMES = [
     spec.name_for(exercise=exercise) for spec in ALERT_TOPICS.values() for exercise in (False, True)
 ]
-REGISTRY_RETRY_SECONDS = (0.5, 1, 2, 5)
 
 
 class Notifier:
@@ -132,7 +130,14 @@ class Notifier:
             "console-deliveries": self.deliveries.run(),
             "mailer": self.mailer.run(),
             "escalator": self.escalator.run(),
-            "alerts": self._consume_alerts(),
+            "alerts": consume_group(
+                self.settings,
+                ALERT_TOPIC_NAMES,
+                Batched(self.on_alerts),
+                group_id=self.settings.consumer_group,
+                start=self.settings.consumer_start,
+                started=self._consuming,
+            ),
             "registry-changes": self._follow_registry(),
         }
         if self.engine.dialect.name == "postgresql":
@@ -171,28 +176,11 @@ class Notifier:
             # Only routing facts never seen before need the registry; wait for it rather than
             # skip the alert (the offset stays uncommitted meanwhile; only the alerts behind it
             # in its partition wait with it).
-            delay = REGISTRY_RETRY_SECONDS[min(attempt, len(REGISTRY_RETRY_SECONDS) - 1)]
+            delay = retry_delay(attempt)
             first = waiting[0].alert
             log.warning("registry unreachable; alert waits", reason=recorded.reason,
                         retry=delay, alert=f"{first.sender},{first.identifier}")  # fmt: skip
             await asyncio.sleep(delay)
-
-    async def _consume_alerts(self) -> None:
-        with contextlib.suppress(Exception):
-            # Usually there already (`crossalert up`, deployment); without them a consumer
-            # would wait for topics nobody creates.
-            await create_topics(self.settings.kafka_bootstrap_servers, all_topic_names())
-        await keep_consuming(
-            lambda: create_consumer(
-                self.settings,
-                *ALERT_TOPIC_NAMES,
-                group_id=self.settings.consumer_group,
-                start=self.settings.consumer_start,
-            ),
-            Batched(self.on_alerts),
-            commit=True,
-            started=self._consuming,
-        )
 
     def _consuming(self, ready: bool) -> None:
         self.consuming = ready
