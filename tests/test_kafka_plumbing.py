@@ -278,6 +278,54 @@ async def test_a_reader_stopped_after_its_fetch_leaves_nothing_behind_for_the_ne
     assert handled == [e.entity_id for e in sent]
 
 
+async def test_a_position_moved_past_unhandled_records_is_moved_back(
+    kafka_bootstrap: str,
+) -> None:
+    """As when the client resets a partition's position to "latest" after the group lapsed and
+    re-joined (a broker's pause): records written meanwhile would be skipped; the reader reads
+    again from the offset it handles next."""
+    settings = ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap, service_name="tests")
+    sent = [change(f"org-{n}") for n in range(10)]
+    topic = await one_partition_holding(settings, sent[:3])
+    partition = TopicPartition(topic, 0)
+    consumer = create_consumer(settings, topic, group_id=f"plumbing-{uuid.uuid4()}")
+    handled: list[str] = []
+
+    async def handler(envelope: Envelope) -> None:
+        assert isinstance(envelope, RegistryChange)
+        handled.append(envelope.entity_id)
+        if envelope.entity_id == "org-2" and handled.count("org-2") == 1:
+            # The next records arrive, and the position jumps over half of them.
+            producer = create_producer(settings)
+            await producer.start()
+            try:
+                for later in sent[3:]:
+                    await producer.send(topic, encode_envelope(later), partition=0)
+                await producer.flush()
+            finally:
+                await producer.stop()
+            consumer.seek(partition, 6)
+
+    await consumer.start()
+    try:
+        while not consumer.assignment():
+            await asyncio.sleep(0.05)
+        await consumer.commit({partition: 0})
+        task = asyncio.create_task(consume(consumer, handler))
+        try:
+            async with asyncio.timeout(20):
+                while "org-9" not in handled:
+                    await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+    finally:
+        await consumer.stop()
+
+    assert handled == [e.entity_id for e in sent]
+
+
 async def test_publish_to_a_dead_broker_fails_promptly() -> None:
     # Nothing listens on this loopback port: the write must fail within its bound, not hang.
     settings = ServiceSettings(

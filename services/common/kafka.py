@@ -135,19 +135,38 @@ async def _read_partition(
     *,
     commit: bool,
 ) -> None:
+    # The offset this reader handles next. The client may move the position on its own: a
+    # group that lapsed and re-joined (as across a broker's pause) has each partition's position
+    # looked up again, and where that lookup fails it is reset by `auto_offset_reset`, past
+    # records nobody handled. A fetch that starts beyond this offset is read again from it,
+    # once: a second such fetch means the records are truly gone (deleted by retention).
+    expected: int | None = None
+    looked_back = False
     if commit:
         # From the last commit, not from where a reader before this one stopped: one cancelled
         # after its fetch (the group took the partition away, then gave it back unchanged, as
         # after a broker's pause) had moved the position past records it never handled.
-        committed = await consumer.committed(partition)
-        if committed is not None:
-            consumer.seek(partition, committed)
+        expected = await consumer.committed(partition)
+        if expected is not None:
+            consumer.seek(partition, expected)
     while True:
         records = (
             await consumer.getmany(partition, timeout_ms=1000, max_records=FETCH_RECORDS)
         ).get(partition, [])
         if not records:
             continue
+        if expected is not None and records[0].offset > expected and not looked_back:
+            log.warning(
+                "position moved past unhandled records; reading them again",
+                topic=partition.topic,
+                partition=partition.partition,
+                expected=expected,
+                fetched=records[0].offset,
+            )
+            consumer.seek(partition, expected)
+            looked_back = True
+            continue
+        looked_back = False
         if isinstance(handler, Batched):
             envelopes = [e for record in records if (e := _decoded(record.value)) is not None]
             with structlog.contextvars.bound_contextvars(
@@ -170,6 +189,7 @@ async def _read_partition(
             # Once per fetch, not per record: a broker round trip per record would hold back
             # the partition under a burst, and a crash repeats at most one fetch's records.
             await consumer.commit({partition: records[-1].offset + 1})
+        expected = records[-1].offset + 1
 
 
 def _decoded(value: bytes | None) -> Envelope | None:
