@@ -17,6 +17,7 @@ from services.common.kafka import (
     FETCH_RECORDS,
     Batched,
     BrokerUnavailable,
+    Handler,
     consume,
     create_consumer,
     create_producer,
@@ -70,6 +71,21 @@ async def consume_until(
         with pytest.raises(asyncio.CancelledError):
             await task
     return seen
+
+
+async def consume_while(
+    consumer: AIOKafkaConsumer, handler: Handler | Batched, waiting: Callable[[], bool]
+) -> None:
+    """Run the consumer helper while `waiting()` is true (20 s at most), then stop it."""
+    task = asyncio.create_task(consume(consumer, handler))
+    try:
+        async with asyncio.timeout(20):
+            while waiting():
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
 
 
 async def one_partition_holding(settings: ServiceSettings, envelopes: Sequence[Envelope]) -> str:
@@ -263,15 +279,7 @@ async def test_a_reader_stopped_after_its_fetch_leaves_nothing_behind_for_the_ne
         first.cancel()
         with pytest.raises(asyncio.CancelledError):
             await first
-        second = asyncio.create_task(consume(consumer, Batched(handler)))
-        try:
-            async with asyncio.timeout(20):
-                while len(handled) < len(sent):
-                    await asyncio.sleep(0.05)
-        finally:
-            second.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await second
+        await consume_while(consumer, Batched(handler), lambda: len(handled) < len(sent))
     finally:
         await consumer.stop()
 
@@ -311,15 +319,7 @@ async def test_a_position_moved_past_unhandled_records_is_moved_back(
         while not consumer.assignment():
             await asyncio.sleep(0.05)
         await consumer.commit({partition: 0})
-        task = asyncio.create_task(consume(consumer, handler))
-        try:
-            async with asyncio.timeout(20):
-                while "org-9" not in handled:
-                    await asyncio.sleep(0.05)
-        finally:
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+        await consume_while(consumer, handler, lambda: "org-9" not in handled)
     finally:
         await consumer.stop()
 
