@@ -122,15 +122,30 @@ async def items_after(
     session: AsyncSession, contact_point: str, after: int, *, limit: int, now: datetime
 ) -> list[FeedItem]:
     """The contact point's feed items after `after`, oldest first, at most `limit`."""
+    found = await items_since(session, after, [contact_point], limit=limit, now=now)
+    return [item for _, item in found]
+
+
+async def items_since(
+    session: AsyncSession,
+    after: int,
+    contact_points: Collection[str],
+    *,
+    limit: int,
+    now: datetime,
+) -> list[tuple[str, FeedItem]]:
+    """The feed items after `after` of any of `contact_points`, oldest first, at most `limit`,
+    each with its contact point: one read however many contact points it serves."""
     rows = (
         await session.execute(
-            _feed_query(contact_point)
+            _feed_query(*contact_points)
             .where(FeedEntry.seq > after)
             .order_by(FeedEntry.seq)
             .limit(limit)
         )
     ).all()
-    return await _items(session, rows, now=now)
+    items = await _items(session, rows, now=now)
+    return [(entry.contact_point, item) for (entry, _, _), item in zip(rows, items, strict=True)]
 
 
 async def count_after(session: AsyncSession, contact_point: str, after: int) -> int:
@@ -173,7 +188,7 @@ async def snapshot(
     return await _items(session, rows, now=now), cursor
 
 
-def _feed_query(contact_point: str) -> Select[FeedEntry, ReceivedAlert, Delivery]:
+def _feed_query(*contact_points: str) -> Select[FeedEntry, ReceivedAlert, Delivery]:
     return (
         select(FeedEntry, ReceivedAlert, Delivery)
         .join(
@@ -192,7 +207,7 @@ def _feed_query(contact_point: str) -> Select[FeedEntry, ReceivedAlert, Delivery
                 Delivery.channel == Channel.CONSOLE,
             ),
         )
-        .where(FeedEntry.contact_point == contact_point)
+        .where(FeedEntry.contact_point.in_(contact_points))
     )
 
 
@@ -206,8 +221,7 @@ async def _items(
     if not typed:
         return []
     keys = {(a.sender, a.identifier) for _, a, _ in typed}
-    organisation = typed[0][2].organisation
-    acks = await _acknowledgements(session, keys, organisation)
+    acks = await _acknowledgements(session, keys, {d.organisation for _, _, d in typed})
     escalations = await escalations_of(session, keys)
     return [
         feed_item(
@@ -220,7 +234,7 @@ async def _items(
             language_available=delivery.language_available,
             reasons=[Reason.model_validate(r) for r in json.loads(delivery.reasons_json)],
             ack_deadline=delivery.ack_deadline,
-            acknowledgements=acks.get((alert.sender, alert.identifier), []),
+            acknowledgements=acks.get((alert.sender, alert.identifier, delivery.organisation), []),
             escalations=escalations.get((alert.sender, alert.identifier), []),
         )
         for entry, alert, delivery in typed
@@ -284,21 +298,23 @@ def _references(alert: Alert) -> list[AlertKey]:
 
 
 async def _acknowledgements(
-    session: AsyncSession, keys: Collection[tuple[str, str]], organisation: str
-) -> dict[tuple[str, str], list[Acknowledgement]]:
+    session: AsyncSession, keys: Collection[tuple[str, str]], organisations: Collection[str]
+) -> dict[tuple[str, str, str], list[Acknowledgement]]:
+    """Who acknowledged these alerts, per alert and organisation: a console sees its own
+    organisation's acknowledgements."""
     rows = await session.scalars(
         select(Delivery).where(
             Delivery.channel == Channel.CONSOLE,
-            Delivery.organisation == organisation,
+            Delivery.organisation.in_(organisations),
             Delivery.acknowledged_at.is_not(None),
             Delivery.alert_identifier.in_({identifier for _, identifier in keys}),
         )
     )
-    found: dict[tuple[str, str], list[Acknowledgement]] = defaultdict(list)
+    found: dict[tuple[str, str, str], list[Acknowledgement]] = defaultdict(list)
     for row in rows:
         key = (row.alert_sender, row.alert_identifier)
         if key in keys and row.acknowledged_at is not None and row.acknowledged_by is not None:
-            found[key].append(
+            found[(*key, row.organisation)].append(
                 Acknowledgement(
                     contact_point=row.contact_point,
                     by=row.acknowledged_by,

@@ -247,28 +247,38 @@ class Hub:
         async with self._lock:
             async with self._sessions() as session:
                 changed = await feed.changed_since(session, self._last_seq)
-                for contact_point, newest in changed.items():
-                    await self._push(session, contact_point, newest)
+                # Often none: this process's own entries were given by `push_written`.
+                lacking = [
+                    contact_point
+                    for contact_point, newest in changed.items()
+                    if any(c.cursor < newest for c in self._live(contact_point))
+                ]
+                if lacking:
+                    await self._push(session, lacking)
             for contact_point, newest in changed.items():
                 # Never lowered: `push_written` may have raised it meanwhile.
                 self._newest[contact_point] = max(self._newest.get(contact_point, 0), newest)
             self._last_seq = max([self._last_seq, *changed.values()])
         return False
 
-    async def _push(self, session: AsyncSession, contact_point: str, newest: int) -> None:
-        """Bring the contact point's live consoles up to `newest`, from the database."""
+    async def _push(self, session: AsyncSession, contact_points: list[str]) -> None:
+        """Give the live consoles of `contact_points` the entries after the last round, read
+        together (one read, not one per contact point: the entries another process wrote
+        reach this one's consoles after fewer round trips).
+
+        A live console has every entry up to the last round (`attach` saw to it, each round
+        since gave it the rest), so nothing before `_last_seq` is read again.
+        """
+        after = self._last_seq
         while True:
-            live = self._live(contact_point)
-            after = min((c.cursor for c in live), default=newest)
-            if after >= newest:
-                return  # nobody here lacks anything (often: given it by `push_written`)
-            items = await feed.items_after(
-                session, contact_point, after, limit=BATCH, now=datetime.now(UTC)
+            found = await feed.items_since(
+                session, after, contact_points, limit=BATCH, now=datetime.now(UTC)
             )
-            for item in items:
-                self.offer(live, item)
-            if len(items) < BATCH:
+            for contact_point, item in found:
+                self.offer(self._live(contact_point), item)
+            if len(found) < BATCH:
                 return
+            after = found[-1][1].seq
 
     def push_written(self, written: list[feed.Written]) -> None:
         """Give entries this process just committed to the consoles that have all before them.

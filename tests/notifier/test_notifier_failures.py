@@ -7,10 +7,11 @@ Real broker, registry (served over HTTP), gateway, SMTP server; the notifier as 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,7 +41,7 @@ from notifier_support import (
 )
 from registry_support import running_registry
 from smtp_support import running_smtp
-from sqlalchemy import event, insert
+from sqlalchemy import event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.cap import parse_cap_json
@@ -53,7 +54,7 @@ from services.notifier import hub as hub_module
 from services.notifier.feed import Written, show
 from services.notifier.hub import Connection, Hub
 from services.notifier.intake import Target, deliveries_for
-from services.notifier.models import ALERTS, DELIVERIES
+from services.notifier.models import ALERTS, DELIVERIES, Delivery, FeedEntry
 from services.notifier.runtime import MIGRATIONS
 
 BURST = 40
@@ -411,12 +412,26 @@ async def test_an_item_just_written_goes_at_once_only_to_consoles_that_have_all_
     assert behind.cursor == 5  # it lacks entries 6 and 7: the database round brings all three
 
 
+EUPEN_DESK = Target(contact_point="be-eupen-desk", contact_point_name="Eupen desk",
+                    organisation="be-eupen", organisation_name="Eupen", email=None,
+                    language="fr-BE", language_available=True, reasons=[],
+                    ack_deadline_minutes=None, escalate_to=[])  # fmt: skip
+VENLO_DESK = dataclasses.replace(
+    EUPEN_DESK,
+    contact_point="nl-vrln-desk", contact_point_name="Venlo desk", organisation="nl-vrln",
+    organisation_name="Veiligheidsregio Limburg-Noord", language="nl-NL")  # fmt: skip
+
+
 @asynccontextmanager
 async def feed_of_one_alert(
-    tmp_path: Path, *, entries: int, lasting: timedelta = timedelta(days=1)
+    tmp_path: Path,
+    *,
+    entries: int,
+    lasting: timedelta = timedelta(days=1),
+    desks: Sequence[Target] = (EUPEN_DESK,),
 ) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], list[str], list[int]]]:
-    """A notifier database holding one alert for Eupen's desk, shown in `entries` feed
-    entries; its sessions, the statements run from now on, and the entries' seqs."""
+    """A notifier database holding one alert for `desks` (Eupen's), shown in `entries` feed
+    entries each; its sessions, the statements run from now on, and the entries' seqs."""
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}")
     await migrate(engine, MIGRATIONS)
     sessions = session_factory(engine)
@@ -424,10 +439,6 @@ async def feed_of_one_alert(
     example = parse_cap_json(EXAMPLE.read_bytes())
     info = [i.model_copy(update={"expires": now + lasting}) for i in example.info]
     alert = example.model_copy(update={"info": info})
-    desk = Target(contact_point="be-eupen-desk", contact_point_name="Eupen desk",
-                  organisation="be-eupen", organisation_name="Eupen", email=None,
-                  language="fr-BE", language_available=True, reasons=[],
-                  ack_deadline_minutes=None, escalate_to=[])  # fmt: skip
     async with sessions() as session, session.begin():
         await session.execute(insert(ALERTS), [{
             "sender": alert.sender, "identifier": alert.identifier, "chain_sender": alert.sender,
@@ -436,9 +447,11 @@ async def feed_of_one_alert(
             "cap_json": alert.model_dump_json(by_alias=True, exclude_none=True),
             "routing_json": "null", "received_at": now, "recorded_at": now,
         }])  # fmt: skip
-        await session.execute(insert(DELIVERIES), deliveries_for(alert, desk, now))
+        for desk in desks:
+            await session.execute(insert(DELIVERIES), deliveries_for(alert, desk, now))
         key = AlertKey(sender=alert.sender, identifier=alert.identifier)
-        seqs = await show(session, [desk.contact_point] * entries, key, ItemKind.ALERT, now)
+        shown = [desk.contact_point for desk in desks for _ in range(entries)]
+        seqs = await show(session, shown, key, ItemKind.ALERT, now)
     statements: list[str] = []
     event.listen(engine.sync_engine, "before_cursor_execute",
                  lambda _c, _cur, statement, *_: statements.append(statement))  # fmt: skip
@@ -446,6 +459,72 @@ async def feed_of_one_alert(
         yield sessions, statements, seqs
     finally:
         await engine.dispose()
+
+
+async def test_entries_another_process_wrote_for_several_desks_are_read_together(
+    tmp_path: Path,
+) -> None:
+    """A round brings the entries another process wrote to this process's consoles of every
+    contact point from one read of the feed, and each console sees its own organisation's
+    acknowledgements only."""
+    desks = (EUPEN_DESK, VENLO_DESK)
+    async with feed_of_one_alert(tmp_path, entries=1, desks=desks) as (sessions, statements, _):
+        hub = Hub(sessions, poll_seconds=1, delivered=_Noted())
+        await hub.start()
+        consoles = {}
+        for desk in desks:
+            consoles[desk.contact_point] = console = console_of(_Socket())
+            console.contact_point = desk.contact_point
+            await hub.attach(console, [], await _newest_seq(sessions, desk.contact_point))
+        # Another process records each desk's acknowledgement and shows it on that desk's feed.
+        now = datetime.now(UTC)
+        async with sessions() as session, session.begin():
+            for desk in desks:
+                await session.execute(
+                    update(Delivery)
+                    .where(Delivery.contact_point == desk.contact_point)
+                    .values(acknowledged_at=now, acknowledged_by=f"officer-of-{desk.organisation}")
+                )
+            key = (await session.scalars(select(Delivery))).first()
+            assert key is not None
+            alert = AlertKey(sender=key.alert_sender, identifier=key.alert_identifier)
+            await show(
+                session, [d.contact_point for d in desks], alert, ItemKind.ACKNOWLEDGEMENT, now
+            )
+        statements.clear()
+
+        await hub.catch_up()
+        shown = {cp: await _sent_by(console, 1) for cp, console in consoles.items()}
+
+    feed_reads = [s for s in statements if "JOIN deliveries" in s]
+    assert len(feed_reads) == 1, feed_reads
+    for desk in desks:
+        (item,) = shown[desk.contact_point]
+        assert item.kind == ItemKind.ACKNOWLEDGEMENT
+        assert [a.by for a in item.acknowledgements] == [f"officer-of-{desk.organisation}"]
+
+
+async def _newest_seq(sessions: async_sessionmaker[AsyncSession], contact_point: str) -> int:
+    async with sessions() as session:
+        seq = await session.scalar(
+            select(func.max(FeedEntry.seq)).where(FeedEntry.contact_point == contact_point)
+        )
+    assert seq is not None
+    return seq
+
+
+async def _sent_by(console: Connection, count: int) -> list[FeedItem]:
+    """The items queued for a console, once `count` were sent to its socket."""
+    socket = console.websocket
+    assert isinstance(socket, _Socket)
+    sender = asyncio.create_task(console.send_queued())
+    try:
+        async with asyncio.timeout(5):
+            while len(socket.sent) < count:
+                await asyncio.sleep(0.01)
+    finally:
+        sender.cancel()
+    return [FeedItem.model_validate_json(m) for m in socket.sent]
 
 
 async def test_a_console_that_missed_nothing_goes_live_without_reading_the_database(
