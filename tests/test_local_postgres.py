@@ -15,6 +15,7 @@ from sqlalchemy import Column, MetaData, String, Table, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.common.database import create_engine
 from services.localnet import postgres
 
 metadata = MetaData()
@@ -104,6 +105,19 @@ async def test_a_fresh_database_answers_and_keeps_rows(postgres_database: str) -
     assert database == make_url(postgres_database).database
     assert tables == 0
     assert [tuple(row) for row in rows] == [("BE-2024-0001", "Crue de la Meuse à Liège")]
+
+
+async def test_the_services_plan_each_statement_with_its_values(postgres_database: str) -> None:
+    """A read by range on a growing table (the feed, `seq > :after`) must not run on the one
+    generic plan PostgreSQL may keep for a prepared statement after five runs."""
+    engine = create_engine(postgres_database)
+    try:
+        async with engine.connect() as connection:
+            mode = await connection.scalar(text("show plan_cache_mode"))
+    finally:
+        await engine.dispose()
+
+    assert mode == "force_custom_plan"
 
 
 async def test_databases_are_created_and_dropped(postgres_server: postgres.PostgresServer) -> None:

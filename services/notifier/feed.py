@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
-from sqlalchemy import Row, Select, and_, func, insert, select, text
+from sqlalchemy import ColumnElement, Row, Select, and_, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.cap import Alert, MsgType, parse_cap_json
@@ -307,7 +307,7 @@ async def _acknowledgements(
             Delivery.channel == Channel.CONSOLE,
             Delivery.organisation.in_(organisations),
             Delivery.acknowledged_at.is_not(None),
-            Delivery.alert_identifier.in_({identifier for _, identifier in keys}),
+            _any_of(Delivery, keys),
         )
     )
     found: dict[tuple[str, str, str], list[Acknowledgement]] = defaultdict(list)
@@ -326,13 +326,24 @@ async def _acknowledgements(
     return found
 
 
+def _any_of(
+    model: type[Delivery] | type[EscalationRecord], keys: Collection[tuple[str, str]]
+) -> ColumnElement[bool]:
+    """Rows of a few alerts, found by the table's unique index (sender, identifier, ...);
+    a pair the two lists make up that is none of `keys` is left out by the caller."""
+    return and_(
+        model.alert_sender.in_({sender for sender, _ in keys}),
+        model.alert_identifier.in_({identifier for _, identifier in keys}),
+    )
+
+
 async def escalations_of(
     session: AsyncSession, keys: Collection[tuple[str, str]]
 ) -> dict[tuple[str, str], list[Escalation]]:
     """The escalations recorded for these alerts."""
     rows = await session.scalars(
         select(EscalationRecord)
-        .where(EscalationRecord.alert_identifier.in_({identifier for _, identifier in keys}))
+        .where(_any_of(EscalationRecord, keys))
         .order_by(EscalationRecord.id)
     )
     found: dict[tuple[str, str], list[Escalation]] = defaultdict(list)
