@@ -72,6 +72,12 @@ class Service(StrEnum):
     EVALUATOR = "evaluator"
 
 
+def ping_seconds(settings: ServiceSettings) -> float:
+    """How often uvicorn pings a service's WebSockets, and how long it waits for the answer
+    (only the notifier serves any: the consoles' feed; elsewhere uvicorn's default)."""
+    return settings.console_ping_seconds if isinstance(settings, NotifierSettings) else 20.0
+
+
 @app.command()
 def serve(service: Annotated[Service, typer.Argument(help="The service to run.")]) -> None:
     """Run one service in the foreground, configured by its CROSSALERT_<SERVICE>_* variables."""
@@ -83,6 +89,8 @@ def serve(service: Annotated[Service, typer.Argument(help="The service to run.")
         port=settings.http_port,
         log_config=None,  # the app routes uvicorn's loggers through the service's renderer
         ws_max_size=settings.max_body_bytes,
+        ws_ping_interval=ping_seconds(settings),
+        ws_ping_timeout=ping_seconds(settings),
         forwarded_allow_ips=settings.trusted_proxies,
         # A console that stopped reading must not hold a restart: open connections get this
         # long to finish, then they are closed.

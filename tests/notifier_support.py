@@ -26,7 +26,7 @@ from registry_support import NO_KAFKA, Registry, running_registry
 from smtp_support import SmtpServer, running_smtp
 
 from schemas.console import SERVER_MESSAGE, FeedItem, ItemKind, ServerMessage
-from services.cli import KEEP_ALIVE_SECONDS, SERVICE_SETTINGS
+from services.cli import KEEP_ALIVE_SECONDS, SERVICE_SETTINGS, ping_seconds
 from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
 
@@ -83,6 +83,7 @@ async def serving(app: FastAPI, port: int, *, lifespan: bool = True) -> AsyncIte
 
     `lifespan=False` serves an app whose lifespan already runs (e.g. a registry under test).
     """
+    settings = getattr(app.state, "settings", NotifierSettings())
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -90,7 +91,9 @@ async def serving(app: FastAPI, port: int, *, lifespan: bool = True) -> AsyncIte
         log_config=None,
         lifespan="on" if lifespan else "off",
         ws="websockets-sansio",
-        ws_max_size=getattr(app.state, "settings", NotifierSettings()).max_body_bytes,
+        ws_max_size=settings.max_body_bytes,
+        ws_ping_interval=ping_seconds(settings),
+        ws_ping_timeout=ping_seconds(settings),
         # A client that stopped reading (a test's flood) must not hold the shutdown forever.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,  # as deployed: see there
@@ -440,10 +443,12 @@ async def network_on(
     database_url: str | None = None,
     registry_changes: bool = False,
     registry_over_http: bool = False,
+    gateway_settings: dict[str, Any] | None = None,
     **settings: Any,
 ) -> AsyncIterator[Network]:
-    """The whole network, with the notifier on `database_url` (SQLite by default); the
-    registry publishes its changes on the broker only when `registry_changes` asks for it.
+    """The whole network, with the notifier on `database_url` (SQLite by default) and
+    `settings`, the gateway with `gateway_settings`; the registry publishes its changes on the
+    broker only when `registry_changes` asks for it.
 
     With `registry_over_http`, the gateway and notifier reach the registry over HTTP
     (`Network.registry_served`), so that a test can take it away; else in-process."""
@@ -464,7 +469,7 @@ async def network_on(
             stack.push_async_callback(served.stop)
             reach = {"use_registry_client": False, "registry_url": served.url}
         gateway = await stack.enter_async_context(
-            running_gateway(tmp_path, kafka, registry, **reach)
+            running_gateway(tmp_path, kafka, registry, **reach, **(gateway_settings or {}))
         )
         smtp = await stack.enter_async_context(running_smtp(free_port()))
         notifier = await stack.enter_async_context(

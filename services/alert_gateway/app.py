@@ -54,10 +54,11 @@ def create_app(
         )
         app.state.rate_limiter = RateLimiter(app.state.sessions, settings.rate_limit_per_minute)
         app.state.registry = registry_client_of(settings, client=registry_client)
-        # The gateway follows no change events: an answer is asked again after a minute.
-        app.state.router = RoutingClient(app.state.registry, fresh_for=60)
-        app.state.catalogue = IndicatorCatalogue(app.state.registry, fresh_for=60)
-        app.state.templates = Templates(app.state.registry, fresh_for=60)
+        # The gateway follows no change events: an answer is asked again once it is this old.
+        fresh_for = settings.registry_fresh_seconds
+        app.state.router = RoutingClient(app.state.registry, fresh_for=fresh_for)
+        app.state.catalogue = IndicatorCatalogue(app.state.registry, fresh_for=fresh_for)
+        app.state.templates = Templates(app.state.registry, fresh_for=fresh_for)
         app.state.token_verifier = registry_verifier(
             settings.registry_url,
             issuer=settings.issuer,

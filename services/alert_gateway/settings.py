@@ -25,6 +25,12 @@ class GatewaySettings(RegistryClientSettings):
         description="Where accepted alerts are remembered (identity, chain, Kafka position).",
     )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    registry_fresh_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long the registry's answers (routing, indicators, templates) are "
+        "trusted before they are asked again; while the registry is away, the last ones serve.",
+    )
     rate_limit_per_minute: int = Field(
         default=600,
         ge=1,

@@ -68,6 +68,13 @@ class NotifierSettings(RegistryClientSettings):
         gt=0,
         description="A console that takes no message for this long is dropped (it resumes).",
     )
+    console_ping_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        description="Each console's WebSocket is pinged this often and must answer within as "
+        "long: one whose socket takes nothing, or that is gone without a word, is dropped after "
+        "twice this at most.",
+    )
     console_connections_per_officer: int = Field(
         default=8, ge=1, description="Feeds one officer may hold open on one notifier process."
     )
