@@ -6,10 +6,11 @@ import asyncio
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaConnectionError
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaConnectionError
 
 from schemas.envelopes import Envelope, RegistryChange, RegistryEntity, encode_envelope
 from schemas.topics import REGISTRY_CHANGES, route
@@ -18,6 +19,7 @@ from services.common.kafka import (
     Batched,
     BrokerUnavailable,
     Handler,
+    _read_partition,
     consume,
     create_consumer,
     create_producer,
@@ -324,6 +326,52 @@ async def test_a_position_moved_past_unhandled_records_is_moved_back(
         await consumer.stop()
 
     assert handled == [e.entity_id for e in sent]
+
+
+class _LapsedMember:
+    """A consumer (only what a partition's reader calls) whose group went on without it: it
+    fetches one record, and its commit is refused."""
+
+    def __init__(self, partition: TopicPartition, value: bytes) -> None:
+        self.partition = partition
+        self.record = ConsumerRecord(
+            topic=partition.topic, partition=partition.partition, offset=7, timestamp=0,
+            timestamp_type=0, key=None, value=value, checksum=None, serialized_key_size=0,
+            serialized_value_size=len(value), headers=(),
+        )  # fmt: skip
+
+    async def committed(self, _: TopicPartition) -> int:
+        return 7
+
+    def seek(self, _: TopicPartition, offset: int) -> None:
+        assert offset == 7
+
+    async def getmany(self, *_: Any, **__: Any) -> dict[TopicPartition, list[ConsumerRecord]]:
+        return {self.partition: [self.record]}
+
+    def assignment(self) -> set[TopicPartition]:
+        return {self.partition}
+
+    async def commit(self, _: dict[TopicPartition, int]) -> None:
+        raise CommitFailedError("the group has already rebalanced")
+
+
+async def test_a_refused_commit_ends_the_partitions_reader_not_the_consumer() -> None:
+    """After a broker's pause the group may go on without this member: the reader has handled
+    its fetch, its commit is refused, and it ends quietly (a new reader starts from the last
+    commit); stopping the whole consumer would delay every partition while the group waits for
+    the stopped member's session to lapse."""
+    partition = TopicPartition("plumbing", 0)
+    handled: list[Envelope] = []
+
+    async def handler(envelope: Envelope) -> None:
+        handled.append(envelope)
+
+    consumer = _LapsedMember(partition, encode_envelope(change("org-lapsed")))
+    async with asyncio.timeout(5):  # a bound on a hang: the reader must return
+        await _read_partition(consumer, partition, handler, commit=True)
+
+    assert [e.entity_id for e in handled if isinstance(e, RegistryChange)] == ["org-lapsed"]
 
 
 async def test_publish_to_a_dead_broker_fails_promptly() -> None:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 
 from schemas.envelopes import Envelope, decode_envelope, encode_envelope
 from schemas.errors import CapValidationError
@@ -188,7 +188,21 @@ async def _read_partition(
                 return
             # Once per fetch, not per record: a broker round trip per record would hold back
             # the partition under a burst, and a crash repeats at most one fetch's records.
-            await consumer.commit({partition: records[-1].offset + 1})
+            try:
+                await consumer.commit({partition: records[-1].offset + 1})
+            except CommitFailedError:
+                # The group went on without this member (its session lapsed, as across a
+                # broker's pause) and the client is joining it again. Whoever is given the
+                # partition next reads from the last commit, these records included (handlers
+                # de-duplicate). Stopping the whole consumer instead would leave its member
+                # in the group until the session times out, and the next one would wait.
+                log.warning(
+                    "commit refused: the group went on without this member; the partition "
+                    "is read again from its last commit",
+                    topic=partition.topic,
+                    partition=partition.partition,
+                )
+                return
         expected = records[-1].offset + 1
 
 
