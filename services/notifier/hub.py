@@ -274,8 +274,9 @@ class Hub:
             found = await feed.items_since(
                 session, after, contact_points, limit=BATCH, now=datetime.now(UTC)
             )
+            live = {contact_point: self._live(contact_point) for contact_point in contact_points}
             for contact_point, item in found:
-                self.offer(self._live(contact_point), item)
+                self.offer(live[contact_point], item)
             if len(found) < BATCH:
                 return
             after = found[-1][1].seq

@@ -144,8 +144,9 @@ async def record_alerts(
             delivered.append(envelope)
         else:
             message = envelope.alert
-            log.info("not for duty officers; recorded nowhere", msg_type=message.msg_type,
-                     alert=f"{message.sender},{message.identifier}")  # fmt: skip
+            key = AlertKey(sender=message.sender, identifier=message.identifier)
+            log.info("not for duty officers; recorded nowhere", alert=str(key),
+                     msg_type=message.msg_type)  # fmt: skip
     # Routed before the transaction, which then holds the database connection (shared by the
     # whole process) for no longer than the writes: routing is usually answered from the
     # routing cache, but a miss asks the registry. An alert read again after a crash is routed

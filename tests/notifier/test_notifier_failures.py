@@ -229,12 +229,13 @@ def console_of(
     queue_size: int = 100,
     buffer_bytes: int = 1 << 20,
     send_timeout: float = 0.2,
+    contact_point: str = "be-eupen-desk",
 ) -> Connection:
     """A console's connection over a fake socket."""
     return Connection(
         socket,  # type: ignore[arg-type]
         officer="officer.eupen",
-        contact_point="be-eupen-desk",
+        contact_point=contact_point,
         queue_size=queue_size,
         buffer_bytes=buffer_bytes,
         send_timeout=send_timeout,
@@ -473,8 +474,8 @@ async def test_entries_another_process_wrote_for_several_desks_are_read_together
         await hub.start()
         consoles = {}
         for desk in desks:
-            consoles[desk.contact_point] = console = console_of(_Socket())
-            console.contact_point = desk.contact_point
+            console = console_of(_Socket(), contact_point=desk.contact_point)
+            consoles[desk.contact_point] = console
             await hub.attach(console, [], await _newest_seq(sessions, desk.contact_point))
         # Another process records each desk's acknowledgement and shows it on that desk's feed.
         now = datetime.now(UTC)
