@@ -324,14 +324,14 @@ def document_bytes(data: bytes | str) -> bytes:
         ) from None
 
 
-def check_size(document: bytes) -> None:
-    """Refuse a document larger than MAX_CAP_BYTES before any work is spent on it."""
-    if len(document) > MAX_CAP_BYTES:
+def check_size(document: bytes, limit: int = MAX_CAP_BYTES) -> None:
+    """Refuse a document larger than `limit` before any work is spent on it."""
+    if len(document) > limit:
         raise CapValidationError.single(
             DOCUMENT,
             "too_large",
             f"the document is {len(document)} bytes; CAP documents are limited to "
-            f"{MAX_CAP_BYTES} bytes.",
+            f"{limit} bytes here.",
         )
 
 

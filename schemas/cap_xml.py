@@ -20,7 +20,7 @@ from schemas.cap_types import (
     safe_xml_parser,
     split_cap_list,
 )
-from schemas.errors import DOCUMENT, CapValidationError, Problem
+from schemas.errors import DOCUMENT, Action, CapValidationError, IngestWarning, Problem
 
 XINCLUDE_NAMESPACE = "http://www.w3.org/2001/XInclude"
 # Looked for before parsing too (the input is bounded, so a byte search is cheap), so that an
@@ -115,6 +115,18 @@ def parse_cap_xml(data: bytes | str) -> Alert:
     """Read a CAP 1.2 XML document into an Alert; raise CapValidationError naming the field."""
     raw = document_bytes(data)
     check_size(raw)
+    root = document_root(raw)
+    require_cap_root(root)
+    problems: list[Problem] = []
+    fields = read_fields(root, problems)
+    if problems:
+        raise CapValidationError(problems)
+    return validate_alert(fields)
+
+
+def document_root(raw: bytes) -> etree._Element:
+    """The root element of an XML document read without DTDs, entities, XInclude or network;
+    refuse (field `document`) what is not well-formed or tries any of them."""
     if any(marker in raw for marker in _DOCTYPE_MARKERS):
         raise _refuse("doctype_forbidden", _DOCTYPE_REFUSAL)
     try:
@@ -126,6 +138,11 @@ def parse_cap_xml(data: bytes | str) -> Alert:
         raise _refuse("doctype_forbidden", _DOCTYPE_REFUSAL)
     if next(root.iter(f"{{{XINCLUDE_NAMESPACE}}}*"), None) is not None:
         raise _refuse("xinclude_forbidden", "XInclude is not accepted in CAP documents.")
+    return root
+
+
+def require_cap_root(root: etree._Element) -> None:
+    """Refuse a document whose root is not CAP 1.2's <alert>."""
     if root.tag != f"{{{CAP_NAMESPACE}}}alert":
         raise _refuse(
             "wrong_namespace",
@@ -133,40 +150,65 @@ def parse_cap_xml(data: bytes | str) -> Alert:
             f"got {root.tag}.",
             field="alert",
         )
-    problems: list[Problem] = []
-    fields = _read(root, _ALERT, "", problems, signature_allowed=True)
-    if problems:
-        raise CapValidationError(problems)
-    return validate_alert(fields)
+
+
+def read_fields(
+    root: etree._Element, problems: list[Problem], warnings: list[IngestWarning] | None = None
+) -> dict[str, Any]:
+    """The fields of a CAP <alert> element, by CAP element name, for `validate_alert`.
+
+    What CAP's schema does not allow at its place (an attribute, stray text, an unknown or a
+    repeated element) is a problem; with `warnings` (reading a document from outside) it is
+    left out instead and said there, except that a repeated free-text element (two
+    `instruction`s) is joined to the first.
+    """
+    return _read(root, _ALERT, "", _Complaints(problems, warnings), signature_allowed=True)
+
+
+class _Complaints:
+    """Where `_read` says what it left out: refusals in strict mode, warnings when tolerant."""
+
+    def __init__(self, problems: list[Problem], warnings: list[IngestWarning] | None) -> None:
+        self.problems = problems
+        self.warnings = warnings
+
+    @property
+    def tolerant(self) -> bool:
+        return self.warnings is not None
+
+    def add(self, field: str, code: str, message: str, action: Action = "dropped") -> None:
+        if self.warnings is None:
+            self.problems.append(Problem(field=field, code=code, message=message))
+        else:
+            if action == "dropped":
+                message += " It was left out."
+            self.warnings.append(
+                IngestWarning(field=field, code=code, message=message, action=action)
+            )
 
 
 def _read(
     element: etree._Element,
     spec: _Spec,
     path: str,
-    problems: list[Problem],
+    complaints: _Complaints,
     *,
     signature_allowed: bool = False,
 ) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     counts: dict[str, int] = {}
     for attribute in element.attrib:
-        problems.append(
-            Problem(
-                field=_join(path, etree.QName(attribute).localname),
-                code="unknown_attribute",
-                message=f"CAP elements carry no attributes; {attribute} is not accepted.",
-            )
+        complaints.add(
+            _join(path, etree.QName(attribute).localname),
+            "unknown_attribute",
+            f"CAP elements carry no attributes; {attribute} is not accepted.",
         )
     stray = [element.text, *(child.tail for child in element)]
     if any(text and text.strip() for text in stray):
-        problems.append(
-            Problem(
-                field=path or "alert",
-                code="unexpected_text",
-                message=f"{path or 'alert'} holds elements only; text between them is not "
-                "accepted.",
-            )
+        complaints.add(
+            path or "alert",
+            "unexpected_text",
+            f"{path or 'alert'} holds elements only; text between them is not accepted.",
         )
     for child in element:
         if not isinstance(child.tag, str):
@@ -177,36 +219,38 @@ def _read(
             fields["signature"] = normalise_signature(child)
             continue
         if qname.namespace != CAP_NAMESPACE or name not in spec:
-            field = _join(path, name)
             if qname.namespace != CAP_NAMESPACE and qname.namespace is not None:
                 message = f"{name} from namespace {qname.namespace} is not allowed here."
             else:
                 message = f"{name} is not a CAP 1.2 element at this place."
-            problems.append(Problem(field=field, code="unknown_element", message=message))
+            complaints.add(_join(path, name), "unknown_element", message)
             continue
         kind, child_spec = spec[name]
         index = counts.get(name, 0)
         counts[name] = index + 1
-        if index and kind not in _REPEATED:
-            problems.append(
-                Problem(
-                    field=_join(path, name),
-                    code="repeated_element",
-                    message=f"{name} may appear only once.",
-                )
-            )
-            continue
         child_path = _join(path, f"{name}[{index}]" if kind in _REPEATED else name)
+        repeated = name in fields if complaints.tolerant else bool(index)
+        if repeated and kind not in _REPEATED:
+            if complaints.tolerant and kind is _Kind.TEXT and not len(child):
+                fields[name] = f"{fields[name]}\n\n{child.text or ''}"
+                complaints.add(
+                    _join(path, name),
+                    "repeated_element",
+                    f"{name} may appear only once; the text of the next one was added to the "
+                    "first's.",
+                    "repaired",
+                )
+                continue
+            complaints.add(_join(path, name), "repeated_element", f"{name} may appear only once.")
+            continue
         if child_spec is not None:
-            value: Any = _read(child, child_spec, child_path, problems)
+            value: Any = _read(child, child_spec, child_path, complaints)
         else:
             if len(child):
-                problems.append(
-                    Problem(
-                        field=child_path,
-                        code="unexpected_children",
-                        message=f"{name} must contain text only, not other elements.",
-                    )
+                complaints.add(
+                    child_path,
+                    "unexpected_children",
+                    f"{name} must contain text only, not other elements.",
                 )
                 continue
             text = child.text or ""

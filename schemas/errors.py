@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
@@ -21,6 +21,17 @@ class Problem(BaseModel):
     field: str
     code: str
     message: str
+
+
+Action = Literal["repaired", "dropped"]
+
+
+class IngestWarning(Problem):
+    """A defect of a document from outside the network that did not refuse it: what was wrong
+    (field, code, sentence, as a refusal would say) and whether it was repaired or the part
+    carrying it was dropped."""
+
+    action: Action
 
 
 class CapValidationError(ValueError):

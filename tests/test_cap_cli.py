@@ -25,9 +25,10 @@ def test_validate_accepts_valid_documents_with_exit_0() -> None:
     result = crossalert("cap", "validate", *files)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    lines = result.stdout.splitlines()
+    *lines, summary = result.stdout.splitlines()
     assert len(lines) == len(files)
     assert all(line.startswith("valid") for line in lines)
+    assert summary == f"{len(files)} document(s): {len(files)} valid, 0 invalid"
 
 
 def test_validate_reports_each_invalid_file_on_its_line_and_exits_1() -> None:
@@ -38,8 +39,9 @@ def test_validate_reports_each_invalid_file_on_its_line_and_exits_1() -> None:
     result = crossalert("cap", "validate", good, bad, missing)
 
     assert result.returncode == 1
-    lines = result.stdout.splitlines()
+    *lines, summary = result.stdout.splitlines()
     assert len(lines) == 3
+    assert summary == "3 document(s): 1 valid, 2 invalid"
     assert lines[0].startswith("valid")
     assert lines[1].startswith("INVALID") and "info[0].area[0].polygon[0]" in lines[1]
     assert lines[2].startswith("INVALID") and "cannot read" in lines[2]
