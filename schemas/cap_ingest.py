@@ -43,6 +43,10 @@ MAX_INGEST_BYTES = 5 * 1024 * 1024
 """The default limit of a document from outside (a national service's alert with hundreds of
 polygons is over 1 MiB); a source may be given another."""
 
+MAX_INGEST_LIMIT = 8 * 1024 * 1024
+"""The largest limit a source may be given: its alert and the document as sent travel in one
+Kafka record (schemas.topics.MAX_RECORD_BYTES)."""
+
 CAP11_NAMESPACE = "urn:oasis:names:tc:emergency:cap:1.1"
 
 

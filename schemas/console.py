@@ -27,6 +27,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from schemas.cap import Alert
 from schemas.envelopes import AlertKey
+from schemas.errors import IngestWarning
 from schemas.registry import Reason
 
 FEED_PATH = "/v1/feed"
@@ -147,6 +148,11 @@ class FeedItem(FeedModel):
     )
     escalations: list[Escalation] = Field(default_factory=list)
     ack_deadline: AwareDatetime | None = None
+    warnings: list[IngestWarning] = Field(
+        default_factory=list,
+        description="An external source's alert: what was repaired in its document or left "
+        "out of it to bring it in.",
+    )
 
 
 class Welcome(FeedModel):

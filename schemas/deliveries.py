@@ -7,6 +7,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from schemas.cap import MsgType
 from schemas.console import AlertState, Escalation
 from schemas.envelopes import AlertKey, Channel, DeliveryStatus
+from schemas.errors import IngestWarning
 from schemas.registry import Reason
 
 
@@ -62,3 +63,8 @@ class DeliveryReport(ReportModel):
     deliveries: list[DeliveryView]
     escalations: list[Escalation]
     history: list[ChainEntry]
+    warnings: list[IngestWarning] = Field(
+        default_factory=list,
+        description="An external source's alert: what was repaired in its document or left "
+        "out of it to bring it in.",
+    )

@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 
 from pydantic import (
     AwareDatetime,
+    Base64Bytes,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,7 +24,7 @@ from pydantic import (
 
 from schemas.cap import Alert, Category, MsgType, Status
 from schemas.cap_types import CapToken, Text
-from schemas.errors import CapValidationError
+from schemas.errors import CapValidationError, IngestWarning
 from schemas.observations import Observation
 
 
@@ -69,6 +70,16 @@ class AlertPublished(Envelope):
     )
     client_id: str = Field(description="The API client that published it.")
     received_at: AwareDatetime
+    warnings: list[IngestWarning] = Field(
+        default=[],
+        description="What was repaired in, or left out of, a document of an external source "
+        "read in ingest mode (schemas.cap_ingest); empty for the network's own alerts.",
+    )
+    original: Base64Bytes | None = Field(
+        default=None,
+        description="The document exactly as an external source sent it (read in ingest "
+        "mode), base64-encoded: kept for audit and re-export beside the repaired alert.",
+    )
 
 
 class ObservationsReported(Envelope):

@@ -8,7 +8,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.cap import Category, MsgType, Status
 from schemas.envelopes import AlertKey
-from schemas.errors import Problem
+from schemas.errors import IngestWarning, Problem
 
 
 class Acceptance(BaseModel):
@@ -24,6 +24,11 @@ class Acceptance(BaseModel):
     offset: int | None = None
     chain: AlertKey
     received_at: AwareDatetime
+    warnings: list[IngestWarning] = Field(
+        default=[],
+        description="For an external source read in ingest mode: what was repaired in its "
+        "document or left out of it (the alert travels with them).",
+    )
 
 
 class AlertState(BaseModel):

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.cap import Severity
+from schemas.cap_ingest import CapMode
 
 TOKEN_ALGORITHM = "EdDSA"  # noqa: S105
 """The only JOSE `alg` an access token may carry (Ed25519, RFC 8037)."""
@@ -190,6 +191,14 @@ class Principal(BaseModel):
         description="A duty officer's: when an alert of the organisation, composed in the "
         "console, may be published by one officer holding alerts:approve alone (no second "
         "officer): its severity, and the hours if not at any.",
+    )
+
+    cap_mode: CapMode = Field(
+        default=CapMode.STRICT,
+        description="How the gateway reads the CAP this organisation's clients send.",
+    )
+    max_cap_bytes: int | None = Field(
+        default=None, description="The largest CAP document they may send; None: the mode's."
     )
 
     @property

@@ -18,6 +18,7 @@ from pydantic import (
 
 from schemas.cap import Alert, Category, Certainty, Severity, Status, Urgency
 from schemas.cap import Scope as CapScope
+from schemas.cap_ingest import MAX_INGEST_LIMIT, CapMode
 from schemas.cap_types import CapToken
 from schemas.envelopes import Channel
 from schemas.identity import Scope, SingleApproval
@@ -160,6 +161,20 @@ class OrganisationIn(Record):
         default_factory=list,
         max_length=50,
         description="The hazards its duty officers compose alerts from in the console.",
+    )
+    cap_mode: CapMode = Field(
+        default=CapMode.STRICT,
+        description="How the gateway reads the CAP documents its clients send: strict (a "
+        "centre of the network: any defect refused, naming the field) or ingest (an external "
+        "source whose public warnings are brought in: defects repaired or left out, and said "
+        "with the alert).",
+    )
+    max_cap_bytes: int | None = Field(
+        default=None,
+        ge=1024,
+        le=MAX_INGEST_LIMIT,
+        description="The largest CAP document its clients may send, in bytes; by default "
+        "1 MiB in strict mode and 5 MiB in ingest mode.",
     )
 
 

@@ -18,6 +18,10 @@ from schemas.envelopes import (
     RegistryChange,
 )
 
+MAX_RECORD_BYTES = 32 * 1024 * 1024
+"""The largest record written (an external source's alert of up to 8 MiB, its document as sent
+beside it in base64); the broker accepts a batch a little larger (its framing)."""
+BROKER_MAX_MESSAGE_BYTES = MAX_RECORD_BYTES + 1024 * 1024
 EXERCISE_PREFIX = "exercise."
 EXERCISE_STATUSES = frozenset({Status.EXERCISE, Status.TEST})
 """CAP statuses that are never real traffic and so travel on the exercise topics."""

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from schemas.cap import Status
+from schemas.cap_ingest import MAX_INGEST_BYTES, CapMode
 from schemas.gateway import Acceptance, AlertState, ObservationsAccepted
 from schemas.identity import Scope, TokenClaims
 from schemas.names import exercise_run_of
@@ -62,9 +63,13 @@ async def post_alert(request: Request, response: Response, claims: PublisherDep)
     state = request.app.state
     note(request, client=claims.sub)
     await state.rate_limiter.take(claims.sub)
-    body = await read_bounded(request, settings.max_body_bytes)
-    alert = read_alert(body, request.headers.get("content-type", ""))
-    note(request, alert=f"{alert.sender},{alert.identifier}")
+    ingest = claims.cap_mode is CapMode.INGEST
+    default = MAX_INGEST_BYTES if ingest else settings.max_body_bytes
+    limit = claims.max_cap_bytes or default
+    body = await read_bounded(request, limit)
+    read = read_alert(body, request.headers.get("content-type", ""), claims.cap_mode, limit)
+    alert = read.alert
+    note(request, alert=f"{alert.sender},{alert.identifier}", warnings=len(read.warnings))
     service.authorise(alert, claims)
     await service.authorise_answers(
         sessions=state.sessions, router=state.router, alert=alert, claims=claims
@@ -77,6 +82,8 @@ async def post_alert(request: Request, response: Response, claims: PublisherDep)
         claims=claims,
         ack_timeout=settings.kafka_send_timeout_seconds,
         producer_name=settings.service_name,
+        warnings=read.warnings,
+        original=body if ingest else None,
     )
     if not acceptance.published:
         response.status_code = status.HTTP_200_OK

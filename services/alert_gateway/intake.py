@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from schemas import Alert, CapValidationError, parse_cap_json, parse_cap_xml
+from schemas import CapValidationError
+from schemas.cap_ingest import CapMode, IngestedAlert, read_cap
 from services.common.problems import ProblemError
 
 XML_TYPES = ("application/cap+xml", "application/xml", "text/xml")
@@ -12,14 +13,16 @@ JSON_TYPES = ("application/json",)
 _UNREADABLE = {"doctype_forbidden", "xinclude_forbidden", "malformed_xml", "json_invalid"}
 
 
-def read_alert(body: bytes, content_type: str) -> Alert:
-    """The alert in `body`, read as JSON or CAP XML according to its Content-Type."""
+def read_alert(
+    body: bytes, content_type: str, mode: CapMode = CapMode.STRICT, max_bytes: int | None = None
+) -> IngestedAlert:
+    """The alert in `body`, read as JSON or CAP XML according to its Content-Type, strictly
+    or (an external source's) in ingest mode."""
     media_type = content_type.split(";")[0].strip().lower()
     try:
-        if media_type in XML_TYPES:
-            return parse_cap_xml(body)
-        if media_type in JSON_TYPES:
-            return parse_cap_json(body)
+        if media_type in XML_TYPES + JSON_TYPES:
+            json_form = media_type in JSON_TYPES
+            return read_cap(body, json_form=json_form, mode=mode, max_bytes=max_bytes)
     except CapValidationError as error:
         if error.code == "too_large":
             raise ProblemError.from_cap(error, status=413) from None

@@ -8,6 +8,7 @@ refused for a reason it can read and fix.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.cap import Alert, Category, MsgType, Status
 from schemas.envelopes import AlertKey, AlertPublished
+from schemas.errors import IngestWarning
 from schemas.gateway import Acceptance, AlertState
 from schemas.identity import Scope, TokenClaims
 from schemas.registry import NUTS_GEOCODE_NAMES, addressed_exercise
@@ -130,8 +132,14 @@ async def accept(
     claims: TokenClaims,
     ack_timeout: float,
     producer_name: str,
+    warnings: Sequence[IngestWarning] = (),
+    original: bytes | None = None,
 ) -> Acceptance:
-    """Publish an authorised alert once; answer again what was answered for an identical one."""
+    """Publish an authorised alert once; answer again what was answered for an identical one.
+
+    An alert of an external source read in ingest mode travels with its `warnings` and the
+    `original` document as sent.
+    """
     digest = digest_of(alert)
     received_at = datetime.now(UTC)
     if alert.msg_type is MsgType.ALERT and alert.status is not Status.DRAFT:
@@ -184,6 +192,8 @@ async def accept(
         chain_category=category,
         client_id=claims.sub,
         received_at=received_at,
+        warnings=list(warnings),
+        original=original,
     )
     try:
         connected = await producer.get(within=ack_timeout)
@@ -211,6 +221,7 @@ async def accept(
         offset=written.offset,
         chain=chain,
         received_at=received_at,
+        warnings=list(warnings),
     )
 
 

@@ -15,7 +15,7 @@ from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsErr
 
 from schemas.envelopes import Envelope, decode_envelope, encode_envelope
 from schemas.errors import CapValidationError
-from schemas.topics import all_topic_names, route
+from schemas.topics import MAX_RECORD_BYTES, all_topic_names, route
 from services.common.settings import ServiceSettings
 from services.common.workers import stop_tasks
 
@@ -55,6 +55,7 @@ def create_producer(settings: ServiceSettings) -> AIOKafkaProducer:
         enable_idempotence=True,
         acks="all",
         request_timeout_ms=int(settings.kafka_send_timeout_seconds * 1000),
+        max_request_size=MAX_RECORD_BYTES,
     )
 
 
@@ -86,6 +87,7 @@ def create_consumer(
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset=start,
+        max_partition_fetch_bytes=MAX_RECORD_BYTES,
     )
 
 

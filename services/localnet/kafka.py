@@ -19,6 +19,7 @@ from pathlib import Path
 
 import structlog
 
+from schemas.topics import BROKER_MAX_MESSAGE_BYTES
 from services.common.kafka import PARTITIONS, replication_for
 from services.localnet import process
 from services.localnet.errors import LocalNetworkError
@@ -245,6 +246,8 @@ def write_config(broker: LocalBroker) -> Path:
         "share.coordinator.state.topic.replication.factor": str(replicas),
         "share.coordinator.state.topic.min.isr": str(min_insync),
         "group.initial.rebalance.delay.ms": "0",
+        "message.max.bytes": str(BROKER_MAX_MESSAGE_BYTES),
+        "replica.fetch.max.bytes": str(BROKER_MAX_MESSAGE_BYTES),
     }
     broker.state_dir.mkdir(parents=True, exist_ok=True)
     lines = ["# Written by crossalert on every start."]

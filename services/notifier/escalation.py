@@ -15,14 +15,19 @@ from sqlalchemy import and_, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from schemas.cap import parse_cap_json
 from schemas.console import AlertState, ItemKind
 from schemas.envelopes import Channel, DeliveryStatus
 from schemas.registry import RoutingAnswer
 from services.common.workers import run_rounds
 from services.notifier.feed import lock_feed, show
 from services.notifier.intake import Target, deliveries_for
-from services.notifier.models import DELIVERIES, Delivery, EscalationRecord, ReceivedAlert
+from services.notifier.models import (
+    DELIVERIES,
+    Delivery,
+    EscalationRecord,
+    ReceivedAlert,
+    stored_alert,
+)
 from services.notifier.receipts import add_outbox, receipt
 
 log = structlog.get_logger(__name__)
@@ -107,7 +112,7 @@ async def _notify(
 ) -> list[str]:
     answer = RoutingAnswer.model_validate_json(alert.routing_json)
     recipients = {r.contact_point: r for r in answer.recipients}
-    cap = parse_cap_json(alert.cap_json)
+    cap = stored_alert(alert.cap_json)
     notified = []
     for contact in contacts:
         already = await session.scalar(

@@ -12,7 +12,7 @@ from functools import partial
 from sqlalchemy import ColumnElement, Row, Select, and_, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.cap import Alert, MsgType, parse_cap_json
+from schemas.cap import Alert, MsgType
 from schemas.console import (
     Acknowledgement,
     AlertState,
@@ -21,10 +21,18 @@ from schemas.console import (
     ItemKind,
 )
 from schemas.envelopes import AlertKey, Channel
+from schemas.errors import IngestWarning
 from schemas.registry import Reason
 from schemas.topics import EXERCISE_STATUSES
 from services.common.recent import Recent
-from services.notifier.models import FEED, Delivery, EscalationRecord, FeedEntry, ReceivedAlert
+from services.notifier.models import (
+    FEED,
+    Delivery,
+    EscalationRecord,
+    FeedEntry,
+    ReceivedAlert,
+    stored_alert,
+)
 
 _PARSED: Recent[str, Alert] = Recent(1024)
 """Alerts lately shown, parsed, by their recorded CAP JSON: a new alert is shown to every
@@ -227,7 +235,7 @@ async def _items(
         feed_item(
             seq=entry.seq,
             kind=ItemKind(entry.kind),
-            alert=_PARSED.get(alert.cap_json, partial(parse_cap_json, alert.cap_json)),
+            alert=_PARSED.get(alert.cap_json, partial(stored_alert, alert.cap_json)),
             chain=alert.chain,
             state=state_of(alert, now),
             language=delivery.language,
@@ -236,6 +244,7 @@ async def _items(
             ack_deadline=delivery.ack_deadline,
             acknowledgements=acks.get((alert.sender, alert.identifier, delivery.organisation), []),
             escalations=escalations.get((alert.sender, alert.identifier), []),
+            warnings=alert.warnings,
         )
         for entry, alert, delivery in typed
     ]
@@ -254,6 +263,7 @@ def feed_item(
     ack_deadline: datetime | None,
     acknowledgements: list[Acknowledgement] | None = None,
     escalations: list[Escalation] | None = None,
+    warnings: list[IngestWarning] | None = None,
 ) -> FeedItem:
     """The view of an alert message for one contact point, as its consoles are shown it."""
     return FeedItem(
@@ -272,6 +282,7 @@ def feed_item(
         acknowledgements=acknowledgements or [],
         escalations=escalations or [],
         ack_deadline=ack_deadline,
+        warnings=warnings or [],
     )
 
 

@@ -38,7 +38,7 @@ from services.notifier.feed import (
     lock_feed,
     show_each,
 )
-from services.notifier.models import ALERTS, DELIVERIES, Delivery, ReceivedAlert
+from services.notifier.models import ALERTS, DELIVERIES, WARNINGS, Delivery, ReceivedAlert
 from services.notifier.receipts import add_outbox, receipt
 
 log = structlog.get_logger(__name__)
@@ -254,6 +254,7 @@ async def _record(
                 state=current_state(_first_state(alert), expiry_of(alert), now),
                 language=target.language, language_available=target.language_available,
                 reasons=target.reasons, ack_deadline=ack_deadline(alert, target),
+                warnings=envelope.warnings,
             ),
         ))  # fmt: skip
         previous[target.contact_point] = seq  # the burst's next entry for it comes after this
@@ -326,6 +327,7 @@ def _received(
         "state": _first_state(alert),
         "cap_json": alert.model_dump_json(by_alias=True, exclude_none=True),
         "routing_json": answer.model_dump_json() if answer else "null",
+        "warnings_json": WARNINGS.dump_json(envelope.warnings).decode(),
         "received_at": envelope.received_at,
         "recorded_at": now,
     }

@@ -17,12 +17,17 @@ import structlog
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from schemas.cap import parse_cap_json
 from schemas.envelopes import Channel, DeliveryStatus
 from services.common.recent import Recent
 from services.common.workers import run_rounds
 from services.notifier.email import Letter, SendOutcome, SmtpSession
-from services.notifier.models import DELIVERIES, Delivery, EscalationRecord, ReceivedAlert
+from services.notifier.models import (
+    DELIVERIES,
+    Delivery,
+    EscalationRecord,
+    ReceivedAlert,
+    stored_alert,
+)
 from services.notifier.receipts import add_outbox, receipt
 from services.notifier.settings import NotifierSettings
 
@@ -154,7 +159,7 @@ class Mailer:
             (alert_row.sender, alert_row.identifier, delivery.language,
              delivery.language_available, job.escalation),
             lambda: Letter(
-                alert=parse_cap_json(alert_row.cap_json), mail_from=self._settings.mail_from,
+                alert=stored_alert(alert_row.cap_json), mail_from=self._settings.mail_from,
                 language=delivery.language, language_available=delivery.language_available,
                 escalation=job.escalation,
             ),

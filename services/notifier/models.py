@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import TypeAdapter
 from sqlalchemy import (
     Boolean,
     ForeignKeyConstraint,
@@ -15,7 +16,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from schemas.cap import Alert
 from schemas.envelopes import AlertKey, Envelope, decode_envelope
+from schemas.errors import IngestWarning
 from services.common.database import UtcDateTime
 
 
@@ -51,8 +54,15 @@ class ReceivedAlert(Base):
     state: Mapped[str] = mapped_column(String(16), nullable=False)
     cap_json: Mapped[str] = mapped_column(Text, nullable=False)
     routing_json: Mapped[str] = mapped_column(Text, nullable=False)
+    # What was repaired in or left out of an external source's document (IngestWarning list).
+    warnings_json: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+    @property
+    def warnings(self) -> list[IngestWarning]:
+        """What was repaired in, or left out of, the document its source sent."""
+        return WARNINGS.validate_json(self.warnings_json)
 
     @property
     def key(self) -> AlertKey:
@@ -63,6 +73,15 @@ class ReceivedAlert(Base):
     def chain(self) -> AlertKey:
         """The first alert of its incident chain."""
         return AlertKey(sender=self.chain_sender, identifier=self.chain_identifier)
+
+
+WARNINGS = TypeAdapter(list[IngestWarning])
+
+
+def stored_alert(cap_json: str) -> Alert:
+    """An alert stored by the notifier, read back: checked when it came in, so not limited in
+    size here (an external source's may be larger than a publisher's)."""
+    return Alert.model_validate_json(cap_json)
 
 
 class Delivery(Base):

@@ -87,6 +87,7 @@ async def _report(
         received_at=alert.received_at,
         deliveries=[_view(d) for d in deliveries],
         escalations=escalations.get((key.sender, key.identifier), []),
+        warnings=alert.warnings,
         history=[
             ChainEntry(
                 key=entry.key,

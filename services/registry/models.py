@@ -102,6 +102,10 @@ class Organisation(Versioned, Base):
     alert_templates: Mapped[list[dict[str, object]]] = mapped_column(
         JSON, nullable=False, default=list
     )
+    # How the gateway reads its clients' CAP (schemas.cap_ingest.CapMode), and the largest
+    # document they may send (None: the mode's default).
+    cap_mode: Mapped[str] = mapped_column(String(16), nullable=False, default="strict")
+    max_cap_bytes: Mapped[int | None] = mapped_column(Integer)
     acts_for: Mapped[list[OrganisationRegion]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="OrganisationRegion.region_code"
     )

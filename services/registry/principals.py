@@ -45,5 +45,7 @@ async def speaking_for(
         categories=tuple(categories),
         # The gateway decides offline, from the approver's token, whether four eyes are needed.
         single_approval=tuple(organisation.single_approval) if kind == "user" else (),
+        cap_mode=organisation.cap_mode,
+        max_cap_bytes=organisation.max_cap_bytes,
         **extra,
     )

@@ -141,6 +141,8 @@ def _organisation_record(row: m.Organisation) -> OrganisationOut:
         languages=row.languages,
         single_approval=row.single_approval,
         alert_templates=row.alert_templates,
+        cap_mode=row.cap_mode,
+        max_cap_bytes=row.max_cap_bytes,
         version=row.version,
     )
 
@@ -167,6 +169,8 @@ def _organisation_row(record: BaseModel, row: m.Organisation | None) -> m.Organi
     row.alert_templates = [
         t.model_dump(mode="json", exclude_none=True) for t in record.alert_templates
     ]
+    row.cap_mode = record.cap_mode
+    row.max_cap_bytes = record.max_cap_bytes
     return row
 
 
