@@ -13,7 +13,6 @@ from uuid import UUID, uuid4
 
 from pydantic import (
     AwareDatetime,
-    Base64Bytes,
     BaseModel,
     ConfigDict,
     Field,
@@ -59,6 +58,9 @@ class Envelope(ContractModel):
 class AlertPublished(Envelope):
     """An alert (or its update, cancel or error) accepted by the gateway."""
 
+    # `original` is bytes as sent, written in JSON as base64.
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
     type: Literal["alert.published"] = "alert.published"
     alert: Alert
     chain: AlertKey = Field(
@@ -75,7 +77,7 @@ class AlertPublished(Envelope):
         description="What was repaired in, or left out of, a document of an external source "
         "read in ingest mode (schemas.cap_ingest); empty for the network's own alerts.",
     )
-    original: Base64Bytes | None = Field(
+    original: bytes | None = Field(
         default=None,
         description="The document exactly as an external source sent it (read in ingest "
         "mode), base64-encoded: kept for audit and re-export beside the repaired alert.",

@@ -262,6 +262,31 @@ export function renderCard(view, ctx) {
 
 // ------------------------------------------------------------------ detail
 
+// An external source's alert, brought in tolerantly: what of its issuer's document was
+// repaired or left out, so that the officer knows what the alert shows is not all it said.
+function warningsSection(warnings) {
+  if (!warnings.length) return null;
+  return section(
+    t("detail.warnings"),
+    h("p", { class: "muted" }, t("detail.warningsNote")),
+    h(
+      "ul",
+      { class: "warnings", "data-role": "warnings" },
+      warnings.map((w) =>
+        h(
+          "li",
+          { "data-action": w.action },
+          w.action === "repaired" ? t("warning.repaired") : t("warning.dropped"),
+          " ",
+          h("code", {}, w.field),
+          ": ",
+          w.message,
+        ),
+      ),
+    ),
+  );
+}
+
 function section(title, ...content) {
   const items = content.flat(Infinity).filter(Boolean);
   if (!items.length) return null;
@@ -609,6 +634,7 @@ export function renderDetail(view, ctx) {
         ? h("ul", { class: "reasons", "data-role": "reasons" }, view.head.reasons.map(reasonText))
         : h("p", { class: "muted" }, t("detail.noReason")),
     ),
+    warningsSection(view.head.warnings ?? []),
     infos.map((i) => infoSection(i, now)),
     areasSection(view, infos),
     historySection(view, report, now),

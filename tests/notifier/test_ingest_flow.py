@@ -1,0 +1,100 @@
+"""An external source's document, read in ingest mode, flows with what was repaired in it.
+
+The source is registered in the registry with cap_mode ingest: its defective document is
+refused while the organisation is strict, and accepted once it is an external source; the
+warnings reach the recipients' consoles and the delivery report, and the document as sent
+travels on the log beside the repaired alert.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gateway_support import envelopes_on
+from lxml import etree
+from notifier_support import FLOOD_RECIPIENTS, ids, meuse_alert, network_on
+
+from schemas import CAP_NAMESPACE, to_cap_xml, validate_alert
+from schemas.deliveries import DeliveryReport
+from schemas.envelopes import AlertPublished
+
+CAP = f"{{{CAP_NAMESPACE}}}"
+XML = {"Content-Type": "application/cap+xml"}
+
+
+def damaged_meuse_alert() -> tuple[dict[str, Any], bytes]:
+    """A Meuse alert as XML with three defects an issuer's system lets through: a polygon of
+    three pairs (first and last the same), a ring left open, and a second instruction."""
+    alert = meuse_alert()
+    alert["info"][0]["instruction"] = "Quittez les caves."
+    root = etree.fromstring(to_cap_xml(validate_alert(alert)))
+    area = root.find(f"{CAP}info/{CAP}area")
+    instruction = root.find(f"{CAP}info/{CAP}instruction")
+    assert area is not None and instruction is not None
+    for position, text in enumerate(
+        ["50.60,5.50 50.70,5.60 50.60,5.50", "50.60,5.50 50.70,5.60 50.65,5.70"], start=1
+    ):
+        polygon = etree.Element(f"{CAP}polygon")
+        polygon.text = text
+        area.insert(position, polygon)  # after areaDesc, in CAP's order
+    second = etree.Element(f"{CAP}instruction")
+    second.text = "Coupez le gaz."
+    instruction.addnext(second)
+    return alert, etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+async def test_an_external_sources_repaired_alert_reaches_consoles_and_report_with_warnings(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    async with network_on(tmp_path, kafka_bootstrap) as net:
+        alert, document = damaged_meuse_alert()
+        consoles = {cp: await net.console(cp) for cp in FLOOD_RECIPIENTS}
+
+        strict = await net.gateway.http.post(
+            "/v1/alerts", content=document, headers={**net.publisher, **XML}
+        )
+        assert strict.status_code == 422, strict.text
+        assert strict.json()["field"] == "info[0].instruction"
+
+        admin = await net.registry.auth("admin", "admin-secret-123")
+        record = await net.registry.http.get("/v1/organisations/be-liege", headers=admin)
+        body = {k: v for k, v in record.json().items() if k != "version"}
+        changed = await net.registry.http.put(
+            "/v1/organisations/be-liege",
+            json={**body, "cap_mode": "ingest"},
+            headers={**admin, "If-Match": record.headers["ETag"]},
+        )
+        assert changed.status_code == 200, changed.text
+        source = await net.registry.auth("liege-system", "liege-secret-123")
+
+        answer = await net.gateway.http.post(
+            "/v1/alerts", content=document, headers={**source, **XML}
+        )
+
+        assert answer.status_code == 202, answer.text
+        expected = [
+            ("info[0].instruction", "repeated_element", "repaired"),
+            ("info[0].area[0].polygon[1]", "invalid_polygon", "repaired"),
+            ("info[0].area[0].polygon[0]", "invalid_polygon", "dropped"),
+        ]
+        said = [(w["field"], w["code"], w["action"]) for w in answer.json()["warnings"]]
+        assert said == expected
+        for cp, console in consoles.items():
+            await console.wait_for(lambda c: alert["identifier"] in ids(c), what=cp)
+            item = console.items[-1]
+            assert [(w.field, w.code, w.action) for w in item.warnings] == expected
+            assert item.alert.info[0].instruction == "Quittez les caves.\n\nCoupez le gaz."
+            assert [len(p) for p in item.alert.info[0].area[0].polygon] == [4]
+        report = await net.report(alert, source)
+        assert report.status_code == 200, report.text
+        warnings = DeliveryReport.model_validate_json(report.content).warnings
+        assert [(w.field, w.code, w.action) for w in warnings] == expected
+
+        envelopes = await envelopes_on(kafka_bootstrap, answer.json()["topic"])
+        published = [
+            e
+            for e in envelopes
+            if isinstance(e, AlertPublished) and e.alert.identifier == alert["identifier"]
+        ]
+        assert [e.original for e in published] == [document]
