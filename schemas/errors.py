@@ -23,7 +23,10 @@ class Problem(BaseModel):
     message: str
 
 
-Action = Literal["repaired", "dropped"]
+Action = Literal["repaired", "dropped", "noted"]
+"""What was done about a defect: repaired, the part carrying it left out, or only noted (the
+alert is as sent; the network could not use that part, e.g. a reference to a message it
+never received)."""
 
 
 class IngestWarning(Problem):

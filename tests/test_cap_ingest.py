@@ -8,6 +8,7 @@ document here, one at a time, so that each class is checked against an issuer's 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,8 +18,16 @@ from hypothesis import strategies as st
 from lxml import etree
 from test_cap_properties import alerts
 
-from schemas import CAP_NAMESPACE, Alert, CapValidationError, parse_cap_xml, to_cap_xml
-from schemas.cap_ingest import MAX_INGEST_BYTES, ingest_cap_xml
+from schemas import (
+    CAP_NAMESPACE,
+    Alert,
+    CapValidationError,
+    parse_cap_json,
+    parse_cap_xml,
+    to_cap_json,
+    to_cap_xml,
+)
+from schemas.cap_ingest import MAX_INGEST_BYTES, ingest_cap_json, ingest_cap_xml
 
 REAL = Path(__file__).parent / "cap_corpus" / "real"
 CAP = f"{{{CAP_NAMESPACE}}}"
@@ -229,6 +238,24 @@ def test_what_is_not_cap_or_cannot_be_routed_is_refused_on_ingest() -> None:
     assert {p.code for p in unroutable.value.problems[1:]} == {"out_of_range"}
     assert not_cap.value.code == "wrong_namespace"
     assert entity.value.code == "doctype_forbidden"
+
+
+def test_the_json_form_is_read_in_ingest_mode_the_same_way() -> None:
+    alert = json.loads(to_cap_json(parse_cap_xml(THUNDER_BAY.read_bytes())))
+    info = alert["info"][0]
+    pairs = info["area"][1]["polygon"][0].split()
+    info["area"][1]["polygon"][0] = " ".join([*pairs[:2], pairs[0]])
+    info["web"] = ""
+
+    with pytest.raises(CapValidationError) as refused:
+        parse_cap_json(json.dumps(alert))
+    ingested = ingest_cap_json(json.dumps(alert))
+
+    assert {p.field for p in refused.value.problems} == {AREA, "info[0].web"}
+    assert said(ingested.warnings) == [
+        ("info[0].web", "empty_element", "dropped"),
+        (AREA, "invalid_polygon", "dropped"),
+    ]
 
 
 # --- the property: damage one polygon or one optional element of any valid alert ----------

@@ -138,9 +138,13 @@ async def accept(
     """Publish an authorised alert once; answer again what was answered for an identical one.
 
     An alert of an external source read in ingest mode travels with its `warnings` and the
-    `original` document as sent.
+    `original` document as sent; its references to messages the network never received do not
+    refuse it (the source published them before it was connected): it heads its own incident,
+    and a warning says so.
     """
     digest = digest_of(alert)
+    warnings = list(warnings)
+    notes = warnings if original is not None else None
     received_at = datetime.now(UTC)
     if alert.msg_type is MsgType.ALERT and alert.status is not Status.DRAFT:
         # The hot path reads nothing: a new alert heads its own chain, and the reservation
@@ -152,7 +156,7 @@ async def accept(
             earlier = await _earlier(session, alert, digest)
             if earlier is not None and earlier.published:
                 return acceptance_of(earlier)
-            chain, category = await _place_in_chain(session, alert)
+            chain, category = await _place_in_chain(session, alert, notes)
         if alert.status is Status.DRAFT:
             # Validated and answered, never published, and the identifier stays free.
             return Acceptance(
@@ -192,7 +196,7 @@ async def accept(
         chain_category=category,
         client_id=claims.sub,
         received_at=received_at,
-        warnings=list(warnings),
+        warnings=warnings,
         original=original,
     )
     try:
@@ -221,7 +225,7 @@ async def accept(
         offset=written.offset,
         chain=chain,
         received_at=received_at,
-        warnings=list(warnings),
+        warnings=warnings,
     )
 
 
@@ -354,8 +358,14 @@ async def _state_of(session: AsyncSession, row: AcceptedAlert) -> AlertState:
     )
 
 
-async def _place_in_chain(session: AsyncSession, alert: Alert) -> tuple[AlertKey, Category]:
-    """The chain an alert belongs to; 422/409 when its references do not allow it."""
+async def _place_in_chain(
+    session: AsyncSession, alert: Alert, notes: list[IngestWarning] | None = None
+) -> tuple[AlertKey, Category]:
+    """The chain an alert belongs to; 422/409 when its references do not allow it.
+
+    With `notes` (an external source's message), a reference to a message never received here,
+    or received with another sent time, is noted there instead of refusing the message.
+    """
     if alert.msg_type is MsgType.ALERT:
         return _own_chain(alert)
     chain: AcceptedAlert | None = None
@@ -371,20 +381,28 @@ async def _place_in_chain(session: AsyncSession, alert: Alert) -> tuple[AlertKey
             )
         row = await session.get(AcceptedAlert, (reference.sender, reference.identifier))
         if row is None or not row.published:
-            raise ProblemError(
+            refusal = ProblemError(
                 422,
                 "unknown_reference",
                 f"no alert {reference.sender},{reference.identifier} was accepted here.",
                 field=field,
             )
+            if notes is None:
+                raise refusal
+            notes.append(_unlinked(refusal))
+            continue
         if aware(row.sent) != reference.sent:
-            raise ProblemError(
+            refusal = ProblemError(
                 422,
                 "reference_mismatch",
                 f"{reference.sender},{reference.identifier} was sent at {row.sent.isoformat()}, "
                 f"not {reference.sent.isoformat()}.",
                 field=field,
             )
+            if notes is None:
+                raise refusal
+            notes.append(_unlinked(refusal))
+            continue
         if alert.msg_type in _SAME_SENDER and row.chain_sender != alert.sender:
             raise ProblemError(
                 422,
@@ -409,10 +427,21 @@ async def _place_in_chain(session: AsyncSession, alert: Alert) -> tuple[AlertKey
                 field="status",
             )
         chain = chain or row
-    assert chain is not None  # CAP validation guarantees a follow-up has references
+    if chain is None:
+        assert notes is not None  # else CAP validation guarantees a reference, or one refused
+        return _own_chain(alert)
     return (
         AlertKey(sender=chain.chain_sender, identifier=chain.chain_identifier),
         Category(chain.chain_category),
+    )
+
+
+def _unlinked(refusal: ProblemError) -> IngestWarning:
+    return IngestWarning(
+        field=refusal.field or "references",
+        code=refusal.code,
+        message=f"{refusal.detail} The message was not linked to it.",
+        action="noted",
     )
 
 

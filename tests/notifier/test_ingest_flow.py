@@ -44,6 +44,10 @@ def damaged_meuse_alert() -> tuple[dict[str, Any], bytes]:
     return alert, etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
+def said_of(warnings: list[dict[str, str]]) -> list[tuple[str, str, str]]:
+    return [(w["field"], w["code"], w["action"]) for w in warnings]
+
+
 async def test_an_external_sources_repaired_alert_reaches_consoles_and_report_with_warnings(
     tmp_path: Path, kafka_bootstrap: str
 ) -> None:
@@ -78,8 +82,7 @@ async def test_an_external_sources_repaired_alert_reaches_consoles_and_report_wi
             ("info[0].area[0].polygon[1]", "invalid_polygon", "repaired"),
             ("info[0].area[0].polygon[0]", "invalid_polygon", "dropped"),
         ]
-        said = [(w["field"], w["code"], w["action"]) for w in answer.json()["warnings"]]
-        assert said == expected
+        assert said_of(answer.json()["warnings"]) == expected
         for cp, console in consoles.items():
             await console.wait_for(lambda c: alert["identifier"] in ids(c), what=cp)
             item = console.items[-1]
@@ -90,6 +93,21 @@ async def test_an_external_sources_repaired_alert_reaches_consoles_and_report_wi
         assert report.status_code == 200, report.text
         warnings = DeliveryReport.model_validate_json(report.content).warnings
         assert [(w.field, w.code, w.action) for w in warnings] == expected
+
+        # The source's update of a warning it published before it was connected: strictly an
+        # unknown reference; from an external source, its own incident, with a note.
+        earlier = f"{alert['sender']},BE-LG-before-connection,2026-07-14T18:00:00+02:00"
+        update = meuse_alert(msgType="Update", references=[earlier])
+        unlinked = await net.gateway.http.post("/v1/alerts", json=update, headers=source)
+        assert unlinked.status_code == 202, unlinked.text
+        assert unlinked.json()["chain"] == {
+            "sender": update["sender"],
+            "identifier": update["identifier"],
+        }
+        assert said_of(unlinked.json()["warnings"]) == [
+            ("references[0]", "unknown_reference", "noted")
+        ]
+        await consoles["be-eupen-desk"].wait_for(lambda c: update["identifier"] in ids(c))
 
         envelopes = await envelopes_on(kafka_bootstrap, answer.json()["topic"])
         published = [

@@ -276,7 +276,7 @@ function warningsSection(warnings) {
         h(
           "li",
           { "data-action": w.action },
-          w.action === "repaired" ? t("warning.repaired") : t("warning.dropped"),
+          { repaired: t("warning.repaired"), dropped: t("warning.dropped") }[w.action] ?? t("warning.noted"),
           " ",
           h("code", {}, w.field),
           ": ",
