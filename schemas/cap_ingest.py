@@ -211,7 +211,9 @@ def _leave_out(fields: dict[str, Any], exc: ValidationError, warnings: list[Inge
         loc = _original_loc(fields, error["loc"])
         problem = problem_from_error({**error, "loc": loc})
         target = _smallest_part(loc)
-        if target is None:
+        if target is None or not _holds(fields, target):
+            # Not a part one may leave out (or, in JSON written with other keys than CAP's
+            # element names, not one found where the contract names it).
             refusals.append(problem)
         else:
             targets.setdefault(target, problem)
@@ -271,6 +273,18 @@ def _original_loc(fields: Any, loc: Sequence[int | str]) -> tuple[int | str, ...
     return tuple(original)
 
 
+def _holds(fields: dict[str, Any], loc: tuple[int | str, ...]) -> bool:
+    node: Any = fields
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return False
+    return node is not _DROPPED
+
+
 def _remove(fields: dict[str, Any], loc: tuple[int | str, ...]) -> Any:
     node: Any = fields
     for part in loc[:-1]:
@@ -279,7 +293,7 @@ def _remove(fields: dict[str, Any], loc: tuple[int | str, ...]) -> Any:
     if isinstance(last, int):
         value, node[last] = node[last], _DROPPED
         return value
-    return node.pop(last, None)
+    return node.pop(last)
 
 
 def _without_dropped(value: Any) -> Any:

@@ -198,7 +198,8 @@ class Principal(BaseModel):
         description="How the gateway reads the CAP this organisation's clients send.",
     )
     max_cap_bytes: int | None = Field(
-        default=None, description="The largest CAP document they may send; None: the mode's."
+        default=None,
+        description="In ingest mode, the largest CAP document they may send; None: 5 MiB.",
     )
 
     @property

@@ -173,8 +173,8 @@ class OrganisationIn(Record):
         default=None,
         ge=1024,
         le=MAX_INGEST_LIMIT,
-        description="The largest CAP document its clients may send, in bytes; by default "
-        "1 MiB in strict mode and 5 MiB in ingest mode.",
+        description="In ingest mode, the largest CAP document its clients may send, in "
+        "bytes (5 MiB by default); strict mode keeps the 1 MiB of every publisher.",
     )
 
 

@@ -64,8 +64,7 @@ async def post_alert(request: Request, response: Response, claims: PublisherDep)
     note(request, client=claims.sub)
     await state.rate_limiter.take(claims.sub)
     ingest = claims.cap_mode is CapMode.INGEST
-    default = MAX_INGEST_BYTES if ingest else settings.max_body_bytes
-    limit = claims.max_cap_bytes or default
+    limit = (claims.max_cap_bytes or MAX_INGEST_BYTES) if ingest else settings.max_body_bytes
     body = await read_bounded(request, limit)
     read = read_alert(body, request.headers.get("content-type", ""), claims.cap_mode, limit)
     alert = read.alert
