@@ -271,6 +271,7 @@ def alert_rows() -> list[Row]:
                   addressed_exercise, why="(an addressed exercise: a communication check)"),
         alert_row("gateway", "GET", ALERT, SENDER_AND_RECIPIENT_SYSTEMS),
         alert_row("notifier", "GET", ALERT + "/deliveries", READERS_OF_THE_REPORT),
+        alert_row("notifier", "GET", ALERT + "/cap", READERS_OF_THE_REPORT),
         alert_row("notifier", "POST", ALERT + "/acknowledgements",
                   frozenset({"recipient_officer"}), body={"note": "seen"}),
     ]  # fmt: skip

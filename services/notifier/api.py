@@ -20,7 +20,7 @@ from services.common.auth import requires, requires_any
 from services.common.problems import ProblemError, problem_responses
 from services.common.requests import note, read_bounded
 from services.notifier import acks, exercise_reports
-from services.notifier.report import delivery_report, exercise_run_reports
+from services.notifier.report import cap_document, delivery_report, exercise_run_reports
 from services.notifier.runtime import Notifier
 from services.notifier.socket import serve_console
 
@@ -188,6 +188,25 @@ async def deliveries(
     """Each recipient of an alert: channel, status, times, acknowledgement, escalations."""
     async with _notifier(request).sessions() as session:
         return await delivery_report(session, alert_key(sender, identifier), claims)
+
+
+@router.get(
+    "/alerts/{sender}/{identifier}/cap",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/cap+xml": {}, "application/json": {}},
+            "description": "An external source's document exactly as it sent it; any other "
+            "alert's CAP 1.2 XML as the network holds it.",
+        },
+        **problem_responses(401, 403, 404),
+    },
+)
+async def alert_cap(request: Request, sender: str, identifier: str, claims: ReaderDep) -> Response:
+    """The alert's CAP document, for audit and re-export (to its sender and recipients)."""
+    async with _notifier(request).sessions() as session:
+        content, media_type = await cap_document(session, alert_key(sender, identifier), claims)
+    return Response(content, media_type=media_type)
 
 
 def alert_key(sender: str, identifier: str) -> AlertKey:

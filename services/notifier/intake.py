@@ -328,6 +328,7 @@ def _received(
         "cap_json": alert.model_dump_json(by_alias=True, exclude_none=True),
         "routing_json": answer.model_dump_json() if answer else "null",
         "warnings_json": WARNINGS.dump_json(envelope.warnings).decode(),
+        "original": envelope.original,
         "received_at": envelope.received_at,
         "recorded_at": now,
     }

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -56,6 +57,8 @@ class ReceivedAlert(Base):
     routing_json: Mapped[str] = mapped_column(Text, nullable=False)
     # What was repaired in or left out of an external source's document (IngestWarning list).
     warnings_json: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    # The document exactly as an external source sent it (None for the network's own alerts).
+    original: Mapped[bytes | None] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
 

@@ -9,19 +9,44 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.cap import MsgType
+from schemas.cap_xml import to_cap_xml
 from schemas.deliveries import ChainEntry, DeliveryReport, DeliveryView
 from schemas.envelopes import AlertKey, Channel, DeliveryStatus
 from schemas.identity import TokenClaims
 from schemas.registry import Reason
 from services.common.problems import ProblemError
 from services.notifier.feed import escalations_of, state_of
-from services.notifier.models import Delivery, ReceivedAlert
+from services.notifier.models import Delivery, ReceivedAlert, stored_alert
+
+CAP_XML = "application/cap+xml"
 
 
 async def delivery_report(
     session: AsyncSession, key: AlertKey, claims: TokenClaims
 ) -> DeliveryReport:
     """Every delivery of `key`; 404 when unknown, 403 unless the reader sent or received it."""
+    alert, deliveries = await _readable(session, key, claims, "its deliveries")
+    return await _report(session, alert, deliveries)
+
+
+async def cap_document(
+    session: AsyncSession, key: AlertKey, claims: TokenClaims
+) -> tuple[bytes, str]:
+    """The CAP document of `key` and its media type: an external source's exactly as it sent
+    it (read in ingest mode), any other's as the network holds it; for its sender and its
+    recipients, as the delivery report."""
+    alert, _ = await _readable(session, key, claims, "its document")
+    if alert.original is None:
+        return to_cap_xml(stored_alert(alert.cap_json)), CAP_XML
+    json_form = alert.original.lstrip()[:1] == b"{"
+    return alert.original, "application/json" if json_form else CAP_XML
+
+
+async def _readable(
+    session: AsyncSession, key: AlertKey, claims: TokenClaims, what: str
+) -> tuple[ReceivedAlert, list[Delivery]]:
+    """The alert and its deliveries; 404 when unknown, 403 unless the reader sent or received
+    it."""
     alert = await session.get(ReceivedAlert, (key.sender, key.identifier))
     if alert is None:
         raise ProblemError(404, "unknown_alert", f"No alert {key} has reached this network.")
@@ -30,9 +55,9 @@ async def delivery_report(
         raise ProblemError(
             403,
             "not_sender_or_recipient",
-            f"{claims.org} neither sent {key} nor received it, so it may not see its deliveries.",
+            f"{claims.org} neither sent {key} nor received it, so it may not see {what}.",
         )
-    return await _report(session, alert, deliveries)
+    return alert, deliveries
 
 
 async def exercise_run_reports(session: AsyncSession, run_id: str) -> list[DeliveryReport]:

@@ -15,7 +15,7 @@ from gateway_support import envelopes_on
 from lxml import etree
 from notifier_support import FLOOD_RECIPIENTS, ids, meuse_alert, network_on
 
-from schemas import CAP_NAMESPACE, to_cap_xml, validate_alert
+from schemas import CAP_NAMESPACE, parse_cap_xml, to_cap_xml, validate_alert
 from schemas.deliveries import DeliveryReport
 from schemas.envelopes import AlertPublished
 
@@ -60,6 +60,8 @@ async def test_an_external_sources_repaired_alert_reaches_consoles_and_report_wi
         )
         assert strict.status_code == 422, strict.text
         assert strict.json()["field"] == "info[0].instruction"
+        plain = meuse_alert()
+        await net.post(plain)
 
         admin = await net.registry.auth("admin", "admin-secret-123")
         record = await net.registry.http.get("/v1/organisations/be-liege", headers=admin)
@@ -108,6 +110,25 @@ async def test_an_external_sources_repaired_alert_reaches_consoles_and_report_wi
             ("references[0]", "unknown_reference", "noted")
         ]
         await consoles["be-eupen-desk"].wait_for(lambda c: update["identifier"] in ids(c))
+
+        # The document as the source sent it, for audit and re-export, and the network's own
+        # alerts as the network holds them.
+        kept = await net.notifier.http.get(
+            f"/v1/alerts/{alert['sender']}/{alert['identifier']}/cap", headers=source
+        )
+        assert kept.status_code == 200, kept.text
+        assert kept.headers["content-type"] == "application/cap+xml"
+        assert kept.content == document
+        as_json = await net.notifier.http.get(
+            f"/v1/alerts/{update['sender']}/{update['identifier']}/cap", headers=source
+        )
+        assert as_json.headers["content-type"] == "application/json"
+        assert as_json.json() == update
+        own = await net.notifier.http.get(
+            f"/v1/alerts/{plain['sender']}/{plain['identifier']}/cap", headers=source
+        )
+        assert own.status_code == 200, own.text
+        assert parse_cap_xml(own.content) == validate_alert(plain)
 
         envelopes = await envelopes_on(kafka_bootstrap, answer.json()["topic"])
         published = [

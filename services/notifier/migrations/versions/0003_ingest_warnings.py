@@ -1,4 +1,4 @@
-"""What was repaired in or left out of an external source's alert.
+"""An external source's alert: what was repaired in or left out of it, and its document.
 
 Revision ID: 0003
 Revises: 0002
@@ -21,8 +21,10 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("warnings_json", sa.Text(), nullable=False, server_default="[]")
         )
+        batch_op.add_column(sa.Column("original", sa.LargeBinary(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("alerts", schema=None) as batch_op:
+        batch_op.drop_column("original")
         batch_op.drop_column("warnings_json")
