@@ -276,11 +276,11 @@ def _original_loc(fields: Any, loc: Sequence[int | str]) -> tuple[int | str, ...
 def _holds(fields: dict[str, Any], loc: tuple[int | str, ...]) -> bool:
     node: Any = fields
     for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
+        if not isinstance(node, dict | list):
+            return False
+        try:  # a wrong key type is a TypeError, as a missing one is a Key- or IndexError
+            node = node[part]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):
             return False
     return node is not _DROPPED
 
