@@ -13,6 +13,7 @@ import typer
 import uvicorn
 
 import schemas
+from schemas.asyncapi import asyncapi_document
 from schemas.jsonschema import json_schemas
 from services.alert_gateway.observations_cli import observations_app
 from services.alert_gateway.send_cli import send
@@ -30,6 +31,7 @@ from services.registry.cli import registry_app
 from services.registry.settings import RegistrySettings
 
 SCHEMA_DIR = Path(schemas.__file__).parent / "jsonschema"
+ASYNCAPI_FILE = Path(schemas.__file__).parent / "asyncapi.json"
 
 SERVICE_SETTINGS: dict[str, type[ServiceSettings]] = {
     "registry": RegistrySettings,
@@ -122,10 +124,13 @@ def export_schemas(
         bool, typer.Option("--check", help="Only report drift; exit 1 if any file differs.")
     ] = False,
 ) -> None:
-    """Write the contract's JSON Schema files under schemas/jsonschema/."""
+    """Write the contract's JSON Schema files under schemas/jsonschema/, and the AsyncAPI
+    document of its topics (schemas/asyncapi.json)."""
+    documents = {SCHEMA_DIR / name: schema for name, schema in json_schemas().items()}
+    documents[ASYNCAPI_FILE] = asyncapi_document()
     drifted = []
-    for name, schema in json_schemas().items():
-        path = SCHEMA_DIR / name
+    for path, schema in documents.items():
+        name = path.name
         text = render_schema(schema)
         if path.exists() and path.read_text(encoding="utf-8") == text:
             continue

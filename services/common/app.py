@@ -7,7 +7,9 @@ from contextlib import AbstractAsyncContextManager
 from importlib.metadata import version
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
+from schemas.asyncapi import asyncapi_document
 from services.common.health import ReadinessCheck, health_router
 from services.common.logging import configure_logging
 from services.common.problems import document_refusals, install_problem_handlers
@@ -43,4 +45,10 @@ def service_app(
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, larger=larger_bodies)
     app.add_middleware(RequestLog)  # outermost: a refused body is logged too
     app.include_router(health_router(checks, optional_checks))
+    app.add_api_route("/asyncapi.json", asyncapi, include_in_schema=False)
     return app
+
+
+async def asyncapi() -> JSONResponse:
+    """The AsyncAPI document of the network's topics, served beside each service's OpenAPI."""
+    return JSONResponse(asyncapi_document())
