@@ -285,6 +285,11 @@ def test_damaging_one_part_never_refuses_a_routable_alert_nor_changes_the_rest(
     root = etree.fromstring(to_cap_xml(alert))
     parts = parts_to_damage(root)
     assume(parts)
+    polygons = [part for part in parts if part[0] == "polygon"]
+    # Polygons are rarer in the strategy's alerts than optional elements: half the draws.
+    polygon_first: bool = data.draw(st.booleans())
+    if polygons and polygon_first:
+        parts = polygons
     name, i, a = data.draw(st.sampled_from(parts))
     how = data.draw(st.sampled_from(["", "<>not 1,2 valid", "1,1 2,2 1,1"]))
     info = root.findall(f"{CAP}info")[i]
