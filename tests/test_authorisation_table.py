@@ -465,6 +465,7 @@ def open_rows() -> list[Row]:
             simple(service, "GET", "/readyz", EVERYONE),
             simple(service, "GET", "/openapi.json", EVERYONE),
             simple(service, "GET", "/asyncapi.json", EVERYONE),
+            simple(service, "GET", "/metrics", EVERYONE),
             simple(service, "GET", "/docs", EVERYONE),
             simple(service, "GET", "/docs/oauth2-redirect", EVERYONE),
             simple(service, "GET", "/redoc", EVERYONE),

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from prometheus_client import Counter
 
 from schemas.cap import Status
 from schemas.cap_ingest import MAX_INGEST_BYTES, CapMode
@@ -22,6 +23,13 @@ from services.common.registry_client import RegistryUnavailable
 from services.common.requests import note, read_bounded
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
+
+ALERTS = Counter(
+    "crossalert_gateway_alerts",
+    "CAP messages posted to the gateway, by outcome (published; validated: a Draft; refused) "
+    "and, when refused, the refusal's code.",
+    ["outcome", "reason"],
+)
 
 # A planner's token (exercises:plan) publishes addressed exercises only: `service.authorise`.
 PublisherDep = Annotated[
@@ -59,6 +67,20 @@ _CAP_BODY = {
 )
 async def post_alert(request: Request, response: Response, claims: PublisherDep) -> Acceptance:
     """Publish a CAP 1.2 alert (JSON or XML); 202 once the broker acknowledged the write."""
+    try:
+        acceptance = await _publish(request, claims)
+    except ProblemError as refusal:
+        ALERTS.labels("refused", refusal.code).inc()
+        raise
+    outcome = "published" if acceptance.published else "validated"
+    ALERTS.labels(outcome, "").inc()
+    if not acceptance.published:
+        response.status_code = status.HTTP_200_OK
+    note(request, outcome=outcome, topic=acceptance.topic, offset=acceptance.offset)
+    return acceptance
+
+
+async def _publish(request: Request, claims: TokenClaims) -> Acceptance:
     settings: GatewaySettings = request.app.state.settings
     state = request.app.state
     note(request, client=claims.sub)
@@ -73,7 +95,7 @@ async def post_alert(request: Request, response: Response, claims: PublisherDep)
     await service.authorise_answers(
         sessions=state.sessions, router=state.router, alert=alert, claims=claims
     )
-    acceptance = await service.accept(
+    return await service.accept(
         sessions=state.sessions,
         ledger=state.ledger,
         producer=state.producer,
@@ -84,15 +106,6 @@ async def post_alert(request: Request, response: Response, claims: PublisherDep)
         warnings=read.warnings,
         original=body if ingest else None,
     )
-    if not acceptance.published:
-        response.status_code = status.HTTP_200_OK
-    note(
-        request,
-        outcome="published" if acceptance.published else "validated",
-        topic=acceptance.topic,
-        offset=acceptance.offset,
-    )
-    return acceptance
 
 
 @router.get(

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from schemas.asyncapi import asyncapi_document
 from services.common.health import ReadinessCheck, health_router
 from services.common.logging import configure_logging
+from services.common.metrics import metrics
 from services.common.problems import document_refusals, install_problem_handlers
 from services.common.requests import BodyLimit, RequestLog
 from services.common.settings import ServiceSettings
@@ -46,6 +47,7 @@ def service_app(
     app.add_middleware(RequestLog)  # outermost: a refused body is logged too
     app.include_router(health_router(checks, optional_checks))
     app.add_api_route("/asyncapi.json", asyncapi, include_in_schema=False)
+    app.add_api_route("/metrics", metrics, include_in_schema=False)
     return app
 
 

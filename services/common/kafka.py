@@ -16,6 +16,7 @@ from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsErr
 from schemas.envelopes import Envelope, decode_envelope, encode_envelope
 from schemas.errors import CapValidationError
 from schemas.topics import MAX_RECORD_BYTES, all_topic_names, route
+from services.common.metrics import CONSUMER_LAG
 from services.common.settings import ServiceSettings
 from services.common.workers import stop_tasks
 
@@ -157,6 +158,7 @@ async def _read_partition(
         ).get(partition, [])
         if not records:
             continue
+        _note_lag(consumer, partition, records[-1].offset + 1)
         if expected is not None and records[0].offset > expected and not looked_back:
             log.warning(
                 "position moved past unhandled records; reading them again",
@@ -206,6 +208,15 @@ async def _read_partition(
                 )
                 return
         expected = records[-1].offset + 1
+
+
+def _note_lag(consumer: AIOKafkaConsumer, partition: TopicPartition, after: int) -> None:
+    """How far this partition's reader is behind once this fetch is handled: the high
+    watermark the fetch saw minus the offset it handles next (an empty fetch changes nothing:
+    the records it would count are those it has not seen yet)."""
+    highwater = consumer.highwater(partition)
+    if highwater is not None:
+        CONSUMER_LAG.labels(partition.topic, str(partition.partition)).set(highwater - after)
 
 
 def _decoded(value: bytes | None) -> Envelope | None:

@@ -10,6 +10,7 @@ import structlog
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.common.metrics import REQUEST_SECONDS, REQUESTS
 from services.common.problems import ProblemError
 
 log = structlog.get_logger("crossalert.request")
@@ -83,6 +84,17 @@ def note(request: Request, **fields: object) -> None:
     structlog.contextvars.bind_contextvars(**fields)
 
 
+def _count(scope: Scope, status: int, seconds: float) -> None:
+    # By the route's template: the paths asked (an alert's identifier) would be a series each.
+    route = scope.get("route")
+    template = getattr(route, "path", None) or "unmatched"
+    settings = getattr(scope["app"].state, "settings", None) if "app" in scope else None
+    service = getattr(settings, "service_name", "unknown")
+    method = scope["method"]
+    REQUESTS.labels(service, method, template, str(status)).inc()
+    REQUEST_SECONDS.labels(service, method, template).observe(seconds)
+
+
 class RequestLog:
     """Writes one structured line per request: method, path, status, duration and context.
 
@@ -115,11 +127,13 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_noting_status)
         finally:
+            seconds = time.perf_counter() - started
             log.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(seconds * 1000, 2),
                 **fields,
             )
+            _count(scope, status, seconds)

@@ -6,6 +6,7 @@ a real series, nor the other way round.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from sqlalchemy import Float, Index, Integer, String, Text
@@ -77,4 +78,10 @@ class OutgoingAlert(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     refusal: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    @property
+    def key(self) -> str:
+        """The alert's key as every service's log names it: `sender,identifier`."""
+        return f"{json.loads(self.cap_json)['sender']},{self.identifier}"
+
     """What the gateway answered when it refused the message for good."""

@@ -78,21 +78,21 @@ class Publisher:
             response = await self._post(row)
         except (RegistryUnavailable, RegistryRefused, httpx.HTTPError) as exc:
             await self._note(row.id, attempt=True)
-            log.warning("alert waits: not sent", identifier=row.identifier, reason=str(exc))
+            log.warning("alert waits: not sent", alert=row.key, reason=str(exc))
             return False
         if response.status_code in (200, 202):
             await self._note(row.id, sent=True)
-            log.info("alert_sent", identifier=row.identifier, owner=row.owner)
+            log.info("alert_sent", alert=row.key, owner=row.owner)
             return True
         if response.status_code in FOR_GOOD:
             await self._note(row.id, refusal=f"{response.status_code} {response.text[:2000]}")
             log.error(
-                "alert refused by the gateway", identifier=row.identifier,
+                "alert refused by the gateway", alert=row.key,
                 status=response.status_code, answer=response.text[:500],
             )  # fmt: skip
             return True
         await self._note(row.id, attempt=True)
-        log.warning("alert waits", identifier=row.identifier, status=response.status_code)
+        log.warning("alert waits", alert=row.key, status=response.status_code)
         return False
 
     async def _post(self, row: OutgoingAlert) -> httpx.Response:

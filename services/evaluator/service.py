@@ -243,7 +243,7 @@ async def _replay(session: AsyncSession, watch: Watch, *, now: datetime) -> int:
         log.info(
             "threshold_message", rule=watch.rule.id, place=watch.place, traffic=watch.traffic,
             kind=action.kind.value, reason=action.reason.value, severity=action.level.value,
-            period=action.period.label, identifier=alert.identifier,
+            period=action.period.label, alert=f"{alert.sender},{alert.identifier}",
         )  # fmt: skip
     record = decision.record
     series.said_json = json.dumps(

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
+from prometheus_client import Counter
 from sqlalchemy import and_, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,6 +32,10 @@ from services.notifier.models import (
 from services.notifier.receipts import add_outbox, receipt
 
 log = structlog.get_logger(__name__)
+
+ESCALATIONS = Counter(
+    "crossalert_notifier_escalations", "Missed acknowledgements escalated to their contacts."
+)
 
 
 async def overdue(session: AsyncSession, now: datetime) -> list[Delivery]:
@@ -103,6 +108,7 @@ async def escalate(
     except IntegrityError:
         # Another notifier process escalated it first.
         return []
+    ESCALATIONS.inc()
     log.info("escalated", alert=str(key), missed_by=missed.contact_point, notified=notified)
     return notified
 

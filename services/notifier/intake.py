@@ -38,6 +38,7 @@ from services.notifier.feed import (
     lock_feed,
     show_each,
 )
+from services.notifier.mailer import MAILS
 from services.notifier.models import ALERTS, DELIVERIES, WARNINGS, Delivery, ReceivedAlert
 from services.notifier.receipts import add_outbox, receipt
 
@@ -394,6 +395,7 @@ def deliveries_for(alert: Alert, target: Target, now: datetime) -> list[dict[str
          "next_attempt_at": None},
     ]  # fmt: skip
     if target.email:
+        MAILS.labels("queued").inc()
         rows.append(
             {**common, "channel": Channel.EMAIL, "status": DeliveryStatus.PENDING,
              "sent_at": None, "next_attempt_at": now}

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import structlog
+from prometheus_client import Counter
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,6 +33,13 @@ from services.notifier.receipts import add_outbox, receipt
 from services.notifier.settings import NotifierSettings
 
 log = structlog.get_logger(__name__)
+
+MAILS = Counter(
+    "crossalert_notifier_mails",
+    "Mails by what became of them: queued (a delivery by mail recorded), sent, failed (for "
+    "good), retrying (an attempt failed; another follows).",
+    ["status"],
+)
 
 BATCH = 20
 LETTERS_KEPT = 64
@@ -191,6 +199,7 @@ class Mailer:
                 next_attempt_at=now + timedelta(seconds=backoff),
             )
         )
+        MAILS.labels("retrying" if status is DeliveryStatus.PENDING else status.value).inc()
         if status is not DeliveryStatus.PENDING:
             await add_outbox(session, receipt(
                 delivery.alert_key, delivery.contact_point, Channel.EMAIL, status, now,

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from prometheus_client import Counter
 from sqlalchemy import case, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,6 +28,13 @@ from schemas.envelopes import (
 )
 from services.common.workers import run_rounds
 from services.notifier.models import DELIVERIES, OUTBOX
+
+DELIVERIES_COUNTED = Counter(
+    "crossalert_notifier_deliveries",
+    "Changes of a delivery's status, by channel and the status reached (counted as its "
+    "receipt is written: a transaction rolled back by a crash may count one twice).",
+    ["channel", "status"],
+)
 
 POLL_SECONDS = 5.0
 """A round also runs this often, so that a marking that failed (the database away) is retried."""
@@ -43,7 +51,8 @@ def receipt(
     exercise: bool,
     detail: str | None = None,
 ) -> DeliveryReceipt:
-    """A delivery receipt for the log."""
+    """A delivery receipt for the log (counted by channel and status)."""
+    DELIVERIES_COUNTED.labels(channel.value, status.value).inc()
     return DeliveryReceipt(
         producer=producer,
         alert=key,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import structlog
+from prometheus_client import Gauge
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -29,6 +30,8 @@ from services.notifier.hub import Connection, Hub
 from services.notifier.settings import NotifierSettings
 
 log = structlog.get_logger(__name__)
+
+CONSOLES = Gauge("crossalert_notifier_console_connections", "Consoles connected now.")
 
 HELLO_SECONDS = 10
 MAX_REPLAY = 2000
@@ -111,10 +114,12 @@ async def serve_console(
             CloseCode.TOO_MANY, "This officer has too many consoles open; close one or retry."
         )
         return
+    CONSOLES.inc()
     try:
         await _serve(websocket, connection, hello, token, hub=hub, verifier=verifier,
                      settings=settings, instance=instance)  # fmt: skip
     finally:
+        CONSOLES.dec()
         connection.expire_at(None)
         hub.detach(connection)
         log.info("console disconnected", user=token.sub, reason=connection.close_reason)
