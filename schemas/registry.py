@@ -19,7 +19,7 @@ from pydantic import (
 from schemas.cap import Alert, Category, Certainty, Severity, Status, Urgency
 from schemas.cap import Scope as CapScope
 from schemas.cap_ingest import MAX_INGEST_LIMIT, CapMode
-from schemas.cap_types import CapToken
+from schemas.cap_types import CapToken, CircleArea, Polygon
 from schemas.envelopes import Channel
 from schemas.identity import Scope, SingleApproval
 from schemas.names import Language, RegionCode, Slug
@@ -380,6 +380,14 @@ class RoutingFacts(Record):
     severity: Severity
     event_codes: list[str] = Field(default_factory=list)
     regions: list[RegionCode] = Field(default_factory=list, description="NUTS codes named.")
+    polygons: list[Polygon] = Field(
+        default_factory=list,
+        description="The area's polygons: organisations acting for a region one touches are "
+        "reached as if it were named.",
+    )
+    circles: list[CircleArea] = Field(
+        default_factory=list, description="The area's circles, routed as its polygons are."
+    )
     languages: list[str] = Field(default_factory=list, description="Languages of the info blocks.")
     sent: AwareDatetime | None = Field(default=None, description="Defaults to now.")
     addresses: list[str] = Field(
@@ -417,6 +425,10 @@ def routing_facts(alert: Alert) -> RoutingFacts:
                 if geocode.value_name.upper() in NUTS_GEOCODE_NAMES
             }
         ),
+        polygons=list(
+            dict.fromkeys(p for info in infos for area in info.area for p in area.polygon)
+        ),
+        circles=list(dict.fromkeys(c for info in infos for area in info.area for c in area.circle)),
         languages=list(dict.fromkeys(info.language for info in infos)),
         sent=alert.sent,
         addresses=list(alert.addresses) if addressed_exercise(alert) else [],

@@ -265,6 +265,36 @@ async def test_each_authorisation_rule_refuses_naming_itself(
     assert (refused.json()["code"], refused.json()["field"]) == (code, field)
 
 
+def drawn(**area: list[str]) -> dict[str, Any]:
+    """A Liège flood alert whose only area is drawn, not named."""
+    return flood_alert(info=[flood_alert()["info"][0] | {"area": [{"areaDesc": "drawn", **area}]}])
+
+
+async def test_a_drawn_area_must_touch_the_regions_the_sender_acts_for(world: World) -> None:
+    # Liège acts for BE33; the outlines are Eurostat's NUTS 2021 (services/common/data).
+    over_liege = "50.60,5.50 50.70,5.50 50.70,5.65 50.60,5.65 50.60,5.50"
+    over_aachen = "50.74,6.05 50.80,6.05 50.80,6.15 50.74,6.15 50.74,6.05"
+    # From Liège over the border to Maastricht: a flood does not stop at a border.
+    liege_to_maastricht = "50.60,5.55 50.88,5.65 50.86,5.75 50.60,5.60 50.60,5.55"
+
+    accepted = [
+        await post(world, drawn(polygon=[over_liege])),
+        await post(world, drawn(circle=["50.63,5.57 2"])),
+        await post(world, drawn(polygon=[liege_to_maastricht])),
+    ]
+    polygon_outside = await post(world, drawn(polygon=[over_liege, over_aachen]))
+    circle_outside = await post(world, drawn(circle=["49.12,6.18 5"]))  # Metz
+
+    assert [a.status_code for a in accepted] == [202, 202, 202], [a.text for a in accepted]
+    assert polygon_outside.status_code == 403
+    assert (polygon_outside.json()["code"], polygon_outside.json()["field"]) == (
+        "outside_regions",
+        "info[0].area[0].polygon[1]",
+    )
+    assert circle_outside.status_code == 403
+    assert circle_outside.json()["field"] == "info[0].area[0].circle[0]"
+
+
 async def test_no_token_or_a_token_without_the_publish_scope_is_refused(world: World) -> None:
     registry, _, _ = world
     registry_reader = await registry.auth("reader", "reader-secret-123")

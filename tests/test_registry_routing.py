@@ -40,8 +40,30 @@ def facts(sender: str, categories: list[str], severity: str, **extra: Any) -> di
     }
 
 
+# Drawn over Liège (BE332), and around Eupen (BE336), on Eurostat's NUTS 2021 outlines.
+OVER_LIEGE = "50.60,5.50 50.70,5.50 50.70,5.65 50.60,5.65 50.60,5.50"
+AROUND_EUPEN = "50.63,6.03 3.0"
+
 # (case, facts, {contact point: reason kinds})
 CASES: list[tuple[str, dict[str, Any], dict[str, list[str]]]] = [
+    (
+        "a polygon over Liège reaches who acts there, not Eupen's desk (by area)",
+        facts(LIEGE, ["Geo"], "Severe", polygons=[OVER_LIEGE]),
+        {
+            "be-eupen-desk": ["agreement"],
+            "be-nccn-duty": ["area", "escalation"],
+            "nl-limburg-duty": ["agreement"],
+        },
+    ),
+    (
+        "a circle around Eupen reaches its desk by area, as naming BE336 would",
+        facts(LIEGE, ["Geo"], "Severe", circles=[AROUND_EUPEN]),
+        {
+            "be-eupen-desk": ["area", "agreement"],
+            "be-nccn-duty": ["area", "escalation"],
+            "nl-limburg-duty": ["agreement"],
+        },
+    ),
     (
         "Liège flood reaches its area, the Meuse partners and the escalation contact",
         facts(LIEGE, ["Geo"], "Severe", regions=["BE33"]),
@@ -314,6 +336,27 @@ async def test_a_cap_alert_is_routed_by_its_geocodes(
 
     assert answer["facts"]["regions"] == ["BE336"]
     assert "be-eupen-desk" in {r["contact_point"] for r in answer["recipients"]}
+
+
+async def test_a_cap_alert_with_only_a_circle_is_routed_by_the_regions_it_touches(
+    registry: tuple[Registry, dict[str, str]],
+) -> None:
+    alert = flood_alert()
+    alert["info"][0]["area"] = [{"areaDesc": "Eupen", "circle": [AROUND_EUPEN]}]
+
+    answer = (await route(registry, {"alert": alert})).json()
+
+    assert answer["facts"]["regions"] == []
+    assert answer["facts"]["circles"] == [AROUND_EUPEN]
+    [eupen] = [r for r in answer["recipients"] if r["contact_point"] == "be-eupen-desk"]
+    assert eupen["reasons"][0] == {
+        "kind": "area",
+        "region": "BE336",
+        "agreement": None,
+        "detail": "The alert's area is drawn over BE336, where "
+        + eupen["organisation_name"]
+        + " acts.",
+    }
 
 
 @pytest.mark.parametrize(

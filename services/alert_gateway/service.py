@@ -16,7 +16,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from schemas.cap import Alert, Category, MsgType, Status
+from schemas.cap import Alert, Area, Category, MsgType, Status
 from schemas.envelopes import AlertKey, AlertPublished
 from schemas.errors import IngestWarning
 from schemas.gateway import Acceptance, AlertState
@@ -26,6 +26,7 @@ from schemas.topics import EXERCISE_STATUSES
 from services.alert_gateway.ledger import ALERTS, THIS_ALERT, Ledger, Pending, Published, key_of
 from services.alert_gateway.models import AcceptedAlert, AlertReference
 from services.alert_gateway.recipients import organisations_reached
+from services.common.boundaries import Boundaries, circle_shape, polygon_shape
 from services.common.kafka import BrokerUnavailable, LazyProducer, publish
 from services.common.problems import ProblemError
 from services.common.registry_routing import RoutingClient
@@ -88,6 +89,28 @@ def authorise(alert: Alert, claims: TokenClaims, *, composed: bool = False) -> N
                         f"not for {geocode.value}.",
                         field=f"info[{i}].area[{j}].geocode[{k}]",
                     )
+            _authorise_drawn(area, claims, f"info[{i}].area[{j}]")
+
+
+def _authorise_drawn(area: Area, claims: TokenClaims, field: str) -> None:
+    """Refuse (403) a polygon or circle that touches none of the regions the sender acts for.
+
+    One that touches them and goes past them is accepted: a flood does not stop at a border,
+    and the agreements bring it to the neighbours."""
+    boundaries = Boundaries.load()
+    own = {code for code in claims.regions if boundaries.known(code)}
+    if not own:
+        return  # no outline to check against
+    drawn = [("polygon", k, polygon_shape(p)) for k, p in enumerate(area.polygon)]
+    drawn += [("circle", k, circle_shape(c)) for k, c in enumerate(area.circle)]
+    for kind, k, shape in drawn:
+        if not boundaries.touching([shape]) & own:
+            raise ProblemError(
+                403,
+                "outside_regions",
+                f"{claims.org} acts for {', '.join(sorted(own))}; this {kind} lies outside them.",
+                field=f"{field}.{kind}[{k}]",
+            )
 
 
 async def authorise_answers(

@@ -6,7 +6,9 @@ The rules, in the words a duty officer would use:
   receive it (a competence narrowed to event codes needs one of them in the alert). The
   sending organisation does not receive its own alert.
 * **Area.** A real alert reaches every competent organisation acting for a region the alert's
-  area names, or for a region containing it or contained in it — on either side of a border.
+  area names, or for a region containing it or contained in it — on either side of a border;
+  and every one acting for a region one of its polygons or circles touches (on Eurostat's
+  NUTS outlines, `services/common/boundaries.py`).
 * **Agreement.** An agreement applies when it is valid on the day the alert was sent, covers
   one of its categories, its minimum severity is reached, and it binds the source: the sending
   organisation is a party, or acts within a party region. It then reaches the other parties:
@@ -37,6 +39,7 @@ from schemas.registry import (
     RoutingFacts,
 )
 from schemas.topics import EXERCISE_STATUSES
+from services.common.boundaries import Boundaries, drawn_shapes
 
 
 @dataclass(frozen=True)
@@ -172,18 +175,20 @@ def resolve(data: RoutingData, facts: RoutingFacts, *, today: date) -> RoutingAn
                     deadlines.setdefault(contact.id, []).append(deadline)
 
     if not exercise:
+        touched = Boundaries.load().touching(drawn_shapes(facts.polygons, facts.circles))
         for org in data.organisations.values():
-            for region in sorted(facts.regions):
-                if any(data.overlap(region, own) for own in org.regions):
-                    reach(
-                        org.id,
-                        Reason(
-                            kind="area",
-                            region=region,
-                            detail=f"The alert's area names {region}, where {org.name} acts.",
-                        ),
-                    )
-                    break
+            named = next(
+                (r for r in sorted(facts.regions) if any(data.overlap(r, o) for o in org.regions)),
+                None,
+            )
+            drawn = next((r for r in sorted(org.regions) if r in touched), None)
+            if named is not None:
+                why = f"The alert's area names {named}, where {org.name} acts."
+            elif drawn is not None:
+                why = f"The alert's area is drawn over {drawn}, where {org.name} acts."
+            else:
+                continue
+            reach(org.id, Reason(kind="area", region=named or drawn, detail=why))
 
     matched = [a for a in data.agreements if _applies(a, data, source, facts, day, exercise)]
     for agreement in matched:
