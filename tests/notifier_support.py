@@ -26,6 +26,7 @@ from registry_support import NO_KAFKA, Registry, running_registry
 from smtp_support import SmtpServer, running_smtp
 
 from schemas.console import SERVER_MESSAGE, FeedItem, ItemKind, ServerMessage
+from schemas.topics import MAX_RECORD_BYTES
 from services.cli import KEEP_ALIVE_SECONDS, SERVICE_SETTINGS, ping_seconds
 from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
@@ -311,7 +312,11 @@ class Console:
     async def connect(self, *, resume: bool = False, origin: str | None = None) -> None:
         """Open the feed; after a reconnect, resume from the highest seq seen."""
         headers = {"Origin": origin} if origin else None
-        self._socket = await websockets.connect(self.url, additional_headers=headers)
+        # As a browser does, it takes an item of any size (an external source's alert may be
+        # several MiB; websockets' default refuses messages over 1 MiB).
+        self._socket = await websockets.connect(
+            self.url, additional_headers=headers, max_size=MAX_RECORD_BYTES
+        )
         hello = {"type": "hello", "token": self.token}
         if resume and self.cursor is not None:
             hello["resume_after"] = self.cursor  # type: ignore[assignment]

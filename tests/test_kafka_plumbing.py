@@ -352,6 +352,9 @@ class _LapsedMember:
     def assignment(self) -> set[TopicPartition]:
         return {self.partition}
 
+    def highwater(self, _: TopicPartition) -> int:
+        return 8
+
     async def commit(self, _: dict[TopicPartition, int]) -> None:
         raise CommitFailedError("the group has already rebalanced")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from schemas.cap_ingest import MAX_INGEST_LIMIT
 from schemas.identity import Audience
 from services.alert_gateway.api import router
 from services.alert_gateway.compositions import Publisher, Templates
@@ -87,6 +88,9 @@ def create_app(
             "registry_keys": signing_keys,
         },
         lifespan=lifespan,
+        # An external source's document may be larger; the route bounds each client's
+        # (strict publishers: max_body_bytes) once its token is known.
+        larger_bodies={"/v1/alerts": MAX_INGEST_LIMIT},
     )
     app.include_router(router)
     app.include_router(compositions_router)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
@@ -20,6 +21,7 @@ import aiosmtplib
 
 from schemas.cap import Alert, Certainty, Info, MsgType, Severity, Status, Urgency
 from schemas.cap_xml import to_cap_xml
+from schemas.errors import IngestWarning
 
 MAX_SUBJECT = 200
 EXERCISE_BANNER = "EXERCISE — NOT A REAL EMERGENCY"
@@ -103,11 +105,12 @@ def render_email(
     language: str | None,
     language_available: bool,
     escalation: str | None = None,
+    warnings: Sequence[IngestWarning] = (),
 ) -> EmailMessage:
     """The alert as an e-mail to one recipient: plain-text body and the CAP XML attached."""
     message = _letter(
         alert=alert, mail_from=mail_from, language=language,
-        language_available=language_available, escalation=escalation,
+        language_available=language_available, escalation=escalation, warnings=warnings,
     )  # fmt: skip
     for name, value in _recipient_headers(to, message_id).items():
         message[name] = value
@@ -145,13 +148,14 @@ class Letter:
         language: str | None,
         language_available: bool,
         escalation: str | None = None,
+        warnings: Sequence[IngestWarning] = (),
     ) -> None:
         self._mail_from = mail_from
         # Everything in it is 7-bit (encoded words, quoted-printable, base64): the same bytes
         # go to servers with or without SMTPUTF8 and 8BITMIME.
         self._data = _letter(
             alert=alert, mail_from=mail_from, language=language,
-            language_available=language_available, escalation=escalation,
+            language_available=language_available, escalation=escalation, warnings=warnings,
         ).as_bytes(policy=policy.SMTP)  # fmt: skip
 
     def to(self, address: str, *, message_id: str) -> Mail:
@@ -170,6 +174,7 @@ def _letter(
     language: str | None,
     language_available: bool,
     escalation: str | None,
+    warnings: Sequence[IngestWarning],
 ) -> EmailMessage:
     info = choose_info(alert, language)
     message = EmailMessage()
@@ -178,7 +183,10 @@ def _letter(
     message["X-CAP-Identifier"] = alert.identifier
     message["X-CAP-Sender"] = alert.sender
     message["X-CAP-Status"] = alert.status.value
-    body = _body(alert, info, language_available=language_available, escalation=escalation)
+    body = _body(
+        alert, info, language_available=language_available, escalation=escalation,
+        warnings=warnings,
+    )  # fmt: skip
     # Quoted-printable keeps the message 7-bit clean for relays without 8BITMIME.
     message.set_content(body, charset="utf-8", cte="quoted-printable")
     message.add_attachment(
@@ -311,7 +319,12 @@ def _subject(alert: Alert, info: Info | None, *, escalation: str | None) -> str:
 
 
 def _body(
-    alert: Alert, info: Info | None, *, language_available: bool, escalation: str | None
+    alert: Alert,
+    info: Info | None,
+    *,
+    language_available: bool,
+    escalation: str | None,
+    warnings: Sequence[IngestWarning],
 ) -> str:
     exercise = alert.status in _EXERCISE_STATUSES
     blocks: list[list[str]] = []
@@ -330,6 +343,14 @@ def _body(
         blocks.append([f"Sent: {_when(alert.sent)}"])
     if alert.note:
         blocks.append(["Note:", alert.note])
+    if warnings:
+        # An external source's alert: the officer must know it is not all its issuer said.
+        blocks.append(
+            [
+                "What the network repaired or left out of the issuer's document:",
+                *(f"- {w.action}: {w.field}: {w.message}" for w in warnings),
+            ]
+        )
     if alert.references:
         blocks.append(
             [

@@ -169,7 +169,7 @@ class Mailer:
             lambda: Letter(
                 alert=stored_alert(alert_row.cap_json), mail_from=self._settings.mail_from,
                 language=delivery.language, language_available=delivery.language_available,
-                escalation=job.escalation,
+                escalation=job.escalation, warnings=alert_row.warnings,
             ),
         )  # fmt: skip
 

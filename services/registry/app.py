@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from schemas.cap import MAX_CAP_BYTES
+from schemas.cap_ingest import MAX_INGEST_LIMIT
 from schemas.identity import Audience
 from services.common.app import service_app
 from services.common.auth import TokenVerifier
@@ -91,7 +91,9 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         optional_checks={"kafka": kafka_check(settings.kafka_bootstrap_servers)},
         lifespan=lifespan,
         # A routing preview may carry a whole CAP alert.
-        larger_bodies={"/v1/routing": MAX_CAP_BYTES + 64 * 1024},
+        # A routing request carries an alert's polygons: an external source's alert may be
+        # up to MAX_INGEST_LIMIT, and its facts as JSON about as large.
+        larger_bodies={"/v1/routing": 2 * MAX_INGEST_LIMIT},
     )
     app.include_router(router)
     app.include_router(thresholds_api.router)

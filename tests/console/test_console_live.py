@@ -89,6 +89,7 @@ def limburg_alert(**changes: Any) -> dict[str, Any]:
     alert = meuse_alert(languages=("fr-BE", "nl-NL"), sender=LIMBURG, **changes)
     for info in alert["info"]:
         info["area"][0]["geocode"] = [{"valueName": "NUTS2", "value": "NL42"}]
+        info["area"][0]["circle"] = ["50.85,5.69 10"]  # Maastricht: where Limburg acts
         info["area"][0]["areaDesc"] = "Maasvallei Maastricht"
     return alert
 

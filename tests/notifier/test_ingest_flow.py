@@ -8,6 +8,7 @@ travels on the log beside the repaired alert.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,26 @@ def damaged_meuse_alert() -> tuple[dict[str, Any], bytes]:
     return alert, etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
+POLYGONS = 400
+
+
+def many_polygons() -> tuple[dict[str, Any], bytes]:
+    """A Meuse alert whose area holds POLYGONS distinct rings of 250 points over Liège
+    (~1.7 MB), as a national service's detailed warning areas are."""
+    alert = meuse_alert()
+    rings = []
+    for k in range(POLYGONS):
+        radius = 0.02 + k * 0.0001
+        points = [
+            f"{50.63 + radius * math.sin(2 * math.pi * j / 250):.5f},"
+            f"{5.57 + radius * math.cos(2 * math.pi * j / 250):.5f}"
+            for j in range(250)
+        ]
+        rings.append(" ".join([*points, points[0]]))
+    alert["info"][0]["area"][0]["polygon"] = rings
+    return alert, to_cap_xml(validate_alert(alert))
+
+
 def said_of(warnings: list[dict[str, str]]) -> list[tuple[str, str, str]]:
     return [(w["field"], w["code"], w["action"]) for w in warnings]
 
@@ -60,6 +81,10 @@ async def test_an_external_sources_repaired_alert_reaches_consoles_and_report_wi
         )
         assert strict.status_code == 422, strict.text
         assert strict.json()["field"] == "info[0].instruction"
+        too_large = await net.gateway.http.post(
+            "/v1/alerts", content=many_polygons()[1], headers={**net.publisher, **XML}
+        )
+        assert too_large.status_code == 413, too_large.text
         plain = meuse_alert()
         await net.post(plain)
 
@@ -91,10 +116,37 @@ async def test_an_external_sources_repaired_alert_reaches_consoles_and_report_wi
             assert [(w.field, w.code, w.action) for w in item.warnings] == expected
             assert item.alert.info[0].instruction == "Quittez les caves.\n\nCoupez le gaz."
             assert [len(p) for p in item.alert.info[0].area[0].polygon] == [4]
+        # The mails say it too: the plain alert's three, then this one's three.
+        mails = await net.smtp.wait_for(2 * len(FLOOD_RECIPIENTS), timeout=20)
+        bodies = [
+            str(part.get_content())
+            for mail in mails
+            if mail["X-CAP-Identifier"] == alert["identifier"]
+            and (part := mail.get_body(("plain",))) is not None
+        ]
+        assert len(bodies) == len(FLOOD_RECIPIENTS)
+        for text in bodies:
+            assert "What the network repaired or left out of the issuer's document:" in text
+            assert "- dropped: info[0].area[0].polygon[0]: " in text
         report = await net.report(alert, source)
         assert report.status_code == 200, report.text
         warnings = DeliveryReport.model_validate_json(report.content).warnings
         assert [(w.field, w.code, w.action) for w in warnings] == expected
+
+        # A national service's alert of hundreds of polygons, over a publisher's 1 MiB: read
+        # from an external source up to its limit (5 MiB), and carried on the log to consoles.
+        large, large_document = many_polygons()
+        assert 1024 * 1024 < len(large_document) < 5 * 1024 * 1024
+        carried = await net.gateway.http.post(
+            "/v1/alerts", content=large_document, headers={**source, **XML}
+        )
+        assert carried.status_code == 202, carried.text
+        for cp, console in consoles.items():
+            await console.wait_for(lambda c: large["identifier"] in ids(c), what=cp)
+        shown = next(
+            i for i in consoles["be-eupen-desk"].items if i.key.identifier == large["identifier"]
+        )
+        assert len(shown.alert.info[0].area[0].polygon) == POLYGONS
 
         # The source's update of a warning it published before it was connected: strictly an
         # unknown reference; from an external source, its own incident, with a note.
