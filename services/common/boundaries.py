@@ -53,6 +53,23 @@ class Boundaries:
         return found
 
 
+def console_outlines() -> dict[str, list[list[list[float]]]]:
+    """The NUTS 2 regions' outlines for the console's map, the same boundaries simplified for
+    drawing (to 0.005°, a few hundred metres): per code, its rings of [longitude, latitude]
+    (one per part of a region in several parts; holes left out)."""
+    outlines: dict[str, list[list[list[float]]]] = {}
+    features = json.loads(DATA.read_text(encoding="utf-8"))["features"]
+    for feature in features:
+        if feature["properties"]["level"] != 2:
+            continue
+        simplified = shape(feature["geometry"]).simplify(0.005, preserve_topology=True)
+        parts = getattr(simplified, "geoms", [simplified])
+        outlines[feature["properties"]["id"]] = [
+            [[round(x, 3), round(y, 3)] for x, y in part.exterior.coords[:-1]] for part in parts
+        ]
+    return dict(sorted(outlines.items()))
+
+
 def polygon_shape(points: Iterable[tuple[float, float]]) -> BaseGeometry:
     """A CAP polygon (latitude, longitude pairs) as a shape (x = longitude, y = latitude)."""
     ring = Polygon([(lon, lat) for lat, lon in points])

@@ -7,7 +7,7 @@ import { replaceChildren, h } from "./dom.js";
 import { t, term, uiLanguage, UI_LANGUAGES } from "./i18n.js";
 import { circleTouches, kmBetween, ringsTouch } from "./geometry.js";
 import { renderMap, unproject } from "./map.js";
-import { placeName, REGIONS } from "./regions.js";
+import { placeName, REGIONS, ringsOf } from "./regions.js";
 import { fullTime } from "./format.js";
 
 const URGENCIES = ["Immediate", "Expected", "Future", "Past"];
@@ -53,9 +53,9 @@ function pairText([lat, lon]) {
 function regionsTouched(form) {
   const ring = polygonPoints(form.polygon)?.map(([lat, lon]) => [lon, lat]);
   const circle = circleOf(form.circle);
-  return REGIONS.filter((region) => !region.context && (
-    (ring && ring.length >= 3 && ringsTouch(ring, region.outline))
-    || (circle && circleTouches([circle.lon, circle.lat], circle.radiusKm, region.outline))
+  return REGIONS.filter((region) => !region.context && ringsOf(region).some((outline) =>
+    (ring && ring.length >= 3 && ringsTouch(ring, outline))
+    || (circle && circleTouches([circle.lon, circle.lat], circle.radiusKm, outline))
   )).map((region) => region.code);
 }
 

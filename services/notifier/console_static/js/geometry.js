@@ -1,6 +1,6 @@
 // Plane geometry for the composer's drawn areas: which of the map's regions a CAP polygon or
 // circle touches. Points are [lon, lat]; distances use a local flat projection, close enough
-// at the scale of a province (the outlines themselves are simplified, see regions.js).
+// at the scale of a province (the outlines themselves are generalised, see regions.js).
 
 const KM_PER_DEGREE = 111.32;
 

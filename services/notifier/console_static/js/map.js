@@ -1,10 +1,11 @@
 // The network map: region outlines from regions.js drawn as SVG, the regions an alert covers
-// highlighted, its CAP polygons and circles on top. Equirectangular, scaled for 50°N.
+// highlighted, its CAP polygons and circles on top. Equirectangular, scaled for 50°N. The
+// outlines are Eurostat's, whose licence asks for the attribution the map carries.
 
 import { regionsOverlap, severityRank } from "./cap.js";
 import { s } from "./dom.js";
 import { t, term } from "./i18n.js";
-import { BOUNDS, REGIONS, SEA, coversOf, placeName } from "./regions.js";
+import { BOUNDS, REGIONS, SEA, coversOf, placeName, ringsOf } from "./regions.js";
 
 const SCALE = 100;
 const KX = Math.cos((50 * Math.PI) / 180) * SCALE;
@@ -24,6 +25,15 @@ export function unproject([x, y]) {
 
 function pathOf(points) {
   return `M${points.map((p) => project(p).map((n) => n.toFixed(1)).join(",")).join("L")}Z`;
+}
+
+/** The largest of a shape's rings (the mainland of a region with islands), for its label. */
+function largest(rings) {
+  const size = (ring) => Math.abs(ring.reduce((sum, [x0, y0], i) => {
+    const [x1, y1] = ring[(i + 1) % ring.length];
+    return sum + x0 * y1 - x1 * y0;
+  }, 0));
+  return rings.reduce((best, ring) => (size(ring) > size(best) ? ring : best));
 }
 
 function centroid(points) {
@@ -107,11 +117,12 @@ export function renderMap({ highlights = [], polygons = [], circles = [], zoom =
 
   const regionShapes = REGIONS.map((region) => {
     const severity = worst.get(region.code);
-    if (severity !== undefined) boxOf(region.outline.map(project), box);
+    const rings = ringsOf(region);
+    if (severity !== undefined) boxOf(rings.flat().map(project), box);
     return s(
       "path",
       {
-        d: pathOf(region.outline),
+        d: rings.map(pathOf).join(""),
         class: ["region", region.context && "context", severity !== undefined && "hit", severity !== undefined && severityClass(severity)],
         "data-code": region.code,
       },
@@ -142,7 +153,7 @@ export function renderMap({ highlights = [], polygons = [], circles = [], zoom =
   const viewBox = zoom ? viewBoxAround(box) : `0 0 ${WIDTH.toFixed(0)} ${HEIGHT.toFixed(0)}`;
   const labelSize = (Number(viewBox.split(" ")[2]) / 32).toFixed(1);
   const labels = REGIONS.filter((region) => !region.context).map((region) => {
-    const [x, y] = centroid(region.outline);
+    const [x, y] = centroid(largest(ringsOf(region)));
     return s("text", { x: x.toFixed(1), y: y.toFixed(1), class: ["region-label", worst.has(region.code) && "hit"], "font-size": labelSize }, region.code);
   });
 
@@ -156,5 +167,6 @@ export function renderMap({ highlights = [], polygons = [], circles = [], zoom =
     s("g", { class: "regions" }, regionShapes),
     s("g", { class: "labels", "aria-hidden": "true" }, labels),
     s("g", { class: "cap-shapes" }, polygonShapes, circleShapes),
+    s("text", { x: (WIDTH - 4).toFixed(0), y: (HEIGHT - 4).toFixed(0), class: "attribution", "text-anchor": "end" }, "© EuroGeographics for the administrative boundaries"),
   );
 }

@@ -1,12 +1,13 @@
-// Hand-drawn outlines of the network's regions (NUTS 2021), simplified to a few dozen
-// [longitude, latitude] points each. Neighbours share their border points exactly, so the
-// shapes tile without gaps. Good enough to recognise a province; not for measuring anything.
+// The network's regions on the map. Their outlines are Eurostat's NUTS 2021 regions, the ones
+// the registry routes by (outlines.js, generated from services/common/data); the two context
+// shapes outside those data are hand-drawn. Good enough to recognise a province.
 //
 // Their names are the catalogue's `place.CODE` keys, in the interface language (placeName).
 // `covers` lists the NUTS codes a shape stands for; "context" shapes are drawn in grey so the
 // map is recognisable, but are not regions of the network.
 
 import { term } from "./i18n.js";
+import { OUTLINES } from "./outlines.js";
 
 export const BOUNDS = { west: 2.3, east: 9.3, south: 47.35, north: 52.65 };
 
@@ -17,196 +18,39 @@ export const SEA = [
 
 export const REGIONS = [
   // ---------------------------------------------------------------- Belgium
-  {
-    code: "BE25", country: "BE", // West Flanders
-    outline: [
-      [2.55, 51.09], [3.37, 51.37], [3.47, 51.24], [3.42, 51.0], [3.45, 50.77], [3.18, 50.75],
-      [2.9, 50.7], [2.63, 50.83],
-    ],
-  },
-  {
-    code: "BE23", country: "BE", // East Flanders
-    outline: [
-      [3.47, 51.24], [3.9, 51.21], [4.24, 51.35], [4.21, 51.13], [4.15, 50.98], [4.0, 50.74],
-      [3.45, 50.77], [3.42, 51.0],
-    ],
-  },
-  {
-    code: "BE21", country: "BE", // Antwerp
-    outline: [
-      [4.24, 51.35], [4.29, 51.4], [4.55, 51.48], [4.95, 51.42], [5.24, 51.26], [5.1, 51.05],
-      [5.02, 50.99], [4.75, 51.0], [4.45, 51.02], [4.15, 50.98], [4.21, 51.13],
-    ],
-  },
-  {
-    code: "BE24", country: "BE", context: true, // Flemish Brabant
-    outline: [
-      [4.15, 50.98], [4.45, 51.02], [4.75, 51.0], [5.02, 50.99], [5.1, 50.74], [4.98, 50.72],
-      [4.6, 50.76], [4.12, 50.69], [4.0, 50.74],
-    ],
-  },
-  {
-    code: "BE10", country: "BE", context: true, // Brussels-Capital
-    outline: [
-      [4.25, 50.82], [4.33, 50.91], [4.45, 50.9], [4.48, 50.83], [4.38, 50.77], [4.28, 50.79],
-    ],
-  },
-  {
-    code: "BE22", country: "BE", // Limburg (BE)
-    outline: [
-      [5.24, 51.26], [5.48, 51.3], [5.6, 51.22], [5.85, 51.15], [5.75, 51.0], [5.72, 50.9],
-      [5.69, 50.76], [5.1, 50.74], [5.02, 50.99], [5.1, 51.05],
-    ],
-  },
-  {
-    code: "BE31", country: "BE", context: true, // Walloon Brabant
-    outline: [
-      [4.12, 50.69], [4.6, 50.76], [4.98, 50.72], [4.98, 50.66], [4.8, 50.6], [4.55, 50.56],
-      [4.3, 50.57],
-    ],
-  },
-  {
-    code: "BE32", country: "BE", // Hainaut
-    outline: [
-      [3.18, 50.75], [3.45, 50.77], [4.0, 50.74], [4.12, 50.69], [4.3, 50.57], [4.55, 50.56],
-      [4.6, 50.45], [4.45, 50.2], [4.43, 49.95], [4.23, 49.96], [4.2, 50.27], [4.03, 50.35],
-      [3.68, 50.42], [3.28, 50.53],
-    ],
-  },
-  {
-    code: "BE35", country: "BE", // Namur
-    outline: [
-      [4.55, 50.56], [4.8, 50.6], [4.98, 50.66], [5.15, 50.5], [5.3, 50.42], [5.35, 50.36],
-      [5.2, 50.15], [5.05, 50.0], [4.97, 49.8], [4.88, 49.91], [4.88, 50.12], [4.8, 50.16],
-      [4.68, 49.99], [4.43, 49.95], [4.45, 50.2], [4.6, 50.45],
-    ],
-  },
-  {
-    code: "BE33", country: "BE", // Liège
-    outline: [
-      [4.98, 50.72], [5.1, 50.74], [5.69, 50.76], [5.85, 50.75], [6.02, 50.75], [6.27, 50.63],
-      [6.17, 50.52], [6.33, 50.42], [6.4, 50.32], [6.32, 50.25], [6.13, 50.13], [6.02, 50.17],
-      [5.95, 50.28], [5.65, 50.32], [5.35, 50.36], [5.3, 50.42], [5.15, 50.5], [4.98, 50.66],
-    ],
-  },
-  {
-    code: "BE34", country: "BE", // Luxembourg (BE)
-    outline: [
-      [5.35, 50.36], [5.65, 50.32], [5.95, 50.28], [6.02, 50.17], [5.86, 50.05], [5.75, 49.87],
-      [5.78, 49.75], [5.9, 49.66], [5.82, 49.55], [5.47, 49.5], [5.25, 49.69], [4.97, 49.8],
-      [5.05, 50.0], [5.2, 50.15],
-    ],
-  },
+  { code: "BE25", country: "BE" }, // West Flanders
+  { code: "BE23", country: "BE" }, // East Flanders
+  { code: "BE21", country: "BE" }, // Antwerp
+  { code: "BE24", country: "BE", context: true }, // Flemish Brabant
+  { code: "BE10", country: "BE", context: true }, // Brussels-Capital
+  { code: "BE22", country: "BE" }, // Limburg (BE)
+  { code: "BE31", country: "BE", context: true }, // Walloon Brabant
+  { code: "BE32", country: "BE" }, // Hainaut
+  { code: "BE35", country: "BE" }, // Namur
+  { code: "BE33", country: "BE" }, // Liège
+  { code: "BE34", country: "BE" }, // Luxembourg (BE)
   // ---------------------------------------------------------------- Netherlands
-  {
-    code: "NL34", country: "NL", // Zeeland
-    outline: [
-      [3.37, 51.37], [3.47, 51.24], [3.9, 51.21], [4.24, 51.35], [4.29, 51.4], [4.22, 51.52],
-      [4.14, 51.62], [3.8, 51.75], [3.69, 51.7], [3.45, 51.55], [3.45, 51.45],
-    ],
-  },
-  {
-    code: "NL41", country: "NL", // North Brabant
-    outline: [
-      [4.29, 51.4], [4.22, 51.52], [4.14, 51.62], [4.6, 51.7], [5.0, 51.78], [5.5, 51.8],
-      [5.87, 51.76], [5.92, 51.62], [5.85, 51.52], [5.75, 51.38], [5.6, 51.22], [5.48, 51.3],
-      [5.24, 51.26], [4.95, 51.42], [4.55, 51.48],
-    ],
-  },
-  {
-    code: "NL42", country: "NL", // Limburg (NL)
-    outline: [
-      [5.6, 51.22], [5.75, 51.38], [5.85, 51.52], [5.92, 51.62], [5.87, 51.76], [5.95, 51.77],
-      [6.03, 51.72], [6.21, 51.5], [6.22, 51.36], [6.1, 51.2], [6.17, 51.08], [5.9, 51.04],
-      [6.08, 50.91], [6.02, 50.75], [5.85, 50.75], [5.69, 50.76], [5.72, 50.9], [5.75, 51.0],
-      [5.85, 51.15],
-    ],
-  },
-  {
-    code: "NL22", country: "NL", // Gelderland
-    outline: [
-      [5.0, 51.78], [5.5, 51.8], [5.87, 51.76], [5.95, 51.77], [6.1, 51.85], [6.4, 51.83],
-      [6.8, 51.96], [6.75, 52.1], [6.5, 52.25], [6.1, 52.45], [5.85, 52.48], [5.55, 52.35],
-      [5.58, 52.1], [5.35, 51.95],
-    ],
-  },
+  { code: "NL34", country: "NL" }, // Zeeland
+  { code: "NL41", country: "NL" }, // North Brabant
+  { code: "NL42", country: "NL" }, // Limburg (NL)
+  { code: "NL22", country: "NL" }, // Gelderland
   {
     code: "NL-north", country: "NL", context: true, // Rest of the Netherlands
     covers: ["NL1", "NL21", "NL23", "NL31", "NL32", "NL33", "NL35", "NL36"],
-    outline: [
-      [3.8, 51.75], [4.14, 51.62], [4.6, 51.7], [5.0, 51.78], [5.35, 51.95], [5.58, 52.1],
-      [5.55, 52.35], [5.85, 52.48], [6.1, 52.45], [6.5, 52.25], [6.75, 52.1], [7.05, 52.24],
-      [6.95, 52.45], [7.07, 52.75], [4.75, 52.75], [4.5, 52.3], [4.1, 51.95],
-    ],
   },
   // ---------------------------------------------------------------- Luxembourg
-  {
-    code: "LU00", country: "LU", // Luxembourg
-    outline: [
-      [6.13, 50.13], [6.02, 50.17], [5.86, 50.05], [5.75, 49.87], [5.78, 49.75], [5.9, 49.66],
-      [5.82, 49.55], [5.98, 49.45], [6.1, 49.47], [6.25, 49.5], [6.37, 49.47], [6.4, 49.55],
-      [6.5, 49.71], [6.42, 49.81], [6.2, 49.93],
-    ],
-  },
+  { code: "LU00", country: "LU" }, // Luxembourg
   // ---------------------------------------------------------------- Germany
-  {
-    code: "DEA1", country: "DE", // Düsseldorf
-    outline: [
-      [5.95, 51.77], [6.1, 51.85], [6.4, 51.83], [6.8, 51.62], [7.1, 51.5], [7.3, 51.35],
-      [7.2, 51.15], [6.95, 51.08], [6.55, 51.08], [6.1, 51.2], [6.22, 51.36], [6.21, 51.5],
-      [6.03, 51.72],
-    ],
-  },
-  {
-    code: "DEA2", country: "DE", // Cologne
-    outline: [
-      [6.1, 51.2], [6.55, 51.08], [6.95, 51.08], [7.2, 51.15], [7.4, 51.15], [7.75, 51.05],
-      [7.85, 50.85], [7.45, 50.68], [7.2, 50.61], [6.8, 50.4], [6.33, 50.42], [6.17, 50.52],
-      [6.27, 50.63], [6.02, 50.75], [6.08, 50.91], [5.9, 51.04], [6.17, 51.08],
-    ],
-  },
+  { code: "DEA1", country: "DE" }, // Düsseldorf
+  { code: "DEA2", country: "DE" }, // Cologne
   {
     code: "DEA-east", country: "DE", context: true, // Münster, Detmold and Arnsberg
     covers: ["DEA3", "DEA4", "DEA5"],
-    outline: [
-      [6.4, 51.83], [6.8, 51.96], [6.75, 52.1], [7.05, 52.24], [7.6, 52.45], [8.3, 52.45],
-      [9.3, 52.3], [9.3, 51.55], [9.1, 51.5], [8.6, 51.25], [8.5, 51.05], [8.25, 50.85],
-      [8.1, 50.7], [7.85, 50.85], [7.75, 51.05], [7.4, 51.15], [7.2, 51.15], [7.3, 51.35],
-      [7.1, 51.5], [6.8, 51.62],
-    ],
   },
-  {
-    code: "DEB1", country: "DE", // Koblenz
-    outline: [
-      [6.8, 50.4], [7.2, 50.61], [7.45, 50.68], [7.85, 50.85], [8.1, 50.7], [8.1, 50.45],
-      [7.9, 50.25], [7.8, 50.05], [7.9, 49.95], [7.75, 49.75], [7.5, 49.62], [7.3, 49.57],
-      [7.0, 49.63], [7.05, 49.95], [7.0, 50.2],
-    ],
-  },
-  {
-    code: "DEB2", country: "DE", // Trier
-    outline: [
-      [6.33, 50.42], [6.8, 50.4], [7.0, 50.2], [7.05, 49.95], [7.0, 49.63], [6.9, 49.63],
-      [6.6, 49.6], [6.4, 49.55], [6.5, 49.71], [6.42, 49.81], [6.2, 49.93], [6.13, 50.13],
-      [6.32, 50.25], [6.4, 50.32],
-    ],
-  },
-  {
-    code: "DEB3", country: "DE", // Rhenish Hesse-Palatinate
-    outline: [
-      [7.9, 49.95], [8.27, 50.0], [8.4, 49.75], [8.44, 49.45], [8.35, 49.2], [8.23, 48.97],
-      [7.9, 49.05], [7.65, 49.05], [7.33, 49.17], [7.4, 49.35], [7.4, 49.45], [7.3, 49.57],
-      [7.5, 49.62], [7.75, 49.75],
-    ],
-  },
-  {
-    code: "DEC0", country: "DE", // Saarland
-    outline: [
-      [6.37, 49.47], [6.4, 49.55], [6.6, 49.6], [6.9, 49.63], [7.0, 49.63], [7.3, 49.57],
-      [7.4, 49.45], [7.4, 49.35], [7.33, 49.17], [7.05, 49.12], [6.85, 49.16], [6.72, 49.22],
-      [6.55, 49.42],
-    ],
-  },
+  { code: "DEB1", country: "DE" }, // Koblenz
+  { code: "DEB2", country: "DE" }, // Trier
+  { code: "DEB3", country: "DE" }, // Rhenish Hesse-Palatinate
+  { code: "DEC0", country: "DE" }, // Saarland
   {
     code: "DE13", country: "DE", // Freiburg
     outline: [
@@ -224,34 +68,9 @@ export const REGIONS = [
       [2.3, 49.1], [2.3, 51.05],
     ],
   },
-  {
-    code: "FRF2", country: "FR", // Champagne-Ardenne
-    outline: [
-      [4.23, 49.96], [4.43, 49.95], [4.68, 49.99], [4.8, 50.16], [4.88, 50.12], [4.88, 49.91],
-      [4.97, 49.8], [5.25, 49.69], [5.1, 49.45], [4.95, 49.25], [4.95, 49.0], [4.9, 48.75],
-      [5.0, 48.45], [5.4, 48.38], [5.7, 48.25], [5.85, 48.0], [5.6, 47.65], [5.35, 47.6],
-      [4.95, 47.7], [4.3, 47.93], [3.9, 48.0], [3.4, 48.4], [3.4, 48.85], [3.65, 49.3],
-      [4.05, 49.6],
-    ],
-  },
-  {
-    code: "FRF3", country: "FR", // Lorraine
-    outline: [
-      [5.25, 49.69], [5.47, 49.5], [5.82, 49.55], [5.98, 49.45], [6.1, 49.47], [6.25, 49.5],
-      [6.37, 49.47], [6.55, 49.42], [6.72, 49.22], [6.85, 49.16], [7.05, 49.12], [7.33, 49.17],
-      [7.65, 49.05], [7.05, 48.98], [7.05, 48.85], [7.3, 48.65], [7.1, 48.45], [7.0, 48.2],
-      [6.84, 47.82], [6.4, 47.95], [5.85, 48.0], [5.7, 48.25], [5.4, 48.38], [5.0, 48.45],
-      [4.9, 48.75], [4.95, 49.0], [4.95, 49.25], [5.1, 49.45],
-    ],
-  },
-  {
-    code: "FRF1", country: "FR", // Alsace
-    outline: [
-      [7.59, 47.59], [7.55, 47.75], [7.58, 48.03], [7.8, 48.58], [7.95, 48.72], [8.23, 48.97],
-      [7.9, 49.05], [7.65, 49.05], [7.05, 48.98], [7.05, 48.85], [7.3, 48.65], [7.1, 48.45],
-      [7.0, 48.2], [6.84, 47.82], [7.1, 47.5], [7.4, 47.43],
-    ],
-  },
+  { code: "FRF2", country: "FR" }, // Champagne-Ardenne
+  { code: "FRF3", country: "FR" }, // Lorraine
+  { code: "FRF1", country: "FR" }, // Alsace
 ];
 
 /** The countries of the network, in the order the region filter lists them. */
@@ -270,4 +89,18 @@ export function placeName(code) {
 /** The NUTS codes a shape stands for. */
 export function coversOf(region) {
   return region.covers ?? [region.code];
+}
+
+const RINGS = new Map(
+  REGIONS.map((region) => {
+    const rings = coversOf(region).flatMap((code) =>
+      Object.keys(OUTLINES).filter((key) => key.startsWith(code)).flatMap((key) => OUTLINES[key]),
+    );
+    return [region.code, rings.length ? rings : [region.outline]];
+  }),
+);
+
+/** A shape's outline as rings of [lon, lat]: one per part of the regions it stands for. */
+export function ringsOf(region) {
+  return RINGS.get(region.code);
 }
