@@ -106,5 +106,10 @@ async def test_postgresql_restarted_under_the_notifier_loses_nothing(
 
         seen = await drill(network, CONSOLES_PER_DESK, restart)
 
-    seen.report(f"PostgreSQL drill: the notifier's server back {seen.ended - seen.began:.1f} s")
+    # A mail the server accepted just as the database stopped cannot be recorded as sent: its
+    # claim lapses and it goes again (seen once in three runs, 52 s later; docs/reliability.md).
+    seen.report(
+        f"PostgreSQL drill: the notifier's server back {seen.ended - seen.began:.1f} s",
+        mails_repeated=1,
+    )
     assert seen.stream.answers[503] == 0  # the gateway's own database is not PostgreSQL here
