@@ -109,6 +109,16 @@ def ingest_cap_json(data: bytes | str, *, max_bytes: int = MAX_INGEST_BYTES) -> 
     return _tolerate(fields, [])
 
 
+def is_json(document: bytes) -> bool:
+    """Whether a CAP document is the JSON form (else XML), told by its first character."""
+    return document.lstrip()[:1] in (b"{", b"[")
+
+
+def media_type_of(document: bytes) -> str:
+    """The Content-Type of a CAP document, by the rule `is_json` tells its form with."""
+    return "application/json" if is_json(document) else "application/cap+xml"
+
+
 def read_cap(
     data: bytes, *, json_form: bool, mode: CapMode, max_bytes: int | None = None
 ) -> IngestedAlert:

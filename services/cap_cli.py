@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from schemas import MAX_CAP_BYTES, Alert, CapValidationError, to_cap_json, to_cap_xml
-from schemas.cap_ingest import MAX_INGEST_BYTES, CapMode, IngestedAlert, read_cap
+from schemas.cap_ingest import MAX_INGEST_BYTES, CapMode, IngestedAlert, is_json, read_cap
 
 cap_app = typer.Typer(help="Validate and convert OASIS CAP 1.2 alerts (XML or JSON).")
 
@@ -19,11 +19,6 @@ class Format(StrEnum):
 
     JSON = "json"
     XML = "xml"
-
-
-def is_json(document: bytes) -> bool:
-    """Whether a CAP document is the JSON form (else XML), told by its first character."""
-    return document.lstrip()[:1] in (b"{", b"[")
 
 
 def read_alert(path: Path) -> Alert:

@@ -24,7 +24,7 @@ from services.common.requests import note, read_bounded
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 
-ALERTS = Counter(
+POSTED = Counter(
     "crossalert_gateway_alerts",
     "CAP messages posted to the gateway, by outcome (published; validated: a Draft; refused) "
     "and, when refused, the refusal's code.",
@@ -70,10 +70,10 @@ async def post_alert(request: Request, response: Response, claims: PublisherDep)
     try:
         acceptance = await _publish(request, claims)
     except ProblemError as refusal:
-        ALERTS.labels("refused", refusal.code).inc()
+        POSTED.labels("refused", refusal.code).inc()
         raise
     outcome = "published" if acceptance.published else "validated"
-    ALERTS.labels(outcome, "").inc()
+    POSTED.labels(outcome, "").inc()
     if not acceptance.published:
         response.status_code = status.HTTP_200_OK
     note(request, outcome=outcome, topic=acceptance.topic, offset=acceptance.offset)

@@ -19,8 +19,9 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import CapValidationError
+from schemas.cap_ingest import media_type_of
 from schemas.identity import Scope
-from services.cap_cli import is_json, read_alert
+from services.cap_cli import read_alert
 
 TOKEN_PATH = "/v1/oauth/token"  # noqa: S105  (a path, not a secret)
 ALERTS_PATH = "/v1/alerts"
@@ -42,11 +43,6 @@ class SendSettings(BaseSettings):
 
 class Refused(Exception):
     """A service answered with a refusal; the message is one `status code field: detail` line."""
-
-
-def media_type_of(data: bytes) -> str:
-    """The Content-Type of a CAP document, by the rule `cap_cli.read_alert` reads it with."""
-    return "application/json" if is_json(data) else "application/cap+xml"
 
 
 def problem_line(response: httpx.Response) -> str:

@@ -21,8 +21,8 @@ import yaml
 from pydantic import ValidationError
 
 from schemas import CapValidationError, parse_cap_xml, validate_alert
+from schemas.cap_ingest import is_json
 from schemas.exercise import Inject, InjectKind, Scenario
-from services.cap_cli import is_json
 from services.common.observation_rows import COLUMNS, read_rows
 from services.common.problems import ProblemError
 

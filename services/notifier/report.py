@@ -9,6 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.cap import MsgType
+from schemas.cap_ingest import media_type_of
 from schemas.cap_xml import to_cap_xml
 from schemas.deliveries import ChainEntry, DeliveryReport, DeliveryView
 from schemas.envelopes import AlertKey, Channel, DeliveryStatus
@@ -17,8 +18,6 @@ from schemas.registry import Reason
 from services.common.problems import ProblemError
 from services.notifier.feed import escalations_of, state_of
 from services.notifier.models import Delivery, ReceivedAlert, stored_alert
-
-CAP_XML = "application/cap+xml"
 
 
 async def delivery_report(
@@ -37,9 +36,8 @@ async def cap_document(
     recipients, as the delivery report."""
     alert, _ = await _readable(session, key, claims, "its document")
     if alert.original is None:
-        return to_cap_xml(stored_alert(alert.cap_json)), CAP_XML
-    json_form = alert.original.lstrip()[:1] == b"{"
-    return alert.original, "application/json" if json_form else CAP_XML
+        return to_cap_xml(stored_alert(alert.cap_json)), "application/cap+xml"
+    return alert.original, media_type_of(alert.original)
 
 
 async def _readable(

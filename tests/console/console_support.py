@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import socket
 from contextlib import AsyncExitStack
@@ -17,6 +18,11 @@ from playwright.async_api import Browser, ConsoleMessage, Locator, Page, Request
 from registry_support import Registry, running_registry
 from smtp_support import running_smtp
 
+from schemas.cap import Alert
+from schemas.console import FeedItem, ItemKind
+from schemas.envelopes import AlertKey
+from schemas.errors import IngestWarning
+from schemas.registry import Reason
 from services.common.problems import install_problem_handlers
 from services.notifier import console
 
@@ -205,3 +211,24 @@ async def officer(
     opened.append(page)
     await page.login(username, PASSWORDS[username])
     return page
+
+
+def item_json(
+    alert: Alert, reasons: list[Reason], warnings: tuple[IngestWarning, ...] = ()
+) -> dict[str, Any]:
+    """An active feed item of `alert` in its first info's language, as the page receives it."""
+    key = AlertKey(sender=alert.sender, identifier=alert.identifier)
+    item = FeedItem(
+        seq=1,
+        kind=ItemKind.ALERT,
+        key=key,
+        chain=key,
+        alert=alert,
+        exercise=False,
+        state="active",
+        language=alert.info[0].language,
+        language_available=True,
+        reasons=reasons,
+        warnings=list(warnings),
+    )
+    return dict(json.loads(item.model_dump_json()))

@@ -7,16 +7,14 @@ contract's ingest mode, rendered by the console's own modules.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 from playwright.async_api import expect
 
-from console.console_support import OfficerPage
+from console.console_support import OfficerPage, item_json
 from console.test_console_provenance import show, tab
 from schemas.cap_ingest import ingest_cap_xml
-from schemas.console import FeedItem, ItemKind
-from schemas.envelopes import AlertKey
 from schemas.errors import IngestWarning
 from schemas.registry import Reason
 
@@ -30,24 +28,10 @@ BLIZZARD = (
 )
 
 
-def item_of(warnings: tuple[IngestWarning, ...] | None = None) -> dict[str, object]:
+def item_of(warnings: tuple[IngestWarning, ...] | None = None) -> dict[str, Any]:
     ingested = ingest_cap_xml(BLIZZARD.read_bytes())
-    alert = ingested.alert
-    key = AlertKey(sender=alert.sender, identifier=alert.identifier)
-    item = FeedItem(
-        seq=1,
-        kind=ItemKind.ALERT,
-        key=key,
-        chain=key,
-        alert=alert,
-        exercise=False,
-        state="active",
-        language=alert.info[0].language,
-        language_available=True,
-        reasons=[Reason(kind="agreement", agreement="weather", detail="An agreement binds it.")],
-        warnings=list(ingested.warnings if warnings is None else warnings),
-    )
-    return dict(json.loads(item.model_dump_json()))
+    reason = Reason(kind="agreement", agreement="weather", detail="An agreement binds it.")
+    return item_json(ingested.alert, [reason], ingested.warnings if warnings is None else warnings)
 
 
 async def test_the_repairs_of_an_ingested_alert_show_beside_it(tab: OfficerPage) -> None:

@@ -8,7 +8,6 @@ served under its policy.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,10 +16,8 @@ import pytest
 from gateway_support import flood_alert
 from playwright.async_api import ConsoleMessage, Locator, expect
 
-from console.console_support import ARTIFACTS, OfficerPage
+from console.console_support import ARTIFACTS, OfficerPage, item_json
 from schemas.cap import NamedValue, Severity, validate_alert
-from schemas.console import FeedItem, ItemKind
-from schemas.envelopes import AlertKey
 from schemas.provenance import PREFIX, SERIES_PERIODS, LevelMark, Point, Provenance
 from schemas.registry import Reason
 from schemas.thresholds import Direction
@@ -111,21 +108,8 @@ def health_item(parameters: list[NamedValue], *, identifier: str = "BE-LG-EPI-1"
             *(p.model_dump(mode="json") for p in parameters),
         ],
     }
-    valid = validate_alert(alert)
-    key = AlertKey(sender=valid.sender, identifier=identifier)
-    feed_item = FeedItem(
-        seq=1,
-        kind=ItemKind.ALERT,
-        key=key,
-        chain=key,
-        alert=valid,
-        exercise=False,
-        state="active",
-        language="fr-BE",
-        language_available=True,
-        reasons=[Reason(kind="area", region="BE33", detail="Your organisation acts for BE33.")],
-    )
-    return dict(json.loads(feed_item.model_dump_json()))
+    reason = Reason(kind="area", region="BE33", detail="Your organisation acts for BE33.")
+    return item_json(validate_alert(alert), [reason])
 
 
 def with_values(parameters: list[NamedValue], values: dict[str, str | None]) -> list[NamedValue]:
