@@ -175,7 +175,9 @@ def resolve(data: RoutingData, facts: RoutingFacts, *, today: date) -> RoutingAn
                     deadlines.setdefault(contact.id, []).append(deadline)
 
     if not exercise:
-        touched = Boundaries.load().touching(drawn_shapes(facts.polygons, facts.circles))
+        shapes = drawn_shapes(facts.polygons, facts.circles)
+        # The outlines are read (a quarter of a second, once) only for an alert drawing its area.
+        touched = Boundaries.load().touching(shapes) if shapes else set()
         for org in data.organisations.values():
             named = next(
                 (r for r in sorted(facts.regions) if any(data.overlap(r, o) for o in org.regions)),
