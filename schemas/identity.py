@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from schemas.cap import Severity
 from schemas.cap_ingest import CapMode
+from schemas.signatures import SignaturePolicy
 
 TOKEN_ALGORITHM = "EdDSA"  # noqa: S105
 """The only JOSE `alg` an access token may carry (Ed25519, RFC 8037)."""
@@ -200,6 +201,10 @@ class Principal(BaseModel):
     max_cap_bytes: int | None = Field(
         default=None,
         description="In ingest mode, the largest CAP document they may send; None: 5 MiB.",
+    )
+    signature_policy: SignaturePolicy = Field(
+        default=SignaturePolicy.VERIFY_IF_PRESENT,
+        description="What the gateway does with the XML signatures of their CAP documents.",
     )
 
     @property

@@ -13,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    field_validator,
     model_validator,
 )
 
@@ -23,6 +24,7 @@ from schemas.cap_types import CapToken, CircleArea, Polygon
 from schemas.envelopes import Channel
 from schemas.identity import Scope, SingleApproval
 from schemas.names import Language, RegionCode, Slug
+from schemas.signatures import SignaturePolicy, SigningKey, public_key_of
 from schemas.topics import EXERCISE_STATUSES
 
 NUTS_GEOCODE_NAMES = ("NUTS", "NUTS0", "NUTS1", "NUTS2", "NUTS3")
@@ -176,6 +178,25 @@ class OrganisationIn(Record):
         description="In ingest mode, the largest CAP document its clients may send, in "
         "bytes (5 MiB by default); strict mode keeps the 1 MiB of every publisher.",
     )
+    signature_policy: SignaturePolicy = Field(
+        default=SignaturePolicy.VERIFY_IF_PRESENT,
+        description="What the gateway does with the XML signatures of its CAP documents: "
+        "require (refuse a document no registered key signs), verify-if-present (verify, "
+        "accept either way with the verdict) or ignore (keep them unchecked).",
+    )
+    signing_keys: list[SigningKey] = Field(
+        default_factory=list,
+        max_length=10,
+        description="The certificates or public keys (PEM) its documents are signed with: "
+        "an originator's, and a distributor's that signs beside it.",
+    )
+
+    @field_validator("signing_keys")
+    @classmethod
+    def _keys_readable(cls, keys: list[SigningKey]) -> list[SigningKey]:
+        for key in keys:
+            public_key_of(key.pem)  # a PEM that is neither certificate nor key is refused
+        return keys
 
 
 class ContactPointIn(Record):

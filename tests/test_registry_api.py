@@ -49,7 +49,13 @@ async def test_create_read_replace_delete_with_versions(registry: Registry) -> N
     assert created.headers["Location"] == "/v1/organisations/be-namur"
 
     read = await registry.http.get("/v1/organisations/be-namur", headers=headers)
-    defaults = {"single_approval": [], "alert_templates": [], "cap_mode": "strict"}
+    defaults = {
+        "single_approval": [],
+        "alert_templates": [],
+        "cap_mode": "strict",
+        "signature_policy": "verify-if-present",
+        "signing_keys": [],
+    }
     assert read.json() == {**NEW_ORG, **defaults, "max_cap_bytes": None, "version": 1}
 
     renamed = {**NEW_ORG, "name": "Province de Namur – cellule de crise"}

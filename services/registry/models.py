@@ -106,6 +106,11 @@ class Organisation(Versioned, Base):
     # document they may send (None: the mode's default).
     cap_mode: Mapped[str] = mapped_column(String(16), nullable=False, default="strict")
     max_cap_bytes: Mapped[int | None] = mapped_column(Integer)
+    # schemas.signatures.SignaturePolicy, and the SigningKey records (name, pem) as JSON.
+    signature_policy: Mapped[str] = mapped_column(
+        String(24), nullable=False, default="verify-if-present"
+    )
+    signing_keys: Mapped[list[dict[str, str]]] = mapped_column(JSON, nullable=False, default=list)
     acts_for: Mapped[list[OrganisationRegion]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="OrganisationRegion.region_code"
     )

@@ -47,5 +47,6 @@ async def speaking_for(
         single_approval=tuple(organisation.single_approval) if kind == "user" else (),
         cap_mode=organisation.cap_mode,
         max_cap_bytes=organisation.max_cap_bytes,
+        signature_policy=organisation.signature_policy,
         **extra,
     )

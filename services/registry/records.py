@@ -143,6 +143,8 @@ def _organisation_record(row: m.Organisation) -> OrganisationOut:
         alert_templates=row.alert_templates,
         cap_mode=row.cap_mode,
         max_cap_bytes=row.max_cap_bytes,
+        signature_policy=row.signature_policy,
+        signing_keys=row.signing_keys,
         version=row.version,
     )
 
@@ -171,6 +173,8 @@ def _organisation_row(record: BaseModel, row: m.Organisation | None) -> m.Organi
     ]
     row.cap_mode = record.cap_mode
     row.max_cap_bytes = record.max_cap_bytes
+    row.signature_policy = record.signature_policy
+    row.signing_keys = [key.model_dump() for key in record.signing_keys]
     return row
 
 
