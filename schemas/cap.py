@@ -259,10 +259,19 @@ class Alert(CapModel):
     references: list[ReferenceTriple] = Field(default=[], validate_default=True)
     incidents: list[ListItem] = []
     info: list[Info] = []
-    signature: XmlSignature | None = Field(
-        default=None,
-        description="An enveloped XML signature (ds:Signature) kept as received; not verified.",
+    signature: list[XmlSignature] = Field(
+        default=[],
+        description="The enveloped XML signatures (ds:Signature), any number as CAP 1.2 allows "
+        "(an originator's and a distributor's), in a stable text form. The gateway verifies "
+        "them on the document as received (schemas.signatures) and keeps that document byte "
+        "for byte.",
     )
+
+    @field_validator("signature", mode="before")
+    @classmethod
+    def _one_signature_is_a_list_of_one(cls, value: object) -> object:
+        # Documents stored before several signatures were kept held one, as a string.
+        return [value] if isinstance(value, str) else value
 
     @field_validator("restriction")
     @classmethod

@@ -1,7 +1,7 @@
 """CAP 1.2 XML: a hardened, namespace-aware reader and a writer for the Alert model.
 
 The reader refuses DOCTYPEs (and so entities and external DTDs), never touches the network,
-never expands XInclude, and bounds the input size. An enveloped ds:Signature is kept as text.
+never expands XInclude, and bounds the input size. Enveloped ds:Signatures are kept as text.
 """
 
 from __future__ import annotations
@@ -215,8 +215,8 @@ def _read(
             continue  # comments and processing instructions are removed by the parser
         qname = etree.QName(child)
         name = qname.localname
-        if signature_allowed and child.tag == _SIGNATURE_TAG and "signature" not in fields:
-            fields["signature"] = normalise_signature(child)
+        if signature_allowed and child.tag == _SIGNATURE_TAG:
+            fields.setdefault("signature", []).append(normalise_signature(child))
             continue
         if qname.namespace != CAP_NAMESPACE or name not in spec:
             if qname.namespace != CAP_NAMESPACE and qname.namespace is not None:
@@ -276,12 +276,13 @@ def to_cap_xml(alert: Alert) -> bytes:
     document = bytes(
         etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     )
-    if alert.signature is None:
+    if not alert.signature:
         return document
-    # Spliced in as received: re-indenting the signature would change what was signed.
+    # Spliced in as received: re-indenting a signature would change what was signed.
     closing = b"</alert>\n"
     assert document.endswith(closing)
-    return document[: -len(closing)] + b"  " + alert.signature.encode() + b"\n" + closing
+    signatures = b"".join(b"  " + signature.encode() + b"\n" for signature in alert.signature)
+    return document[: -len(closing)] + signatures + closing
 
 
 def _write(parent: etree._Element, data: dict[str, Any], spec: _Spec) -> None:

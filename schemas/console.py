@@ -29,6 +29,7 @@ from schemas.cap import Alert
 from schemas.envelopes import AlertKey
 from schemas.errors import IngestWarning
 from schemas.registry import Reason
+from schemas.signatures import SignatureVerdict
 
 FEED_PATH = "/v1/feed"
 HEARTBEAT_SECONDS = 10
@@ -152,6 +153,10 @@ class FeedItem(FeedModel):
         default_factory=list,
         description="An external source's alert: what was repaired in its document or left "
         "out of it to bring it in.",
+    )
+    signature: SignatureVerdict | None = Field(
+        default=None,
+        description="The verdict on the alert's XML signatures, under its sender's policy.",
     )
 
 

@@ -25,6 +25,7 @@ from schemas.cap import Alert, Category, MsgType, Status
 from schemas.cap_types import CapToken, Text
 from schemas.errors import CapValidationError, IngestWarning
 from schemas.observations import Observation
+from schemas.signatures import SignatureVerdict
 
 
 def _now() -> datetime:
@@ -79,8 +80,14 @@ class AlertPublished(Envelope):
     )
     original: bytes | None = Field(
         default=None,
-        description="The document exactly as an external source sent it (read in ingest "
-        "mode), base64-encoded: kept for audit and re-export beside the repaired alert.",
+        description="The document exactly as sent, base64-encoded, when it came from an "
+        "external source (read in ingest mode) or was signed: kept for audit and re-export "
+        "beside the alert, and so that its signatures can still be verified.",
+    )
+    signature: SignatureVerdict | None = Field(
+        default=None,
+        description="The verdict on the document's XML signatures under the sender's policy "
+        "(None: sent as JSON, which carries none).",
     )
 
 
@@ -175,6 +182,7 @@ class RegistryEntity(StrEnum):
     THRESHOLD = "threshold"
     API_CLIENT = "api_client"
     CONSOLE_USER = "console_user"
+    CAP_FEED = "cap_feed"
 
 
 class RegistryChange(Envelope):

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from schemas.cap import Category, MsgType, Status
 from schemas.envelopes import AlertKey
 from schemas.errors import IngestWarning, Problem
+from schemas.signatures import SignatureVerdict
 
 
 class Acceptance(BaseModel):
@@ -28,6 +29,10 @@ class Acceptance(BaseModel):
         default=[],
         description="For an external source read in ingest mode: what was repaired in its "
         "document or left out of it (the alert travels with them).",
+    )
+    signature: SignatureVerdict | None = Field(
+        default=None,
+        description="The verdict on the document's XML signatures under the sender's policy.",
     )
 
 

@@ -117,6 +117,7 @@ PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | dsa.DSAPublicKey
 def public_key_of(pem: str) -> PublicKey:
     """The public key in a PEM certificate or public key; ValueError if it holds neither."""
     data = pem.strip().encode()
+    key: object
     try:
         if b"-----BEGIN CERTIFICATE-----" in data:
             key = x509.load_pem_x509_certificate(data).public_key()

@@ -40,10 +40,8 @@ CAP11 = ("alert", "cap_1_1", "repaired")
 CORPUS: Verdicts = {
     "australia_nsw_rfs_structure_fire.xml": (None, []),
     "canada_ec_storm_warning_update_cap11.xml": ("alert", [CAP11]),
-    "canada_eccc_naads_snowfall_warning_signed.xml": (
-        "Signature",
-        [("Signature", "unknown_element", "dropped")],  # the distributor's second signature
-    ),
+    # Both signatures (Environment Canada's and the NAAD System's) are kept.
+    "canada_eccc_naads_snowfall_warning_signed.xml": (None, []),
     "canada_eccc_special_weather_statement_thunder_bay.xml": (None, []),
     "us_epa_airnow_air_quality_alert_auburn.xml": (None, []),
     "us_ntwc_tsunami_cancellation_signature_elided.xml": (None, []),

@@ -14,7 +14,7 @@ from schemas.gateway import Acceptance, AlertState, ObservationsAccepted
 from schemas.identity import Scope, TokenClaims
 from schemas.names import exercise_run_of
 from services.alert_gateway import observations, service
-from services.alert_gateway.intake import read_alert
+from services.alert_gateway.intake import judge_signatures, read_alert
 from services.alert_gateway.settings import GatewaySettings
 from services.common.auth import requires, requires_any
 from services.common.observation_rows import read_rows
@@ -95,6 +95,8 @@ async def _publish(request: Request, claims: TokenClaims) -> Acceptance:
     await service.authorise_answers(
         sessions=state.sessions, router=state.router, alert=alert, claims=claims
     )
+    verdict = await judge_signatures(body, alert, claims, state.organisations)
+    note(request, signature=verdict.status)
     return await service.accept(
         sessions=state.sessions,
         ledger=state.ledger,
@@ -104,7 +106,9 @@ async def _publish(request: Request, claims: TokenClaims) -> Acceptance:
         ack_timeout=settings.kafka_send_timeout_seconds,
         producer_name=settings.service_name,
         warnings=read.warnings,
-        original=body if ingest else None,
+        ingest=ingest,
+        original=body if ingest or alert.signature else None,
+        signature=verdict,
     )
 
 

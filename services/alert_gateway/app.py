@@ -15,6 +15,7 @@ from services.alert_gateway.api import router
 from services.alert_gateway.compositions import Publisher, Templates
 from services.alert_gateway.compositions_api import router as compositions_router
 from services.alert_gateway.ledger import Ledger
+from services.alert_gateway.organisations import Organisations
 from services.alert_gateway.ratelimit import RateLimiter
 from services.alert_gateway.settings import GatewaySettings
 from services.common.app import service_app
@@ -59,7 +60,8 @@ def create_app(
         fresh_for = settings.registry_fresh_seconds
         app.state.router = RoutingClient(app.state.registry, fresh_for=fresh_for)
         app.state.catalogue = IndicatorCatalogue(app.state.registry, fresh_for=fresh_for)
-        app.state.templates = Templates(app.state.registry, fresh_for=fresh_for)
+        app.state.organisations = Organisations(app.state.registry, fresh_for=fresh_for)
+        app.state.templates = Templates(app.state.organisations)
         app.state.token_verifier = registry_verifier(
             settings.registry_url,
             issuer=settings.issuer,

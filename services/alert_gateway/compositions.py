@@ -15,13 +15,11 @@ composes Exercise alerts only.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -37,16 +35,16 @@ from schemas.gateway import (
 from schemas.gateway import Composition as CompositionOut
 from schemas.gateway import CompositionEvent as EventOut
 from schemas.identity import Scope, TokenClaims
-from schemas.registry import AlertTemplate, OrganisationOut, routing_facts
+from schemas.registry import AlertTemplate, routing_facts
 from services.alert_gateway import service
 from services.alert_gateway.ledger import Ledger
 from services.alert_gateway.models import AcceptedAlert, Composition, CompositionEvent
+from services.alert_gateway.organisations import RETRY_AFTER_SECONDS, Organisations
 from services.common.kafka import LazyProducer
 from services.common.problems import ProblemError
-from services.common.registry_client import RegistryClient, RegistryRefused, RegistryUnavailable
+from services.common.registry_client import RegistryRefused, RegistryUnavailable
 from services.common.registry_routing import RoutingClient
 
-RETRY_AFTER_SECONDS = 5
 _OPEN = ("draft", "submitted")
 
 
@@ -265,41 +263,16 @@ async def _whole(
 
 
 class Templates:
-    """Organisations' hazard templates, read from their registry record and kept a minute;
-    while the registry cannot be reached, those last read serve."""
+    """Organisations' hazard templates, from their registry records (kept a minute)."""
 
-    def __init__(self, registry: RegistryClient, *, fresh_for: float = 60.0) -> None:
-        self._registry = registry
-        self._fresh_for = fresh_for
-        self._read: dict[str, tuple[float, list[AlertTemplate]]] = {}
+    def __init__(self, organisations: Organisations) -> None:
+        self._organisations = organisations
 
     async def of(self, claims: TokenClaims) -> list[AlertTemplate]:
         """The officer's organisation's templates; 503 if never read and unreachable now."""
         _require_composer(claims)
-        kept = self._read.get(claims.org)
-        if kept is not None and time.monotonic() - kept[0] < self._fresh_for:
-            return kept[1]
-        try:
-            answer = await self._registry.request(
-                "GET", f"/v1/organisations/{claims.org}", scope=Scope.REGISTRY_READ
-            )
-        except RegistryUnavailable:
-            if kept is not None:
-                return kept[1]
-            raise ProblemError(
-                503,
-                "registry_unavailable",
-                "the registry cannot give the templates now; retry shortly.",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            ) from None
-        found = [] if answer.status_code == 404 else _templates_of(answer)
-        self._read[claims.org] = (time.monotonic(), found)
-        return found
-
-
-def _templates_of(answer: httpx.Response) -> list[AlertTemplate]:
-    answer.raise_for_status()
-    return OrganisationOut.model_validate_json(answer.content).alert_templates
+        record = await self._organisations.record(claims.org, needed_for="the templates")
+        return record.alert_templates if record is not None else []
 
 
 # ------------------------------------------------------------------------------- publishing

@@ -22,6 +22,7 @@ from schemas.errors import IngestWarning
 from schemas.gateway import Acceptance, AlertState
 from schemas.identity import Scope, TokenClaims
 from schemas.registry import NUTS_GEOCODE_NAMES, addressed_exercise
+from schemas.signatures import SignatureVerdict
 from schemas.topics import EXERCISE_STATUSES
 from services.alert_gateway.ledger import ALERTS, THIS_ALERT, Ledger, Pending, Published, key_of
 from services.alert_gateway.models import AcceptedAlert, AlertReference
@@ -158,18 +159,21 @@ async def accept(
     ack_timeout: float,
     producer_name: str,
     warnings: Sequence[IngestWarning] = (),
+    ingest: bool = False,
     original: bytes | None = None,
+    signature: SignatureVerdict | None = None,
 ) -> Acceptance:
     """Publish an authorised alert once; answer again what was answered for an identical one.
 
-    An alert of an external source read in ingest mode travels with its `warnings` and the
-    `original` document as sent; its references to messages the network never received do not
-    refuse it (the source published them before it was connected): it heads its own incident,
-    and a warning says so.
+    An alert of an external source read in ingest mode travels with its `warnings`; its
+    references to messages the network never received do not refuse it (the source published
+    them before it was connected): it heads its own incident, and a warning says so. The
+    `original` document travels as sent (an external source's, or a signed one, whose
+    signatures only its own bytes keep verifiable), and the verdict on its `signature`s.
     """
     digest = digest_of(alert)
     warnings = list(warnings)
-    notes = warnings if original is not None else None
+    notes = warnings if ingest else None
     received_at = datetime.now(UTC)
     if alert.msg_type is MsgType.ALERT and alert.status is not Status.DRAFT:
         # The hot path reads nothing: a new alert heads its own chain, and the reservation
@@ -223,6 +227,7 @@ async def accept(
         received_at=received_at,
         warnings=warnings,
         original=original,
+        signature=signature,
     )
     try:
         connected = await producer.get(within=ack_timeout)
@@ -251,6 +256,7 @@ async def accept(
         chain=chain,
         received_at=received_at,
         warnings=warnings,
+        signature=signature,
     )
 
 

@@ -196,7 +196,7 @@ async def deliveries(
     responses={
         200: {
             "content": {"application/cap+xml": {}, "application/json": {}},
-            "description": "An external source's document exactly as it sent it; any other "
+            "description": "An external source's or a signed document exactly as sent; any other "
             "alert's CAP 1.2 XML as the network holds it.",
         },
         **problem_responses(401, 403, 404),

@@ -23,6 +23,7 @@ from schemas.console import (
 from schemas.envelopes import AlertKey, Channel
 from schemas.errors import IngestWarning
 from schemas.registry import Reason
+from schemas.signatures import SignatureVerdict
 from schemas.topics import EXERCISE_STATUSES
 from services.common.recent import Recent
 from services.notifier.models import (
@@ -245,6 +246,7 @@ async def _items(
             acknowledgements=acks.get((alert.sender, alert.identifier, delivery.organisation), []),
             escalations=escalations.get((alert.sender, alert.identifier), []),
             warnings=alert.warnings,
+            signature=alert.signature,
         )
         for entry, alert, delivery in typed
     ]
@@ -264,6 +266,7 @@ def feed_item(
     acknowledgements: list[Acknowledgement] | None = None,
     escalations: list[Escalation] | None = None,
     warnings: list[IngestWarning] | None = None,
+    signature: SignatureVerdict | None = None,
 ) -> FeedItem:
     """The view of an alert message for one contact point, as its consoles are shown it."""
     return FeedItem(
@@ -283,6 +286,7 @@ def feed_item(
         escalations=escalations or [],
         ack_deadline=ack_deadline,
         warnings=warnings or [],
+        signature=signature,
     )
 
 

@@ -255,7 +255,7 @@ async def _record(
                 state=current_state(_first_state(alert), expiry_of(alert), now),
                 language=target.language, language_available=target.language_available,
                 reasons=target.reasons, ack_deadline=ack_deadline(alert, target),
-                warnings=envelope.warnings,
+                warnings=envelope.warnings, signature=envelope.signature,
             ),
         ))  # fmt: skip
         previous[target.contact_point] = seq  # the burst's next entry for it comes after this
@@ -330,6 +330,7 @@ def _received(
         "routing_json": answer.model_dump_json() if answer else "null",
         "warnings_json": WARNINGS.dump_json(envelope.warnings).decode(),
         "original": envelope.original,
+        "signature_json": envelope.signature.model_dump_json() if envelope.signature else None,
         "received_at": envelope.received_at,
         "recorded_at": now,
     }

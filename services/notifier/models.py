@@ -20,6 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from schemas.cap import Alert
 from schemas.envelopes import AlertKey, Envelope, decode_envelope
 from schemas.errors import IngestWarning
+from schemas.signatures import SignatureVerdict
 from services.common.database import UtcDateTime
 
 
@@ -57,8 +58,10 @@ class ReceivedAlert(Base):
     routing_json: Mapped[str] = mapped_column(Text, nullable=False)
     # What was repaired in or left out of an external source's document (IngestWarning list).
     warnings_json: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
-    # The document exactly as an external source sent it (None for the network's own alerts).
+    # The document exactly as sent, by an external source or signed (else None).
     original: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The verdict on its XML signatures (schemas.signatures.SignatureVerdict as JSON).
+    signature_json: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
 
@@ -66,6 +69,13 @@ class ReceivedAlert(Base):
     def warnings(self) -> list[IngestWarning]:
         """What was repaired in, or left out of, the document its source sent."""
         return WARNINGS.validate_json(self.warnings_json)
+
+    @property
+    def signature(self) -> SignatureVerdict | None:
+        """The verdict on the document's XML signatures (None: sent as JSON, or before)."""
+        if self.signature_json is None:
+            return None
+        return SignatureVerdict.model_validate_json(self.signature_json)
 
     @property
     def key(self) -> AlertKey:

@@ -23,6 +23,7 @@ from schemas.console import FeedItem, ItemKind
 from schemas.envelopes import AlertKey
 from schemas.errors import IngestWarning
 from schemas.registry import Reason
+from schemas.signatures import SignatureVerdict
 from services.common.problems import install_problem_handlers
 from services.notifier import console
 
@@ -214,7 +215,10 @@ async def officer(
 
 
 def item_json(
-    alert: Alert, reasons: list[Reason], warnings: tuple[IngestWarning, ...] = ()
+    alert: Alert,
+    reasons: list[Reason],
+    warnings: tuple[IngestWarning, ...] = (),
+    signature: SignatureVerdict | None = None,
 ) -> dict[str, Any]:
     """An active feed item of `alert` in its first info's language, as the page receives it."""
     key = AlertKey(sender=alert.sender, identifier=alert.identifier)
@@ -230,5 +234,6 @@ def item_json(
         language_available=True,
         reasons=reasons,
         warnings=list(warnings),
+        signature=signature,
     )
     return dict(json.loads(item.model_dump_json()))

@@ -17,6 +17,7 @@ from console.test_console_provenance import show, tab
 from schemas.cap_ingest import ingest_cap_xml
 from schemas.errors import IngestWarning
 from schemas.registry import Reason
+from schemas.signatures import SignatureCheck, SignaturePolicy, SignatureVerdict
 
 __all__ = ["tab"]  # the provenance tests' tab fixture: fails on any error the page logs
 
@@ -63,3 +64,32 @@ async def test_an_alert_brought_in_whole_shows_no_repairs_and_markup_stays_text(
 
     await expect(detail.locator('[data-role="warnings"] li')).to_contain_text("<img src=x")
     assert await tab.evaluate("window.pwned === undefined")
+
+
+async def test_who_signed_an_alert_and_whether_it_verified_shows_in_its_detail(
+    tab: OfficerPage,
+) -> None:
+    verdict = SignatureVerdict(
+        policy=SignaturePolicy.VERIFY_IF_PRESENT,
+        status="verified",
+        signatures=[
+            SignatureCheck(index=0, outcome="untrusted", signer="dss1.pelmorex.com"),
+            SignatureCheck(index=1, outcome="verified", signer="Environment Canada 2011"),
+            SignatureCheck(index=2, outcome="invalid", reason="the alert was altered"),
+        ],
+    )
+    ingested = ingest_cap_xml(BLIZZARD.read_bytes())
+    reason = Reason(kind="agreement", agreement="weather", detail="An agreement binds it.")
+    detail = await show(tab, item_json(ingested.alert, [reason], signature=verdict))
+
+    shown = detail.locator('[data-role="signature"] li')
+    await expect(shown).to_have_count(3)
+    await expect(shown.nth(0)).to_have_attribute("data-outcome", "untrusted")
+    await expect(shown.nth(0)).to_contain_text("dss1.pelmorex.com, with a key not registered")
+    await expect(shown.nth(1)).to_contain_text("Signed by Environment Canada 2011, verified")
+    await expect(shown.nth(2)).to_contain_text("does not verify: the alert was altered")
+
+    unsigned = SignatureVerdict(policy=SignaturePolicy.VERIFY_IF_PRESENT, status="unsigned")
+    await tab.evaluate("document.getElementById('harness')?.remove()")
+    plain = await show(tab, item_json(ingested.alert, [reason], signature=unsigned))
+    await expect(plain.locator('[data-role="signature"]')).to_have_count(0)

@@ -287,6 +287,25 @@ function warningsSection(warnings) {
   );
 }
 
+// Who signed the alert and whether the network could verify it with the keys its sender
+// registered: an officer acting on a warning from outside must see how sure its origin is.
+function signatureSection(verdict) {
+  if (!verdict || !verdict.signatures?.length) return null;
+  const line = (check) => {
+    const who = check.signer ?? t("signature.unknownSigner");
+    const text = {
+      verified: t("signature.verified", { who }),
+      untrusted: t("signature.untrusted", { who }),
+      not_checked: t("signature.notChecked"),
+    }[check.outcome] ?? t("signature.invalid", { reason: check.reason ?? "" });
+    return h("li", { "data-outcome": check.outcome }, text);
+  };
+  return section(
+    t("detail.signature"),
+    h("ul", { class: "signatures", "data-role": "signature", "data-status": verdict.status }, verdict.signatures.map(line)),
+  );
+}
+
 function section(title, ...content) {
   const items = content.flat(Infinity).filter(Boolean);
   if (!items.length) return null;
@@ -634,6 +653,7 @@ export function renderDetail(view, ctx) {
         ? h("ul", { class: "reasons", "data-role": "reasons" }, view.head.reasons.map(reasonText))
         : h("p", { class: "muted" }, t("detail.noReason")),
     ),
+    signatureSection(view.head.signature),
     warningsSection(view.head.warnings ?? []),
     infos.map((i) => infoSection(i, now)),
     areasSection(view, infos),

@@ -1,0 +1,78 @@
+"""Signing CAP documents as an issuer does: a key, its certificate, XML-DSig with signxml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from lxml import etree
+from signxml.algorithms import SignatureConstructionMethod
+from signxml.signer import XMLSigner
+
+from schemas.signatures import SigningKey
+
+
+@dataclass(frozen=True)
+class Signer:
+    """An issuer's signing key and its self-signed certificate."""
+
+    name: str
+    key: rsa.RSAPrivateKey
+    certificate: x509.Certificate
+
+    @property
+    def certificate_pem(self) -> str:
+        return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+    @property
+    def public_key_pem(self) -> str:
+        return (
+            self.key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+
+    def registered(self, *, bare_key: bool = False) -> SigningKey:
+        """The key as the registry holds it: the certificate, or the bare public key."""
+        return SigningKey(
+            name=self.name, pem=self.public_key_pem if bare_key else self.certificate_pem
+        )
+
+    def sign(self, document: bytes) -> bytes:
+        """`document` with this signer's enveloped signature added (RSA-SHA256, exclusive
+        c14n, the certificate in KeyInfo), beside any signature already there."""
+        root = etree.fromstring(document)
+        signed = XMLSigner(
+            method=SignatureConstructionMethod.enveloped,
+            signature_algorithm="rsa-sha256",
+            digest_algorithm="sha256",
+            c14n_algorithm="http://www.w3.org/2001/10/xml-exc-c14n#",
+        ).sign(root, key=self.key, cert=[self.certificate])
+        return bytes(etree.tostring(signed, xml_declaration=True, encoding="UTF-8"))
+
+
+def signer(
+    name: str, *, valid_from: datetime | None = None, valid_for: timedelta = timedelta(days=365)
+) -> Signer:
+    """A new signer whose certificate is valid from `valid_from` (default: yesterday)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    start = valid_from or datetime.now(UTC) - timedelta(days=1)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + valid_for)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return Signer(name, key, certificate)
