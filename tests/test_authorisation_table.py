@@ -458,6 +458,9 @@ def open_rows() -> list[Row]:
         with_body("notifier", "POST", "/v1/logout", EVERYONE, fixed(nobody)),
         simple("notifier", "GET", "/console", EVERYONE),
         Row("notifier", "GET", "/console/static/{path:path}", EVERYONE, console_script),
+        simple("notifier", "GET", "/feeds/alerts.atom", EVERYONE),
+        Row("notifier", "GET", "/feeds/cap/{sender}/{identifier}.xml", EVERYONE, public_cap,
+            why="(a Public, Actual alert)"),
     ]  # fmt: skip
     for service in ("registry", "gateway", "notifier"):
         rows += [
@@ -471,6 +474,12 @@ def open_rows() -> list[Row]:
             simple(service, "GET", "/redoc", EVERYONE),
         ]
     return rows
+
+
+async def public_cap(world: World, kind: str) -> httpx.Response:
+    alert = world.alert
+    url = f"/feeds/cap/{alert['sender']}/{alert['identifier']}.xml"
+    return await world.by_service["notifier"].get(url, headers=world.headers(kind))
 
 
 async def console_script(world: World, kind: str) -> httpx.Response:

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from services.common.app import service_app
 from services.common.health import kafka_check
-from services.notifier import console
+from services.notifier import console, public_api
 from services.notifier.api import router
 from services.notifier.runtime import Notifier
 from services.notifier.settings import NotifierSettings
@@ -74,5 +74,6 @@ def create_app(
     )
     app.include_router(router)
     app.include_router(console.router)
+    app.include_router(public_api.router)
     app.add_middleware(AbortableWebSockets)
     return app

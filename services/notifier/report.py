@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.cap import MsgType
-from schemas.cap_ingest import media_type_of
+from schemas.cap_ingest import is_json, media_type_of
 from schemas.cap_xml import to_cap_xml
 from schemas.deliveries import ChainEntry, DeliveryReport, DeliveryView
 from schemas.envelopes import AlertKey, Channel, DeliveryStatus
@@ -35,9 +35,16 @@ async def cap_document(
     it (read in ingest mode), any other's as the network holds it; for its sender and its
     recipients, as the delivery report."""
     alert, _ = await _readable(session, key, claims, "its document")
-    if alert.original is None:
-        return to_cap_xml(stored_alert(alert.cap_json)), "application/cap+xml"
-    return alert.original, media_type_of(alert.original)
+    return document_of(alert)
+
+
+def document_of(alert: ReceivedAlert, *, xml: bool = False) -> tuple[bytes, str]:
+    """A recorded alert's CAP document and its media type: an external source's exactly as it
+    sent it, any other's as CAP 1.2 XML as the network holds it (and, when `xml` asks for XML,
+    one that its source sent as JSON)."""
+    if alert.original is not None and not (xml and is_json(alert.original)):
+        return alert.original, media_type_of(alert.original)
+    return to_cap_xml(stored_alert(alert.cap_json)), "application/cap+xml"
 
 
 async def _readable(

@@ -29,7 +29,10 @@ from schemathesis_support import (
 
 from services.registry.identity import load_or_create_signing_key
 
-ANONYMOUS = ("/v1/login", "/v1/refresh", "/v1/logout", "/healthz", "/readyz")
+ANONYMOUS = (
+    "/v1/login", "/v1/refresh", "/v1/logout", "/healthz", "/readyz",
+    "/feeds/alerts.atom", "/feeds/cap/{sender}/{identifier}.xml",
+)  # fmt: skip
 PLANNERS = {("POST", "/v1/exercise-reports"), ("GET", "/v1/exercise-runs/{run_id}/deliveries")}
 """An exercise planner's routes (exercises:plan): called with the planner's token."""
 
