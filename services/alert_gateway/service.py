@@ -184,7 +184,7 @@ async def accept(
         async with sessions() as session:
             earlier = await _earlier(session, alert, digest)
             if earlier is not None and earlier.published:
-                return acceptance_of(earlier)
+                return acceptance_of(earlier, warnings, signature)
             chain, category = await _place_in_chain(session, alert, notes)
         if alert.status is Status.DRAFT:
             # Validated and answered, never published, and the identifier stays free.
@@ -209,7 +209,7 @@ async def accept(
         if earlier is None:  # reserved by a request whose broker write failed since
             raise _in_progress(alert)
         if earlier.published:
-            return acceptance_of(earlier)
+            return acceptance_of(earlier, warnings, signature)
     if earlier is not None:
         # Reserved, not published: by a request still waiting for the broker, or by one that
         # died before it could mark or forget it. A live request is done within two send
@@ -286,8 +286,13 @@ def _in_progress(alert: Alert) -> ProblemError:
     )
 
 
-def acceptance_of(row: Row[Any] | AcceptedAlert) -> Acceptance:
-    """The answer given for an accepted alert (the same each time it is asked)."""
+def acceptance_of(
+    row: Row[Any] | AcceptedAlert,
+    warnings: Sequence[IngestWarning] = (),
+    signature: SignatureVerdict | None = None,
+) -> Acceptance:
+    """The answer given for an accepted alert (the same each time it is asked: the same
+    document has the same `warnings` and verdict on its `signature`s)."""
     return Acceptance(
         sender=row.sender,
         identifier=row.identifier,
@@ -297,6 +302,8 @@ def acceptance_of(row: Row[Any] | AcceptedAlert) -> Acceptance:
         offset=row.offset,
         chain=AlertKey(sender=row.chain_sender, identifier=row.chain_identifier),
         received_at=aware(row.received_at),
+        warnings=list(warnings),
+        signature=signature,
     )
 
 

@@ -22,6 +22,7 @@ import aiosmtplib
 from schemas.cap import Alert, Certainty, Info, MsgType, Severity, Status, Urgency
 from schemas.cap_xml import to_cap_xml
 from schemas.errors import IngestWarning
+from schemas.signatures import SignatureVerdict
 
 MAX_SUBJECT = 200
 EXERCISE_BANNER = "EXERCISE — NOT A REAL EMERGENCY"
@@ -106,11 +107,13 @@ def render_email(
     language_available: bool,
     escalation: str | None = None,
     warnings: Sequence[IngestWarning] = (),
+    signature: SignatureVerdict | None = None,
 ) -> EmailMessage:
     """The alert as an e-mail to one recipient: plain-text body and the CAP XML attached."""
     message = _letter(
         alert=alert, mail_from=mail_from, language=language,
         language_available=language_available, escalation=escalation, warnings=warnings,
+        signature=signature,
     )  # fmt: skip
     for name, value in _recipient_headers(to, message_id).items():
         message[name] = value
@@ -149,6 +152,7 @@ class Letter:
         language_available: bool,
         escalation: str | None = None,
         warnings: Sequence[IngestWarning] = (),
+        signature: SignatureVerdict | None = None,
     ) -> None:
         self._mail_from = mail_from
         # Everything in it is 7-bit (encoded words, quoted-printable, base64): the same bytes
@@ -156,6 +160,7 @@ class Letter:
         self._data = _letter(
             alert=alert, mail_from=mail_from, language=language,
             language_available=language_available, escalation=escalation, warnings=warnings,
+            signature=signature,
         ).as_bytes(policy=policy.SMTP)  # fmt: skip
 
     def to(self, address: str, *, message_id: str) -> Mail:
@@ -175,6 +180,7 @@ def _letter(
     language_available: bool,
     escalation: str | None,
     warnings: Sequence[IngestWarning],
+    signature: SignatureVerdict | None,
 ) -> EmailMessage:
     info = choose_info(alert, language)
     message = EmailMessage()
@@ -185,7 +191,7 @@ def _letter(
     message["X-CAP-Status"] = alert.status.value
     body = _body(
         alert, info, language_available=language_available, escalation=escalation,
-        warnings=warnings,
+        warnings=warnings, signature=signature,
     )  # fmt: skip
     # Quoted-printable keeps the message 7-bit clean for relays without 8BITMIME.
     message.set_content(body, charset="utf-8", cte="quoted-printable")
@@ -325,6 +331,7 @@ def _body(
     language_available: bool,
     escalation: str | None,
     warnings: Sequence[IngestWarning],
+    signature: SignatureVerdict | None = None,
 ) -> str:
     exercise = alert.status in _EXERCISE_STATUSES
     blocks: list[list[str]] = []
@@ -343,6 +350,8 @@ def _body(
         blocks.append([f"Sent: {_when(alert.sent)}"])
     if alert.note:
         blocks.append(["Note:", alert.note])
+    if signature is not None and signature.signatures:
+        blocks.append([f"Signature: {signature.summary()}."])
     if warnings:
         # An external source's alert: the officer must know it is not all its issuer said.
         blocks.append(

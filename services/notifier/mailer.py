@@ -170,6 +170,7 @@ class Mailer:
                 alert=stored_alert(alert_row.cap_json), mail_from=self._settings.mail_from,
                 language=delivery.language, language_available=delivery.language_available,
                 escalation=job.escalation, warnings=alert_row.warnings,
+                signature=alert_row.signature,
             ),
         )  # fmt: skip
 

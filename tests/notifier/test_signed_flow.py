@@ -100,6 +100,14 @@ async def test_signed_alerts_are_verified_by_the_senders_policy_and_the_verdict_
                 "Province de Liège",
                 "Euregio Maas-Rijn",
             ]
+        mails = await net.smtp.wait_for(len(FLOOD_RECIPIENTS), timeout=20)
+        for mail in mails:
+            body = mail.get_body(("plain",))
+            assert body is not None
+            assert (
+                "Signature: signed by Province de Liège, verified; signed by Euregio Maas-Rijn, "
+                "verified." in str(body.get_content())
+            )
         # Byte for byte downstream, so that a recipient can verify both signatures itself.
         kept = await net.notifier.http.get(
             f"/v1/alerts/{alert['sender']}/{alert['identifier']}/cap", headers=system
