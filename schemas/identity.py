@@ -57,6 +57,9 @@ class Scope(StrEnum):
     ALERTS_COMPOSE_EXERCISE = "alerts:compose-exercise"
     """A trainee's or an exercise participant's: compose as with alerts:compose, but alerts of
     status Exercise only (the console's composer is then in exercise mode)."""
+    FEEDS_INGEST = "feeds:ingest"
+    """The feed ingest worker's: read the registered CAP feeds, and get a token publishing as
+    the organisation of a feed (the external source whose warnings the feed brings)."""
 
 
 class Audience(StrEnum):
@@ -88,6 +91,7 @@ SCOPE_AUDIENCES: dict[Scope, tuple[Audience, ...]] = {
     Scope.ALERTS_COMPOSE: (Audience.GATEWAY,),
     Scope.ALERTS_COMPOSE_EXERCISE: (Audience.GATEWAY,),
     Scope.ALERTS_APPROVE: (Audience.GATEWAY,),
+    Scope.FEEDS_INGEST: (Audience.REGISTRY,),
 }
 """Which services honour each scope: a token is issued for the services its scopes open."""
 

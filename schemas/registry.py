@@ -13,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    HttpUrl,
     field_validator,
     model_validator,
 )
@@ -338,6 +339,43 @@ class ConsoleUserIn(Record):
     disabled: bool = False
 
 
+MIN_POLL_SECONDS = 30
+MAX_POLL_SECONDS = 86_400
+
+
+class CapFeedIn(Record):
+    """An external source's public CAP feed (Atom or RSS 2.0), which the feed ingest worker
+    polls: each new CAP document it lists is published as an alert of `organisation`, whose
+    cap_mode, max_cap_bytes and signature_policy apply to it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "meteoalarm-de",
+                    "url": "https://feeds.meteoalarm.org/feeds/meteoalarm-legacy-atom-germany",
+                    "organisation": "de-dwd",
+                    "poll_seconds": 300,
+                    "enabled": True,
+                }
+            ]
+        }
+    )
+
+    id: Slug
+    url: HttpUrl = Field(description="The feed's address (http or https).")
+    organisation: Slug = Field(
+        description="The external source whose alerts the feed brings: it is their sender."
+    )
+    poll_seconds: int = Field(
+        default=300,
+        ge=MIN_POLL_SECONDS,
+        le=MAX_POLL_SECONDS,
+        description="How often the feed is asked for what is new.",
+    )
+    enabled: bool = True
+
+
 class Versioned(BaseModel):
     """Adds the record's version, also sent as its ETag."""
 
@@ -358,6 +396,10 @@ class ContactPointOut(ContactPointIn, Versioned):
 
 class AgreementOut(AgreementIn, Versioned):
     """An agreement as stored."""
+
+
+class CapFeedOut(CapFeedIn, Versioned):
+    """A CAP feed as stored."""
 
 
 class ApiClientOut(Record, Versioned):

@@ -63,8 +63,9 @@ async def token(
     `refresh_token` (a session started by /v1/login) for duty officers.
 
     `scope` narrows the token to some of the granted scopes, `resource` (RFC 8707) to some
-    of the services they open. `on_behalf_of` (with `alerts:on-behalf`) asks a token that
-    publishes as an organisation owning threshold rules, naming the client in `act`.
+    of the services they open. `on_behalf_of` asks a token that publishes as an organisation
+    owning threshold rules (with `alerts:on-behalf`) or registered with a CAP feed (with
+    `feeds:ingest`), naming the client in `act`.
     """
     credentials: Credentials = request.app.state.credentials
     address = client_address(request)
@@ -209,21 +210,33 @@ async def _principal(db: AsyncSession, account: m.ApiClient | m.ConsoleUser) -> 
 
 
 async def _on_behalf(request: Request, service: Principal, organisation_id: str) -> Principal:
-    """A token publishing as `organisation_id`, for a service allowed to (the evaluator), and
-    only for an organisation that owns threshold rules (it raises their alerts)."""
-    if Scope.ALERTS_ON_BEHALF not in service.scopes:
+    """A token publishing as `organisation_id`, for a service allowed to: the evaluator
+    (alerts:on-behalf) for an organisation that owns threshold rules (it raises their alerts),
+    the feed ingest worker (feeds:ingest) for the organisation of an enabled CAP feed (it
+    brings in that source's alerts). Neither acts for the other's organisations."""
+    grounds = {
+        Scope.ALERTS_ON_BEHALF: select(m.ThresholdRule.id).where(
+            m.ThresholdRule.owner_id == organisation_id
+        ),
+        Scope.FEEDS_INGEST: select(m.CapFeed.id).where(
+            m.CapFeed.organisation_id == organisation_id, m.CapFeed.enabled.is_(True)
+        ),
+    }
+    held = [scope for scope in grounds if scope in service.scopes]
+    if not held:
         raise oauth_error(
             403, "unauthorized_client", f"{service.sub} may not act for another organisation."
         )
     async with request.app.state.sessions() as db:
-        owns = await db.scalar(
-            select(m.ThresholdRule.id).where(m.ThresholdRule.owner_id == organisation_id).limit(1)
-        )
-        if owns is None:
+        for scope in held:
+            if await db.scalar(grounds[scope].limit(1)) is not None:
+                break
+        else:
             raise oauth_error(
                 403,
                 "unauthorized_client",
-                f"{organisation_id} owns no threshold rule: nobody acts for it.",
+                f"nothing lets {service.sub} act for {organisation_id} (a threshold rule it "
+                "owns, for alerts:on-behalf; an enabled CAP feed of it, for feeds:ingest).",
             )
         return await speaking_for(
             db, organisation_id, "client", service.sub, [Scope.ALERTS_PUBLISH],

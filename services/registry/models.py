@@ -240,6 +240,23 @@ class ApiClient(Versioned, Base):
     revoked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
 
+class CapFeed(Versioned, Base):
+    """An external source's public CAP feed, polled by the feed ingest worker."""
+
+    __tablename__ = "cap_feeds"
+    __table_args__ = (
+        CheckConstraint("poll_seconds >= 30 AND poll_seconds <= 86400", name="poll_bounds"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2100), nullable=False)
+    organisation_id: Mapped[str] = mapped_column(
+        ForeignKey("organisations.id", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    poll_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=300)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+
+
 class ConsoleUser(Versioned, Base):
     """A duty officer who logs in to the console with a password."""
 

@@ -22,6 +22,8 @@ from schemas.registry import (
     AgreementOut,
     ApiClientIn,
     ApiClientOut,
+    CapFeedIn,
+    CapFeedOut,
     ConsoleUserIn,
     ConsoleUserOut,
     ContactPointIn,
@@ -349,6 +351,27 @@ async def _officers_stay_with_their_desk(session: AsyncSession, record: ContactP
         )
 
 
+def _feed_record(row: m.CapFeed) -> CapFeedOut:
+    return CapFeedOut(
+        id=row.id,
+        url=row.url,
+        organisation=row.organisation_id,
+        poll_seconds=row.poll_seconds,
+        enabled=row.enabled,
+        version=row.version,
+    )
+
+
+def _feed_row(record: BaseModel, row: m.CapFeed | None) -> m.CapFeed:
+    assert isinstance(record, CapFeedIn)
+    row = row or m.CapFeed(id=record.id)
+    row.url = str(record.url)
+    row.organisation_id = record.organisation
+    row.poll_seconds = record.poll_seconds
+    row.enabled = record.enabled
+    return row
+
+
 def _indicator_record(row: m.Indicator) -> IndicatorOut:
     return IndicatorOut(
         id=row.id,
@@ -442,6 +465,7 @@ KINDS: dict[str, Kind] = {
                 ),
                 Referrer(m.ApiClient.organisation_id, "api_clients", m.ApiClient.client_id),
                 Referrer(m.ConsoleUser.organisation_id, "console_users", m.ConsoleUser.username),
+                Referrer(m.CapFeed.organisation_id, "cap_feeds", m.CapFeed.id),
             ),
             filters={
                 "kind": _equals("kind"),
@@ -539,6 +563,21 @@ KINDS: dict[str, Kind] = {
             filters={"category": _equals("category"), "period": _equals("period")},
             # The catalogue is the network's common vocabulary: agencies and services read it.
             readers=(Scope.REGISTRY_READ, Scope.THRESHOLDS_READ, Scope.THRESHOLDS_WRITE),
+        ),
+        Kind(
+            path="cap-feeds",
+            entity=RegistryEntity.CAP_FEED,
+            table=m.CapFeed,
+            key="id",
+            record_in=CapFeedIn,
+            record_out=CapFeedOut,
+            to_record=_feed_record,
+            to_row=_feed_row,
+            references=(Reference("organisation", m.Organisation, "organisation"),),
+            referrers=(),
+            filters={"organisation": _equals("organisation"), "enabled": _equals("enabled")},
+            # The feed ingest worker reads what it polls with its own scope.
+            readers=(Scope.REGISTRY_READ, Scope.FEEDS_INGEST),
         ),
     )
 }

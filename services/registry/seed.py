@@ -34,6 +34,7 @@ SECTIONS = {
     "indicators": "indicators",
     "api_clients": "api-clients",
     "console_users": "console-users",
+    "cap_feeds": "cap-feeds",
 }
 RULES = "threshold_rules"
 """Written last, each as its owner would (a new version when it differs from the latest)."""
