@@ -24,6 +24,7 @@ from services.common.settings import ServiceSettings
 from services.evaluator.cli import thresholds_app
 from services.evaluator.settings import EvaluatorSettings
 from services.exercise.cli import exercise_app
+from services.feed_ingest.settings import FeedIngestSettings
 from services.localnet import mailsink
 from services.localnet.cli import down, kafka_app, up
 from services.localnet.postgres_cli import postgres_app
@@ -41,6 +42,7 @@ SERVICE_SETTINGS: dict[str, type[ServiceSettings]] = {
     "alert_gateway": GatewaySettings,
     "notifier": NotifierSettings,
     "evaluator": EvaluatorSettings,
+    "feed_ingest": FeedIngestSettings,
 }
 """Each service's package name and its settings, whose env prefix configures it."""
 
@@ -75,6 +77,7 @@ class Service(StrEnum):
     ALERT_GATEWAY = "alert_gateway"
     NOTIFIER = "notifier"
     EVALUATOR = "evaluator"
+    FEED_INGEST = "feed_ingest"
 
 
 def ping_seconds(settings: ServiceSettings) -> float:

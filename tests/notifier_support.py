@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import signal
 import socket
@@ -25,6 +26,7 @@ from gateway_support import Gateway, flood_alert, running_gateway
 from registry_support import NO_KAFKA, Registry, running_registry
 from smtp_support import SmtpServer, running_smtp
 
+from schemas import to_cap_xml, validate_alert
 from schemas.console import SERVER_MESSAGE, FeedItem, ItemKind, ServerMessage
 from schemas.topics import MAX_RECORD_BYTES
 from services.cli import KEEP_ALIVE_SECONDS, SERVICE_SETTINGS, ping_seconds
@@ -375,6 +377,26 @@ def meuse_alert(**changes: Any) -> dict[str, Any]:
     for info in alert["info"]:
         info["area"][0]["geocode"] = [{"valueName": "NUTS2", "value": "BE33"}]
     return alert
+
+
+POLYGONS = 400
+
+
+def many_polygons() -> tuple[dict[str, Any], bytes]:
+    """A Meuse alert whose area holds POLYGONS distinct rings of 250 points over Liège
+    (~1.7 MB), as a national service's detailed warning areas are."""
+    alert = meuse_alert()
+    rings = []
+    for k in range(POLYGONS):
+        radius = 0.02 + k * 0.0001
+        points = [
+            f"{50.63 + radius * math.sin(2 * math.pi * j / 250):.5f},"
+            f"{5.57 + radius * math.cos(2 * math.pi * j / 250):.5f}"
+            for j in range(250)
+        ]
+        rings.append(" ".join([*points, points[0]]))
+    alert["info"][0]["area"][0]["polygon"] = rings
+    return alert, to_cap_xml(validate_alert(alert))
 
 
 def follow_up(original: dict[str, Any], msg_type: str) -> dict[str, Any]:

@@ -155,7 +155,7 @@ def test_the_registry_believes_forwarded_addresses_of_the_notifier_only() -> Non
     assert ipaddress.ip_address(notifier) in ipaddress.ip_network(subnet["subnet"])
 
 
-@pytest.mark.parametrize("service", ["alert_gateway", "notifier", "evaluator"])
+@pytest.mark.parametrize("service", ["alert_gateway", "notifier", "evaluator", "feed_ingest"])
 def test_each_service_asking_the_registry_has_a_client_of_its_own(service: str) -> None:
     env = environment(service)
     prefix = SERVICE_SETTINGS[service].model_config["env_prefix"]

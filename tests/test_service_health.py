@@ -80,6 +80,10 @@ def test_service_is_ready_when_kafka_answers(
         # No registry runs in this test: the evaluator has no rules to watch with, so not ready.
         assert ready.status_code == 503
         assert checks["registry_rules"].startswith("unavailable")
+    elif service == "feed_ingest":
+        # No registry runs in this test: the worker knows no feeds to poll, so not ready.
+        assert ready.status_code == 503
+        assert checks["registry_feeds"].startswith("unavailable")
     else:
         assert ready.status_code == 200, ready.text
         assert set(checks.values()) == {"ok"}

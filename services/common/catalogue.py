@@ -12,13 +12,10 @@ import time
 import structlog
 
 from schemas.identity import Scope
-from schemas.registry import Page
 from schemas.thresholds import IndicatorOut
-from services.common.registry_client import RegistryClient, RegistryRefused, RegistryUnavailable
+from services.common.registry_client import RegistryClient, RegistryUnavailable
 
 log = structlog.get_logger(__name__)
-
-PAGE = 500
 
 
 class IndicatorCatalogue:
@@ -44,16 +41,7 @@ class IndicatorCatalogue:
         return self._indicators
 
     async def _read(self) -> dict[str, IndicatorOut]:
-        found: dict[str, IndicatorOut] = {}
-        offset = 0
-        while True:
-            response = await self._registry.request(
-                "GET", f"/v1/indicators?limit={PAGE}&offset={offset}", scope=Scope.THRESHOLDS_READ
-            )
-            if response.status_code != 200:
-                raise RegistryRefused(f"registry answered {response.status_code}: {response.text}")
-            page = Page[IndicatorOut].model_validate_json(response.content)
-            found |= {indicator.id: indicator for indicator in page.items}
-            offset += len(page.items)
-            if not page.items or offset >= page.total:
-                return found
+        indicators = await self._registry.records(
+            "indicators", IndicatorOut, scope=Scope.THRESHOLDS_READ
+        )
+        return {indicator.id: indicator for indicator in indicators}

@@ -13,11 +13,13 @@ import asyncio
 import base64
 import json
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel
 
 from schemas.identity import Scope, TokenResponse
+from schemas.registry import Page
 from services.common.settings import RegistryClientSettings
 
 
@@ -26,6 +28,9 @@ class RegistryUnavailable(Exception):
 
 
 RETRY_SECONDS = (0.5, 1, 2, 5)
+PAGE = 500
+"""Records asked per page when every record of a kind is read (the registry's largest)."""
+Record = TypeVar("Record", bound=BaseModel)
 
 
 def retry_delay(attempt: int) -> float:
@@ -106,6 +111,23 @@ class RegistryClient:
             )  # fmt: skip
         return response
 
+    async def records(self, kind: str, model: type[Record], *, scope: Scope) -> list[Record]:
+        """Every record of a kind (`/v1/{kind}`), read page by page with a token of `scope`.
+
+        RegistryRefused when the registry refuses; RegistryUnavailable when it does not answer.
+        """
+        found: list[Record] = []
+        while True:
+            response = await self.request(
+                "GET", f"/v1/{kind}?limit={PAGE}&offset={len(found)}", scope=scope
+            )
+            if response.status_code != 200:
+                raise RegistryRefused(f"registry answered {response.status_code}: {response.text}")
+            page = Page[model].model_validate_json(response.content)  # type: ignore[valid-type]
+            found += page.items
+            if not page.items or len(found) >= page.total:
+                return found
+
     async def _send(self, method: str, path: str, **options: Any) -> httpx.Response:
         try:
             # httpx bounds each phase; this bounds the whole exchange.
@@ -116,6 +138,36 @@ class RegistryClient:
         if response.status_code >= 500:
             raise RegistryUnavailable(f"the registry answered {response.status_code}")
         return response
+
+
+REFUSED_FOR_GOOD = frozenset({400, 403, 409, 413, 415, 422})
+"""Answers of the gateway that sending the same document again cannot change."""
+
+
+async def post_as(
+    registry: RegistryClient,
+    http: httpx.AsyncClient,
+    organisation: str,
+    path: str,
+    *,
+    content: bytes | str,
+    content_type: str,
+) -> httpx.Response:
+    """POST `content` to `path` of the gateway publishing as `organisation` (a token on its
+    behalf), once more with a fresh token if the gateway refused the token (401)."""
+    response = None
+    for _ in range(2):
+        token = await registry.token(Scope.ALERTS_PUBLISH, on_behalf_of=organisation)
+        response = await http.post(
+            path,
+            content=content,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+        )
+        if response.status_code != 401:
+            break
+        registry.forget(Scope.ALERTS_PUBLISH, on_behalf_of=organisation)
+    assert response is not None
+    return response
 
 
 def registry_client_of(

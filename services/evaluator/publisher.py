@@ -25,15 +25,18 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from schemas.identity import Scope
-from services.common.registry_client import RegistryClient, RegistryRefused, RegistryUnavailable
+from services.common.registry_client import (
+    REFUSED_FOR_GOOD,
+    RegistryClient,
+    RegistryRefused,
+    RegistryUnavailable,
+    post_as,
+)
 from services.evaluator.models import OutgoingAlert
 
 log = structlog.get_logger(__name__)
 
 ALERTS_PATH = "/v1/alerts"
-FOR_GOOD = frozenset({400, 403, 409, 413, 415, 422})
-"""Answers that sending the same document again cannot change."""
 LOOK_AHEAD = 500
 """Waiting messages read per round, among which the oldest of each series is found."""
 
@@ -84,7 +87,7 @@ class Publisher:
             await self._note(row.id, sent=True)
             log.info("alert_sent", alert=row.key, owner=row.owner)
             return True
-        if response.status_code in FOR_GOOD:
+        if response.status_code in REFUSED_FOR_GOOD:
             await self._note(row.id, refusal=f"{response.status_code} {response.text[:2000]}")
             log.error(
                 "alert refused by the gateway", alert=row.key,
@@ -96,19 +99,10 @@ class Publisher:
         return False
 
     async def _post(self, row: OutgoingAlert) -> httpx.Response:
-        response = None
-        for _ in range(2):  # once more with a fresh token if the gateway refused the token
-            token = await self._registry.token(Scope.ALERTS_PUBLISH, on_behalf_of=row.owner)
-            response = await self._gateway.post(
-                ALERTS_PATH,
-                content=row.cap_json,
-                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            )
-            if response.status_code != 401:
-                break
-            self._registry.forget(Scope.ALERTS_PUBLISH, on_behalf_of=row.owner)
-        assert response is not None
-        return response
+        return await post_as(
+            self._registry, self._gateway, row.owner, ALERTS_PATH,
+            content=row.cap_json, content_type="application/json",
+        )  # fmt: skip
 
     async def _note(
         self, row_id: int, *, sent: bool = False, attempt: bool = False, refusal: str | None = None

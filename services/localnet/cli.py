@@ -24,6 +24,7 @@ from services.localnet.network import (
 from services.localnet.service import (
     LocalService,
     evaluator_service,
+    feed_ingest_service,
     gateway_service,
     notifier_service,
     registry_service,
@@ -41,6 +42,7 @@ REGISTRY_PORT = 8100
 GATEWAY_PORT = 8200
 NOTIFIER_PORT = 8300
 EVALUATOR_PORT = 8400
+FEED_INGEST_PORT = 8500
 MAIL_FOLDER = Path(".state") / "mail"
 
 _console = Console()
@@ -125,6 +127,10 @@ def up(timeout: TimeoutOption = kafka.START_TIMEOUT_S, brokers: BrokersOption = 
             root / ".state", bootstrap, EVALUATOR_PORT, registry.url, gateway.url
         )
         services.append(_running(root, evaluator))
+        feeds = feed_ingest_service(
+            root / ".state", bootstrap, FEED_INGEST_PORT, registry.url, gateway.url
+        )
+        services.append(_running(root, feeds))
         demo = demo_credentials(read_seed(DEFAULT_SEED))
         path = write_network(root, services, demo=demo)
     table = Table(title="crossalert local network", title_justify="left")
@@ -139,6 +145,10 @@ def up(timeout: TimeoutOption = kafka.START_TIMEOUT_S, brokers: BrokersOption = 
     _console.print(
         f"Threshold evaluator: {evaluator.url}/readyz — agencies submit their figures to "
         f"{gateway.url}/v1/observations (JSON or CSV)"
+    )
+    _console.print(
+        f"CAP feed ingest: {feeds.url}/readyz — register an external source's feed at "
+        f"{registry.url}/v1/cap-feeds"
     )
     _console.print(f"Mails sent by the notifier: {root / MAIL_FOLDER}/*.eml")
     logins = Table(title="demo duty officers (console)", title_justify="left")

@@ -135,8 +135,28 @@ def evaluator_service(
     )  # fmt: skip
 
 
+def feed_ingest_service(
+    state_dir: Path,
+    bootstrap: str,
+    port: int,
+    registry_url: str,
+    gateway_url: str,
+    **settings: str,
+) -> LocalService:
+    """The feed ingest worker, reading the registered CAP feeds and publishing what they bring
+    as each feed's organisation (the seed's demo client `svc-feed-ingest`), through the gateway
+    at `gateway_url`."""
+    return _service(
+        "feed_ingest", "FEEDS", state_dir, bootstrap, port, registry_url=registry_url,
+        registry_client_id=FEED_INGEST_CLIENT[0], registry_client_secret=FEED_INGEST_CLIENT[1],
+        gateway_url=gateway_url, **settings,
+    )  # fmt: skip
+
+
 EVALUATOR_CLIENT = ("svc-evaluator", "demo-secret-svc-evaluator")
 """The seed's API client the evaluator reads rules and publishes for agencies as."""
+FEED_INGEST_CLIENT = ("svc-feed-ingest", "demo-secret-svc-feed-ingest")
+"""The seed's API client the feed ingest worker reads feeds and publishes for sources as."""
 NOTIFIER_CLIENT = ("svc-notifier", "demo-secret-svc-notifier")
 """The seed's API client the notifier routes as (scope routing:resolve)."""
 GATEWAY_CLIENT = ("svc-alert-gateway", "demo-secret-svc-alert-gateway")

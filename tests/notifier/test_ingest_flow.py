@@ -8,13 +8,19 @@ travels on the log beside the repaired alert.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 from gateway_support import envelopes_on
 from lxml import etree
-from notifier_support import FLOOD_RECIPIENTS, ids, meuse_alert, network_on
+from notifier_support import (
+    FLOOD_RECIPIENTS,
+    POLYGONS,
+    ids,
+    many_polygons,
+    meuse_alert,
+    network_on,
+)
 
 from schemas import CAP_NAMESPACE, parse_cap_xml, to_cap_xml, validate_alert
 from schemas.deliveries import DeliveryReport
@@ -43,26 +49,6 @@ def damaged_meuse_alert() -> tuple[dict[str, Any], bytes]:
     second.text = "Coupez le gaz."
     instruction.addnext(second)
     return alert, etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-
-
-POLYGONS = 400
-
-
-def many_polygons() -> tuple[dict[str, Any], bytes]:
-    """A Meuse alert whose area holds POLYGONS distinct rings of 250 points over Liège
-    (~1.7 MB), as a national service's detailed warning areas are."""
-    alert = meuse_alert()
-    rings = []
-    for k in range(POLYGONS):
-        radius = 0.02 + k * 0.0001
-        points = [
-            f"{50.63 + radius * math.sin(2 * math.pi * j / 250):.5f},"
-            f"{5.57 + radius * math.cos(2 * math.pi * j / 250):.5f}"
-            for j in range(250)
-        ]
-        rings.append(" ".join([*points, points[0]]))
-    alert["info"][0]["area"][0]["polygon"] = rings
-    return alert, to_cap_xml(validate_alert(alert))
 
 
 def said_of(warnings: list[dict[str, str]]) -> list[tuple[str, str, str]]:
