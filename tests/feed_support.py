@@ -144,14 +144,13 @@ def rss_feed(*entries: Entry) -> bytes:
     ).encode()
 
 
-@asynccontextmanager
-async def running_feed_ingest(
+def feed_ingest_app(
     state: Path, kafka: str, registry: Registry, gateway: httpx.AsyncClient, **settings: Any
-) -> AsyncIterator[FeedIngest]:
-    """The worker in this process, as the world's client feed-ingest, on a SQLite file in
-    `state` (the same file again after a restart); its runtime."""
+) -> FastAPI:
+    """The worker's app, as the world's client feed-ingest, on a SQLite file in `state` (the
+    same file again after a restart), reaching the registry and `gateway` in-process."""
     settings.setdefault("database_url", f"sqlite+aiosqlite:///{state / 'feed-ingest.sqlite3'}")
-    app = create_app(
+    return create_app(
         FeedIngestSettings(
             kafka_bootstrap_servers=kafka,
             registry_url="http://registry",
@@ -164,5 +163,13 @@ async def running_feed_ingest(
         registry_client=registry.http,
         gateway_client=gateway,
     )
+
+
+@asynccontextmanager
+async def running_feed_ingest(
+    state: Path, kafka: str, registry: Registry, gateway: httpx.AsyncClient, **settings: Any
+) -> AsyncIterator[FeedIngest]:
+    """The worker running in this process (feed_ingest_app); its runtime."""
+    app = feed_ingest_app(state, kafka, registry, gateway, **settings)
     async with app.router.lifespan_context(app):
         yield app.state.feeds

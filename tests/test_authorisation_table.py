@@ -2,10 +2,10 @@
 
 Liège's system publishes a flood alert for its province. The Meuse agreement brings it to
 Zuid-Limburg; it never reaches Metz (tests/registry/world.yaml). Every route of the registry,
-the gateway and the notifier is then called with every kind of token: the sender's system
-and officer, a recipient's, a stranger's, the network's routing service, a directory reader,
-the administrator, and none. Each row says who gets an answer; everyone else is refused, and
-nobody's answer or log line holds a secret.
+the gateway, the notifier and the feed ingest worker is then called with every kind of token:
+the sender's system and officer, a recipient's, a stranger's, the network's routing service,
+a directory reader, the feed ingest worker, the administrator, and none. Each row says who gets
+an answer; everyone else is refused, and nobody's answer or log line holds a secret.
 
 A route that is not in the table fails `test_every_route_is_in_the_table`: a new route is born
 with its row (see docs/security.md, which states the same table in words).
@@ -14,6 +14,7 @@ with its row (see docs/security.md, which states the same table in words).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,6 +28,7 @@ import yaml
 from evaluator_support import version
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
+from feed_support import feed_ingest_app
 from notifier_support import Network, login, meuse_alert, network_on
 from registry_support import WORLD
 from starlette.routing import Route, WebSocketRoute
@@ -43,6 +45,7 @@ SYSTEMS = {
     "network_service": ("notifier", "notifier-secret-123"),
     "directory_reader": ("reader", "reader-secret-123"),
     "exercise_planner": ("planner", "planner-secret-123"),
+    "feed_service": ("feed-ingest", "feed-ingest-secret-123"),
     "administrator": ("admin", "admin-secret-123"),
 }
 OFFICERS = {
@@ -63,7 +66,7 @@ SENDERS = {
 KINDS = ["anonymous", *OFFICERS, *SYSTEMS]
 EVERYONE = frozenset(KINDS)
 
-Service = str  # "registry", "gateway" or "notifier"
+Service = str  # "registry", "gateway", "notifier" or "feeds" (the feed ingest worker)
 
 
 @dataclass
@@ -72,6 +75,8 @@ class World:
     tokens: dict[str, str | None]
     alert: dict[str, Any]
     by_service: dict[Service, httpx.AsyncClient]
+    feeds: FastAPI | None = None
+    """The feed ingest worker's app (its routes are its health and metrics)."""
 
     def headers(self, kind: str) -> dict[str, str]:
         token = self.tokens[kind]
@@ -177,6 +182,11 @@ def records(prefix: str) -> dict[str, tuple[str, dict[str, Any]]]:
             {"id": f"{prefix}-indicator", "unit": "cases", "period": "day", "category": "Health",
              "names": {"en": "Test indicator"}},
         ),
+        "cap-feeds": (
+            f"{prefix}-feed",
+            {"id": f"{prefix}-feed", "url": "http://127.0.0.1:9/feed.atom",
+             "organisation": "be-nccn", "enabled": False},
+        ),
     }  # fmt: skip
 
 
@@ -192,6 +202,8 @@ def record_rows() -> list[Row]:
     for kind, (_, body) in records("zy").items():
         # Indicators and regions' public names are read by the agencies and the evaluator too.
         readers = CATALOGUE if kind in ("indicators", "regions") else DIRECTORY
+        # The feed ingest worker reads the feeds it polls.
+        readers |= {"feed_service"} if kind == "cap-feeds" else set()
         rows += [
             simple("registry", "GET", f"/v1/{kind}", readers),
             simple("registry", "GET", f"/v1/{kind}/{{key}}", readers, key=records("zz")[kind][0]),
@@ -462,7 +474,7 @@ def open_rows() -> list[Row]:
         Row("notifier", "GET", "/feeds/cap/{sender}/{identifier}.xml", EVERYONE, public_cap,
             why="(a Public, Actual alert)"),
     ]  # fmt: skip
-    for service in ("registry", "gateway", "notifier"):
+    for service in ("registry", "gateway", "notifier", "feeds"):
         rows += [
             simple(service, "GET", "/healthz", EVERYONE),
             simple(service, "GET", "/readyz", EVERYONE),
@@ -520,7 +532,12 @@ async def world(
     tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str
 ) -> AsyncIterator[World]:
     state = tmp_path_factory.mktemp("authorisation")
-    async with network_on(state, kafka_bootstrap) as network:
+    async with network_on(state, kafka_bootstrap) as network, contextlib.AsyncExitStack() as stack:
+        feeds = feed_ingest_app(state, kafka_bootstrap, network.registry, network.gateway.http)
+        await stack.enter_async_context(feeds.router.lifespan_context(feeds))
+        feeds_http = await stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=feeds), base_url="http://feeds")
+        )
         tokens: dict[str, str | None] = {"anonymous": None}
         for kind, (client, secret) in SYSTEMS.items():
             tokens[kind] = await network.registry.token(client, secret)
@@ -532,8 +549,9 @@ async def world(
             "registry": network.registry.http,
             "gateway": network.gateway.http,
             "notifier": network.notifier.http,
+            "feeds": feeds_http,
         }
-        world = World(network, tokens, alert, by_service)
+        world = World(network, tokens, alert, by_service, feeds)
         await _create_throwaway_records(world)
         written = await network.registry.http.post(
             "/v1/threshold-rules", json=rule_body(RULE), headers=world.headers("rule_owner")
@@ -604,8 +622,9 @@ def routes_of(service: Service, app: FastAPI) -> set[tuple[Service, str, str]]:
 async def test_every_route_is_in_the_table(world: World) -> None:
     network = world.network
     assert network.notifier.app is not None  # in-process
+    assert world.feeds is not None
     apps = {"registry": network.registry.app, "gateway": network.gateway.app,
-            "notifier": network.notifier.app}  # fmt: skip
+            "notifier": network.notifier.app, "feeds": world.feeds}  # fmt: skip
     routes = set().union(*(routes_of(name, app) for name, app in apps.items()))
     tabled = {(row.service, row.method, row.path) for row in TABLE} | set(ELSEWHERE)
 
