@@ -37,6 +37,7 @@ from services.feed_ingest.models import SeenEntry
 from services.feed_ingest.runtime import FeedIngest
 
 ADMIN = ("admin", "admin-secret-123")
+FEEDS = ("naads.atom", "eccc.atom", "liege.atom", "nws.rss")
 ATOM = "application/atom+xml"
 RSS = "application/rss+xml"
 
@@ -202,11 +203,13 @@ async def test_new_alerts_of_atom_and_rss_feeds_reach_the_duty_officers_once(
             }  # fmt: skip
             assert server.hits["cap/naads-copy.xml"] == 1
 
-            # Nothing new: every feed answers 304, and no document is asked for again.
+            # Nothing new: every feed answers 304 (its body went once), and no document is
+            # asked for again.
             await worker.poll_now()
-            for feed in ("naads.atom", "eccc.atom", "liege.atom", "nws.rss"):
-                assert server.not_modified[feed] == 1, feed
-            assert polls("nws", "not_modified") == 1
+            for feed in FEEDS:
+                assert server.not_modified[feed] >= 1, feed
+                assert server.hits[feed] - server.not_modified[feed] == 1, feed
+            assert polls("nws", "not_modified") >= 1
 
         # The NWS index changes while the worker is down: the blizzard entry says it was
         # updated. Restarted, the worker reads the changed index, fetches that entry's document
@@ -219,7 +222,10 @@ async def test_new_alerts_of_atom_and_rss_feeds_reach_the_duty_officers_once(
         ) as worker:
             await worker.poll_now()
             assert (await outcomes(worker, "nws"))["blizzard"] == ("duplicate", None)
-            assert server.not_modified["naads.atom"] == 2
+        # The validators outlived the restart: the unchanged feeds' bodies still went once.
+        for feed in FEEDS:
+            sent = server.hits[feed] - server.not_modified[feed]
+            assert sent == (2 if feed == "nws.rss" else 1), feed
         assert server.hits[f"cap/{BLIZZARD}"] == 2
         for refused in (NEVADA, AIRNOW, FLASH_FLOOD, NAADS):
             assert server.hits[f"cap/{refused}"] == 1, refused
@@ -256,8 +262,8 @@ async def test_a_failing_feed_never_stops_the_others(tmp_path: Path, kafka_boots
             await worker.poll_now()
             wanted = {identity(THUNDER_BAY)[1], identity(NAADS)[1]}
             await console.wait_for(lambda c: wanted <= set(ids(c)), timeout=60, what="alerts")
-            assert polls("unreachable", "unreachable") == 1
-            assert polls("garbage", "failed") == 1
+            assert polls("unreachable", "unreachable") >= 1
+            assert polls("garbage", "failed") >= 1
             assert await outcomes(worker, "naads-64k") == {
                 "large": ("refused", "too_large"),
                 "endless": ("refused", "too_large"),
@@ -265,6 +271,7 @@ async def test_a_failing_feed_never_stops_the_others(tmp_path: Path, kafka_boots
             }
             assert server.sent["endless.xml"] < 16 * 1024 * 1024  # of 64 MiB
 
+            before = polls("unreachable", "unreachable")
             await worker.poll_now()  # refused for good: not asked for again
-            assert polls("unreachable", "unreachable") == 2
+            assert polls("unreachable", "unreachable") > before
             assert server.hits["cap/large.xml"] == server.hits["endless.xml"] == 1
