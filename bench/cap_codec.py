@@ -25,11 +25,11 @@ from lxml import etree
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from bench.report import Figure, median, report
+from bench.signing import signer
 from schemas import parse_cap_json, parse_cap_xml, to_cap_json, to_cap_xml
 from schemas.cap_types import safe_xml_parser
 from schemas.signatures import SignaturePolicy
 from services.alert_gateway.signatures import verify
-from tests.signing_support import signer
 
 CORPUS = Path(__file__).parent.parent / "tests" / "cap_corpus" / "valid"
 

@@ -18,10 +18,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
-from signing_support import Signer, signer
 from signxml.algorithms import SignatureConstructionMethod
 from signxml.signer import XMLSigner
 
+from bench.signing import Signer, signer
 from schemas import parse_cap_xml
 from schemas.cap_ingest import ingest_cap_xml
 from schemas.cap_types import XMLDSIG_NAMESPACE

@@ -14,8 +14,8 @@ from typing import Any
 
 from lxml import etree
 from notifier_support import FLOOD_RECIPIENTS, Network, ids, meuse_alert, network_on
-from signing_support import Signer, signer
 
+from bench.signing import Signer, signer
 from schemas import to_cap_xml, validate_alert
 from schemas.signatures import SignaturePolicy
 from services.alert_gateway.signatures import verify
