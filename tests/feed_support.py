@@ -43,6 +43,7 @@ class FeedServer:
 
     def __init__(self) -> None:
         self.documents: dict[str, tuple[bytes, str]] = {}
+        self.redirects: dict[str, str] = {}  # path -> where it is found (302)
         self.hits: Counter[str] = Counter()
         self.not_modified: Counter[str] = Counter()
         self.sent: Counter[str] = Counter()
@@ -58,6 +59,8 @@ class FeedServer:
 
     async def _document(self, path: str, request: Request) -> Response:
         self.hits[path] += 1
+        if path in self.redirects:
+            return Response(status_code=302, headers={"Location": self.redirects[path]})
         if path not in self.documents:
             return Response(status_code=404)
         body, media_type = self.documents[path]

@@ -19,7 +19,6 @@ from services.feed_ingest.runtime import FeedIngest
 from services.feed_ingest.settings import FeedIngestSettings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-MAX_REDIRECTS = 5
 
 
 def create_app(
@@ -43,9 +42,8 @@ def create_app(
             base_url=settings.gateway_url, timeout=settings.gateway_timeout_seconds
         )
         feeds_http = httpx.AsyncClient(
+            # Redirects are followed by fetch(), which keeps them on the feed's host.
             timeout=settings.fetch_timeout_seconds,
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
             headers={"User-Agent": f"{settings.user_agent}/{version('crossalert')}"},
         )
         worker = FeedIngest(settings, engine, registry, gateway, feeds_http)

@@ -7,11 +7,12 @@
 * Each new document goes to the gateway's `POST /v1/alerts` as `application/cap+xml`, its bytes
   exactly as fetched (the gateway verifies its signatures by the sender's policy), with a token
   on behalf of the feed's organisation: the gateway reads it by that organisation's cap_mode.
+* A linked document is fetched only from the feed's own host (redirects too).
 * 202 records it as brought in; a refusal for good (400, 403, 409, 413, 415, 422), a document
-  over the organisation's max_cap_bytes, one that is no CAP alert or a link that is gone is
-  recorded as refused with its code, and not tried again. Anything else (a busy gateway, a
-  registry or server out of reach) leaves the entry unrecorded, and the feed's validators
-  unchanged, so that the next poll tries it again: nothing is lost.
+  over the organisation's max_cap_bytes, a link off the feed's host, one that is no CAP alert
+  or a link that is gone is recorded as refused with its code, and not tried again. Anything
+  else (a busy gateway, a registry or server out of reach) leaves the entry unrecorded, and the
+  feed's validators unchanged, so that the next poll tries it again: nothing is lost.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from services.feed_ingest.feeds import (
     cap_identity,
     read_feed,
 )
-from services.feed_ingest.fetch import TooLarge, fetch
+from services.feed_ingest.fetch import ForeignHost, TooLarge, fetch, host_of
 from services.feed_ingest.ledger import Identity, Ledger, Outcome
 from services.feed_ingest.settings import FeedIngestSettings
 
@@ -101,10 +102,10 @@ class Poller:
         known = await self.ledger.validators(feed.id, url)
         try:
             fetched = await fetch(
-                self.http, url, limit=s.max_feed_bytes, within=s.fetch_timeout_seconds,
-                known=known,
+                self.http, url, host=host_of(url), limit=s.max_feed_bytes,
+                within=s.fetch_timeout_seconds, known=known,
             )  # fmt: skip
-        except TooLarge as exc:
+        except (TooLarge, ForeignHost) as exc:
             log.warning("feed_failed", feed=feed.id, reason=str(exc))
             return "failed"
         except (httpx.HTTPError, TimeoutError) as exc:
@@ -144,7 +145,7 @@ class Poller:
         """Deal with one entry; True when it ended for good (recorded)."""
         identity: Identity | None = None
         try:
-            document = await self._document(entry, limit)
+            document = await self._document(entry, limit, host_of(str(feed.url)))
             try:
                 identity = cap_identity(document)
             except NotCap as exc:
@@ -169,8 +170,9 @@ class Poller:
         )  # fmt: skip
         return True
 
-    async def _document(self, entry: FeedEntry, limit: int) -> bytes:
-        """The entry's CAP document, embedded or fetched, at most `limit` bytes."""
+    async def _document(self, entry: FeedEntry, limit: int, host: str) -> bytes:
+        """The entry's CAP document, embedded or fetched from the feed's `host`, at most
+        `limit` bytes."""
         if entry.embedded is not None:
             if len(entry.embedded) > limit:
                 raise Refused("too_large", f"the embedded alert is over {limit} bytes")
@@ -178,10 +180,13 @@ class Poller:
         assert entry.link is not None
         try:
             fetched = await fetch(
-                self.http, entry.link, limit=limit, within=self.settings.fetch_timeout_seconds
-            )
+                self.http, entry.link, host=host, limit=limit,
+                within=self.settings.fetch_timeout_seconds,
+            )  # fmt: skip
         except TooLarge as exc:
             raise Refused("too_large", str(exc)) from None
+        except ForeignHost as exc:
+            raise Refused("foreign_host", str(exc)) from None
         except (httpx.HTTPError, TimeoutError) as exc:
             raise Waiting(f"{entry.link}: {exc or type(exc).__name__}") from None
         if fetched.status in GONE:

@@ -245,9 +245,15 @@ async def test_a_failing_feed_never_stops_the_others(tmp_path: Path, kafka_boots
         server.put("garbage.atom", b"<html><body>Maintenance", "text/html")
         server.put("cap/large.xml", many_polygons()[1])
         server.put(f"cap/{NAADS}", real(NAADS))
+        # Another host (here loopback by another name: inside the network, say), linked or
+        # redirected to, is never asked.
+        elsewhere = server.url.replace("127.0.0.1", "localhost")
+        server.redirects["moved.xml"] = f"{elsewhere}/cap/{NAADS}"
         server.put("naads.atom", atom_feed(
             Entry("large", link="cap/large.xml"),  # 1.7 MB, said by its Content-Length
             Entry("endless", link="endless.xml"),  # no length, and no end
+            Entry("elsewhere", link=f"{elsewhere}/cap/{NAADS}"),
+            Entry("moved", link="moved.xml"),
             Entry("naads", link=f"cap/{NAADS}"),
         ), ATOM)  # fmt: skip
         await admin.feed("unreachable", f"http://127.0.0.1:{free_port()}/feed.atom", "ca-eccc")
@@ -267,8 +273,11 @@ async def test_a_failing_feed_never_stops_the_others(tmp_path: Path, kafka_boots
             assert await outcomes(worker, "naads-64k") == {
                 "large": ("refused", "too_large"),
                 "endless": ("refused", "too_large"),
+                "elsewhere": ("refused", "foreign_host"),
+                "moved": ("refused", "foreign_host"),
                 "naads": ("brought_in", None),
             }
+            assert server.hits[f"cap/{NAADS}"] == 1  # by its own link only
             assert server.sent["endless.xml"] < 16 * 1024 * 1024  # of 64 MiB
 
             before = polls("unreachable", "unreachable")
