@@ -12,6 +12,7 @@ crisis centre, whose duty officer's console is watched.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,15 @@ from feed_support import (
     running_feed_ingest,
 )
 from gateway_support import envelopes_on
-from notifier_support import free_port, ids, many_polygons, network_on, quiet
+from notifier_support import (
+    FLOOD_RECIPIENTS,
+    free_port,
+    ids,
+    many_polygons,
+    meuse_alert,
+    network_on,
+    quiet,
+)
 from prometheus_client import REGISTRY
 
 from schemas.envelopes import AlertPublished
@@ -284,3 +293,55 @@ async def test_a_failing_feed_never_stops_the_others(tmp_path: Path, kafka_boots
             await worker.poll_now()  # refused for good: not asked for again
             assert polls("unreachable", "unreachable") > before
             assert server.hits["cap/large.xml"] == server.hits["endless.xml"] == 1
+
+
+async def test_our_own_public_feed_ingested_by_another_network_brings_each_alert_in_once(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    """Round trip: network A's notifier serves its public Atom feed on loopback; network B,
+    where A's Liège crisis unit is an external source, polls it. Each Public, Actual alert of
+    A reaches B's duty officers once, however often B polls; A's Restricted alert never
+    leaves A. (B's notifier reads the log from when it starts, after A published: what B
+    shows came through the feed.)"""
+    async with network_on(tmp_path / "a", kafka_bootstrap) as a:
+        public = [meuse_alert(), meuse_alert()]
+        restricted = meuse_alert(scope="Restricted", restriction="Services de secours.")
+        for alert in [*public, restricted]:
+            await a.post(alert)
+        feed_url = f"{a.notifier.url}/feeds/alerts.atom"
+        wanted = {alert["identifier"] for alert in public}
+        async with httpx.AsyncClient() as http:
+            await until_listed(http, feed_url, wanted)
+
+        async with network_on(tmp_path / "b", kafka_bootstrap) as b:
+            admin = Admin(b.registry.http, await b.registry.auth(*ADMIN))
+            await admin.external("be-liege")
+            await admin.feed("liege-public", feed_url, "be-liege")
+            consoles = {cp: await b.console(cp) for cp in FLOOD_RECIPIENTS}
+            async with running_feed_ingest(
+                tmp_path / "b", kafka_bootstrap, b.registry, b.gateway.http
+            ) as worker:
+                await worker.poll_now()
+                for cp, console in consoles.items():
+                    await console.wait_for(lambda c: wanted <= set(ids(c)), what=cp)
+                await worker.poll_now()
+                await worker.poll_now()
+                assert polls("liege-public", "not_modified") >= 2
+                assert {
+                    key[1]: said for key, said in (await brought(worker)).items()
+                } == dict.fromkeys(wanted, ("brought_in", None))
+            await quiet()
+            for console in consoles.values():
+                shown = Counter(ids(console))
+                assert {i: shown[i] for i in wanted} == dict.fromkeys(wanted, 1)
+                assert restricted["identifier"] not in shown
+
+
+async def until_listed(http: httpx.AsyncClient, url: str, identifiers: set[str]) -> None:
+    """Wait until the Atom feed at `url` lists every one of `identifiers`."""
+    for _ in range(100):
+        listed = (await http.get(url)).text
+        if all(identifier in listed for identifier in identifiers):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} never listed {identifiers}")
