@@ -87,7 +87,7 @@ REGISTRY_CHANGES = TopicSpec(
     envelope=RegistryChange,
     key="entity:entity_id",
     producers=("registry",),
-    consumers=("alert_gateway", "notifier"),
+    consumers=("notifier", "evaluator", "feed_ingest"),
     description="Every registry write, so that caches can refresh.",
     has_exercise_twin=False,
 )
