@@ -26,7 +26,7 @@ from schemas import parse_cap_xml
 from schemas.cap_ingest import ingest_cap_xml
 from schemas.cap_types import XMLDSIG_NAMESPACE
 from schemas.signatures import SignaturePolicy, SignatureVerdict, SigningKey
-from services.alert_gateway.signatures import signatures_of, verify
+from services.alert_gateway.signatures import MAX_CHECKED, signatures_of, verify
 
 REAL = Path(__file__).parent / "cap_corpus" / "real"
 VALID = Path(__file__).parent / "cap_corpus" / "valid"
@@ -224,3 +224,15 @@ def test_a_transform_that_could_leave_content_unsigned_is_refused(liege: Signer)
 
     assert outcomes(verdict) == ["invalid"]
     assert "transform" in (verdict.signatures[0].reason or "")
+
+
+def test_only_the_first_signatures_are_checked(liege: Signer) -> None:
+    document = UPDATE
+    for _ in range(MAX_CHECKED + 1):
+        document = liege.sign(document)
+
+    verdict = judged(document, [liege.registered()])
+
+    assert verdict.status == "verified"
+    assert outcomes(verdict) == ["verified"] * MAX_CHECKED + ["not_checked"]
+    assert "only the first" in (verdict.signatures[-1].reason or "")

@@ -76,6 +76,13 @@ class _Verifier(XMLVerifier):
         return canonical
 
 
+MAX_CHECKED = 4
+"""Signatures of one document checked at most (an originator's and distributors'): each costs
+a canonicalisation of the whole document per registered key, so a document stacking dozens
+cannot hold the gateway."""
+_TOO_MANY = f"only the first {MAX_CHECKED} signatures of a document are checked"
+
+
 def signatures_of(root: etree._Element) -> list[etree._Element]:
     """The enveloped signatures of an alert: the root's ds:Signature children."""
     return list(root.iterchildren(f"{_DS}Signature"))
@@ -97,7 +104,12 @@ def verify(
         checks = [SignatureCheck(index=i, outcome="not_checked") for i in range(count)]
         return SignatureVerdict(policy=policy, status="not_checked", signatures=checks)
     registered = [(key.name, public_key_of(key.pem), key.pem) for key in keys]
-    checks = [_check(document, index, registered, sent) for index in range(count)]
+    checks = [
+        _check(document, index, registered, sent)
+        if index < MAX_CHECKED
+        else SignatureCheck(index=index, outcome="not_checked", reason=_TOO_MANY)
+        for index in range(count)
+    ]
     verified = any(check.outcome == "verified" for check in checks)
     return SignatureVerdict(
         policy=policy, status="verified" if verified else "not_verified", signatures=checks
@@ -120,11 +132,12 @@ def _check(
         digest_algorithms=frozenset(DigestAlgorithm),
         verification_time=sent,
     )
+    variants = _variants(document, index)
     for name, key, pem in registered:
-        if _try(document, index, config, key, pem) is None:
+        if _try(variants, config, key, pem) is None:
             return SignatureCheck(index=index, outcome="verified", signer=name, algorithm=algorithm)
     # Not by a registered key: is it at least intact under the key it carries?
-    why = _try(document, index, config, None, None)
+    why = _try(variants, config, None, None)
     return SignatureCheck(
         index=index,
         outcome="untrusted" if why is None else "invalid",
@@ -135,16 +148,15 @@ def _check(
 
 
 def _try(
-    document: bytes,
-    index: int,
+    variants: list[etree._Element],
     config: SignatureConfiguration,
     key: PublicKey | None,
     pem: str | None,
 ) -> str | None:
-    """None if signature `index` verifies with `key` (None: with the key it carries); else
-    why not."""
+    """None if the signature verifies with `key` (None: with the key it carries) over one of
+    the `variants` of the document; else why not."""
     why = "the alert was altered after it was signed"
-    for variant in _variants(document, index):
+    for variant in variants:
         signature = signatures_of(variant)[0]
         try:
             cert = _certificate_for(signature, key, pem)
