@@ -3,6 +3,7 @@ the signature benchmark and the signed-CAP tests)."""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -14,7 +15,11 @@ from lxml import etree
 from signxml.algorithms import SignatureConstructionMethod
 from signxml.signer import XMLSigner
 
+from schemas.cap_types import XMLDSIG_NAMESPACE
 from schemas.signatures import SigningKey
+from services.alert_gateway.signatures import signatures_of
+
+_DS = f"{{{XMLDSIG_NAMESPACE}}}"
 
 
 @dataclass(frozen=True)
@@ -77,3 +82,31 @@ def signer(
         .sign(key, hashes.SHA256())
     )
     return Signer(name, key, certificate)
+
+
+def carried_keys(document: bytes) -> list[SigningKey]:
+    """The keys a document's signatures carry, as PEM: each certificate, else its KeyValue."""
+    keys = []
+    for index, signature in enumerate(signatures_of(etree.fromstring(document))):
+        certificate = signature.findtext(f".//{_DS}X509Certificate")
+        if certificate is not None:
+            der = base64.b64decode("".join(certificate.split()))
+            pem = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+        else:
+            number = {
+                name: int.from_bytes(base64.b64decode(signature.findtext(f".//{_DS}{name}") or ""))
+                for name in ("Modulus", "Exponent")
+            }
+            key = rsa.RSAPublicNumbers(number["Exponent"], number["Modulus"]).public_key()
+            pem = key.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        keys.append(SigningKey(name=f"key {index}", pem=pem.decode()))
+    return keys
+
+
+def tampered(document: bytes) -> bytes:
+    """One character of the first description changed."""
+    start = document.index(b"<description>") + len(b"<description>")
+    changed = b"X" if document[start : start + 1] != b"X" else b"Y"
+    return document[:start] + changed + document[start + 1 :]

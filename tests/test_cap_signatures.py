@@ -9,19 +9,15 @@ issuers' published certificates: here, the ones the documents carry.
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 from signxml.algorithms import SignatureConstructionMethod
 from signxml.signer import XMLSigner
 
-from bench.signing import Signer, signer
+from bench.signing import Signer, carried_keys, signer, tampered
 from schemas import parse_cap_xml
 from schemas.cap_ingest import ingest_cap_xml
 from schemas.cap_types import XMLDSIG_NAMESPACE
@@ -41,34 +37,6 @@ def judged(
 ) -> SignatureVerdict:
     sent = ingest_cap_xml(document).alert.sent
     return verify(document, etree.fromstring(document), policy=policy, keys=keys, sent=sent)
-
-
-def carried_keys(document: bytes) -> list[SigningKey]:
-    """The keys a document's signatures carry, as PEM: each certificate, else its KeyValue."""
-    keys = []
-    for index, signature in enumerate(signatures_of(etree.fromstring(document))):
-        certificate = signature.findtext(f".//{DS}X509Certificate")
-        if certificate is not None:
-            der = base64.b64decode("".join(certificate.split()))
-            pem = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
-        else:
-            number = {
-                name: int.from_bytes(base64.b64decode(signature.findtext(f".//{DS}{name}") or ""))
-                for name in ("Modulus", "Exponent")
-            }
-            key = rsa.RSAPublicNumbers(number["Exponent"], number["Modulus"]).public_key()
-            pem = key.public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        keys.append(SigningKey(name=f"key {index}", pem=pem.decode()))
-    return keys
-
-
-def tampered(document: bytes) -> bytes:
-    """One character of the first description changed."""
-    start = document.index(b"<description>") + len(b"<description>")
-    changed = b"X" if document[start : start + 1] != b"X" else b"Y"
-    return document[:start] + changed + document[start + 1 :]
 
 
 def outcomes(verdict: SignatureVerdict) -> list[str]:

@@ -75,7 +75,7 @@ class Ledger:
     async def record(
         self, feed_id: str, entry: FeedEntry, identity: Identity | None, outcome: Outcome
     ) -> None:
-        """Record an entry's end, and its alert's unless it was known before."""
+        """Record an entry's end, and its alert's (a duplicate's was recorded before)."""
         now = datetime.now(UTC)
         sender, identifier = identity or (None, None)
         async with self._sessions() as session, session.begin():

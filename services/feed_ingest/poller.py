@@ -3,7 +3,8 @@
 * The feed is asked conditionally (If-None-Match, If-Modified-Since): 304 means nothing new.
 * Its entries are read oldest first (feeds list the newest first), so that an Update follows
   the Alert it refers to. An entry dealt with for good (same id, same `updated`) is not fetched
-  again; a CAP alert (sender, identifier) brought in before, by any feed, is not sent again.
+  again; a CAP alert (sender, identifier) brought in before, by any feed, is not sent again
+  (one refused before is: another entry may carry the genuine document).
 * Each new document goes to the gateway's `POST /v1/alerts` as `application/cap+xml`, its bytes
   exactly as fetched (the gateway verifies its signatures by the sender's policy), with a token
   on behalf of the feed's organisation: the gateway reads it by that organisation's cap_mode.
@@ -150,7 +151,10 @@ class Poller:
                 identity = cap_identity(document)
             except NotCap as exc:
                 raise Refused("not_cap", str(exc)) from None
-            if identity is not None and await self.ledger.known(identity) is not None:
+            known = await self.ledger.known(identity) if identity is not None else None
+            # Only an alert brought in is not sent again: a refused copy (altered, say) must
+            # not keep the genuine one out.
+            if known is not None and known.outcome == "brought_in":
                 outcome = Outcome("duplicate")
             else:
                 outcome = await self._publish(feed.organisation, document)

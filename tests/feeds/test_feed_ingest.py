@@ -39,6 +39,7 @@ from notifier_support import (
 )
 from prometheus_client import REGISTRY
 
+from bench.signing import carried_keys, tampered
 from schemas.envelopes import AlertPublished
 from schemas.topics import ALERT_TOPICS
 from services.feed_ingest.feeds import cap_identity
@@ -249,11 +250,17 @@ async def test_a_failing_feed_never_stops_the_others(tmp_path: Path, kafka_boots
     async with network_on(tmp_path, kafka_bootstrap) as net, feed_server() as server:
         admin = Admin(net.registry.http, await net.registry.auth(*ADMIN))
         await admin.source("ca-eccc")
-        await admin.source("ca-naads", max_cap_bytes=64 * 1024)
+        # NAAD's documents must be signed by Environment Canada's or Pelmorex's keys.
+        naads_keys = [key.model_dump() for key in carried_keys(real(NAADS))]
+        await admin.source(
+            "ca-naads", max_cap_bytes=64 * 1024, signature_policy="require",
+            signing_keys=naads_keys,
+        )  # fmt: skip
         server.put("eccc.atom", atom_feed(Entry("thunder-bay", embedded=real(THUNDER_BAY))), ATOM)
         server.put("garbage.atom", b"<html><body>Maintenance", "text/html")
         server.put("cap/large.xml", many_polygons()[1])
         server.put(f"cap/{NAADS}", real(NAADS))
+        server.put("cap/altered.xml", tampered(real(NAADS)))
         # Another host (here loopback by another name: inside the network, say), linked or
         # redirected to, is never asked.
         elsewhere = server.url.replace("127.0.0.1", "localhost")
@@ -264,6 +271,9 @@ async def test_a_failing_feed_never_stops_the_others(tmp_path: Path, kafka_boots
             Entry("elsewhere", link=f"{elsewhere}/cap/{NAADS}"),
             Entry("moved", link="moved.xml"),
             Entry("naads", link=f"cap/{NAADS}"),
+            # Older, so read first: the same alert altered; refused, it does not keep the
+            # genuine document out.
+            Entry("altered", link="cap/altered.xml"),
         ), ATOM)  # fmt: skip
         await admin.feed("unreachable", f"http://127.0.0.1:{free_port()}/feed.atom", "ca-eccc")
         await admin.feed("garbage", f"{server.url}/garbage.atom", "ca-eccc")
@@ -284,6 +294,7 @@ async def test_a_failing_feed_never_stops_the_others(tmp_path: Path, kafka_boots
                 "endless": ("refused", "too_large"),
                 "elsewhere": ("refused", "foreign_host"),
                 "moved": ("refused", "foreign_host"),
+                "altered": ("refused", "signature_not_verified"),
                 "naads": ("brought_in", None),
             }
             assert server.hits[f"cap/{NAADS}"] == 1  # by its own link only
