@@ -6,29 +6,27 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
-from signxml.algorithms import SignatureConstructionMethod
-from signxml.signer import XMLSigner
 
 from schemas.cap_types import XMLDSIG_NAMESPACE
 from schemas.signatures import SigningKey
 from services.alert_gateway.signatures import signatures_of
+from services.common.cap_signing import SigningIdentity
 
 _DS = f"{{{XMLDSIG_NAMESPACE}}}"
 
 
 @dataclass(frozen=True)
-class Signer:
-    """An issuer's signing key and its self-signed certificate."""
+class Signer(SigningIdentity):
+    """An issuer's signing key and its self-signed certificate, under a name."""
 
-    name: str
-    key: rsa.RSAPrivateKey
-    certificate: x509.Certificate
+    name: str = "issuer"
 
     @property
     def certificate_pem(self) -> str:
@@ -50,17 +48,17 @@ class Signer:
             name=self.name, pem=self.public_key_pem if bare_key else self.certificate_pem
         )
 
-    def sign(self, document: bytes) -> bytes:
-        """`document` with this signer's enveloped signature added (RSA-SHA256, exclusive
-        c14n, the certificate in KeyInfo), beside any signature already there."""
-        root = etree.fromstring(document)
-        signed = XMLSigner(
-            method=SignatureConstructionMethod.enveloped,
-            signature_algorithm="rsa-sha256",
-            digest_algorithm="sha256",
-            c14n_algorithm="http://www.w3.org/2001/10/xml-exc-c14n#",
-        ).sign(root, key=self.key, cert=[self.certificate])
-        return bytes(etree.tostring(signed, xml_declaration=True, encoding="UTF-8"))
+    def keep_in(self, directory: Path, organisation: str) -> None:
+        """Write the key and certificate as a service signing for `organisation` reads them
+        (services.common.cap_signing)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        key = self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        (directory / f"{organisation}.key.pem").write_bytes(key)
+        (directory / f"{organisation}.cert.pem").write_text(self.certificate_pem)
 
 
 def signer(
@@ -81,7 +79,7 @@ def signer(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    return Signer(name, key, certificate)
+    return Signer(key=key, certificate=certificate, name=name)
 
 
 def carried_keys(document: bytes) -> list[SigningKey]:

@@ -145,8 +145,11 @@ async def authorise_answers(
 
 
 def digest_of(alert: Alert) -> str:
-    """A fingerprint of the alert's content, the same for its XML and its JSON form."""
-    return hashlib.sha256(alert.model_dump_json(exclude_defaults=True).encode()).hexdigest()
+    """A fingerprint of the alert's content, the same for its XML and its JSON form, signed
+    or not: signatures vouch for the message, they are not part of what it says (an ECDSA
+    signature differs at each signing; a distributor adds its own to the same message)."""
+    content = alert.model_dump_json(exclude_defaults=True, exclude={"signature"})
+    return hashlib.sha256(content.encode()).hexdigest()
 
 
 async def accept(

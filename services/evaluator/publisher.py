@@ -5,6 +5,10 @@ chain rules, the same log. The evaluator asks the registry for a token on behalf
 owning the rule (`alerts:on-behalf`), so the gateway sees the agency as the publisher, and the
 evaluator as who acted for it.
 
+Where the deployment holds the agency's private key (`signing_keys_dir`), the message goes as
+CAP XML signed with it (services.common.cap_signing), which the gateway verifies against the
+certificate registered with the agency.
+
 A message is marked sent only once the gateway accepted it. Sent again after a crash, it is the
 very same document (it was stored composed), which the gateway answers as already accepted:
 nothing is published twice. While the gateway or the registry cannot be reached, the messages
@@ -25,6 +29,8 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from schemas import parse_cap_json, to_cap_xml
+from services.common.cap_signing import SigningIdentities
 from services.common.registry_client import (
     REFUSED_FOR_GOOD,
     RegistryClient,
@@ -51,11 +57,13 @@ class Publisher:
         gateway: httpx.AsyncClient,
         *,
         concurrency: int = 1,
+        identities: SigningIdentities | None = None,
     ) -> None:
         self._sessions = sessions
         self._registry = registry
         self._gateway = gateway
         self._concurrency = concurrency
+        self._identities = identities or SigningIdentities(None)
 
     async def round(self) -> bool:
         """Send the oldest waiting message of each of the oldest series; True when any went
@@ -99,9 +107,16 @@ class Publisher:
         return False
 
     async def _post(self, row: OutgoingAlert) -> httpx.Response:
+        content, content_type = row.cap_json.encode(), "application/json"
+        identity = self._identities.of(row.owner)
+        if identity is not None:
+            # Signed as the agency: the same stored document, as CAP XML (the same XML each
+            # time, so a resend after a crash is still the very same message).
+            content = identity.sign(to_cap_xml(parse_cap_json(row.cap_json)))
+            content_type = "application/cap+xml"
         return await post_as(
             self._registry, self._gateway, row.owner, ALERTS_PATH,
-            content=row.cap_json, content_type="application/json",
+            content=content, content_type=content_type,
         )  # fmt: skip
 
     async def _note(

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.envelopes import Envelope, ObservationsReported, RegistryChange, RegistryEntity
 from schemas.topics import OBSERVATIONS, REGISTRY_CHANGES
+from services.common.cap_signing import SigningIdentities
 from services.common.database import session_factory
 from services.common.kafka import consume_group, create_consumer, keep_consuming
 from services.common.registry_client import RegistryClient, RegistryUnavailable, retry_delay
@@ -52,8 +53,9 @@ class Evaluator:
         self.sessions = session_factory(engine)
         self.book = RuleBook(registry, fresh_for=settings.rules_fresh_seconds)
         self.publisher = Publisher(
-            self.sessions, registry, gateway, concurrency=settings.publish_concurrency
-        )
+            self.sessions, registry, gateway, concurrency=settings.publish_concurrency,
+            identities=SigningIdentities(settings.signing_keys_dir),
+        )  # fmt: skip
         self.consuming = False
         self._to_publish = asyncio.Event()
         self._to_check = asyncio.Event()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -50,3 +51,10 @@ class EvaluatorSettings(RegistryClientSettings):
         description="Series whose next message is sent to the gateway at once (each series' "
         "messages still go one after the other).",
     )  # fmt: skip
+    signing_keys_dir: Path | None = Field(
+        default=None,
+        description="A directory holding, for each agency whose alerts the evaluator signs, "
+        "`<organisation id>.key.pem` (its private key) and `<organisation id>.cert.pem` (the "
+        "certificate registered with it): its alerts are then sent as signed CAP XML. An "
+        "agency without them, or no directory, is sent unsigned.",
+    )

@@ -23,6 +23,7 @@ from evaluator_support import recent_weeks, running_evaluator, version
 from gateway_support import envelopes_on
 from notifier_support import Network, network_on
 
+from bench.signing import signer
 from schemas.cap import Alert
 from schemas.envelopes import AlertPublished
 from schemas.observations import PeriodKind, parse_period
@@ -85,7 +86,11 @@ def rows(region: str, values: Sequence[float | None]) -> list[list[dict[str, Any
 
 
 @pytest.fixture
-async def agencies(tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[Agencies]:
+async def agencies(
+    request: pytest.FixtureRequest, tmp_path: Path, kafka_bootstrap: str
+) -> AsyncIterator[Agencies]:
+    """The network and the evaluator; with the parameter "signed", AViQ requires its alerts
+    signed by its key, which the evaluator holds."""
     async with network_on(tmp_path, kafka_bootstrap, registry_changes=True) as network:
         registry = network.registry
         auth = {
@@ -104,8 +109,35 @@ async def agencies(tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[Agenci
                 "/v1/threshold-rules", json=rule, headers=auth[agency]
             )
             assert created.status_code == 201, created.text
-        async with running_evaluator(tmp_path, kafka_bootstrap, registry, network.gateway.http):
+        signing: dict[str, Any] = {}
+        if getattr(request, "param", None) == "signed":
+            signing["signing_keys_dir"] = await aviq_signs(network, tmp_path / "keys")
+        async with running_evaluator(
+            tmp_path, kafka_bootstrap, registry, network.gateway.http, **signing
+        ):
             yield Agencies(network, kafka_bootstrap, auth, rules)
+
+
+async def aviq_signs(network: Network, keys: Path) -> Path:
+    """AViQ's key kept where the evaluator reads it, its certificate registered with AViQ
+    under the policy require; the directory."""
+    aviq = signer("AViQ surveillance")
+    aviq.keep_in(keys, "be-aviq")
+    admin = await network.registry.auth("admin", "admin-secret-123")
+    url = "/v1/organisations/be-aviq"
+    record = await network.registry.http.get(url, headers=admin)
+    body = {k: v for k, v in record.json().items() if k != "version"}
+    changed = await network.registry.http.put(
+        url,
+        json={
+            **body,
+            "signature_policy": "require",
+            "signing_keys": [aviq.registered().model_dump()],
+        },
+        headers={**admin, "If-Match": record.headers["ETag"]},
+    )
+    assert changed.status_code == 200, changed.text
+    return keys
 
 
 def mailed_to(agencies: Agencies, address: str) -> list[Any]:
@@ -173,6 +205,30 @@ async def test_an_epidemic_wave_raises_one_chain_per_region_in_every_language(
             await asyncio.sleep(0.2)
     assert len(to_nccn) == len(identifiers)
     await nccn.disconnect()
+
+
+@pytest.mark.parametrize("agencies", ["signed"], indirect=True)
+async def test_an_agency_whose_key_the_evaluator_holds_has_its_alerts_signed_and_verified(
+    agencies: Agencies,
+) -> None:
+    for week in rows("BE33", LIEGE_WAVE):
+        await agencies.submit("aviq", week)
+
+    chain = await agencies.alerts_of(AVIQ, 4)
+
+    # AViQ requires its alerts signed: the whole chain got through, each signed by its key.
+    identifiers = {alert.identifier for alert in chain}
+    verdicts = [
+        e.signature
+        for e in await envelopes_on(agencies.kafka, "alerts.health")
+        if isinstance(e, AlertPublished) and e.alert.identifier in identifiers
+    ]
+    assert len(verdicts) == 4
+    for verdict in verdicts:
+        assert verdict is not None and verdict.status == "verified"
+        assert [(c.outcome, c.signer) for c in verdict.signatures] == [
+            ("verified", "AViQ surveillance")
+        ]
 
 
 async def test_shuffled_and_repeated_rows_give_the_alerts_of_the_clean_series(
