@@ -36,7 +36,7 @@ def judged(
     document: bytes, keys: list[SigningKey], policy: SignaturePolicy = REQUIRE
 ) -> SignatureVerdict:
     sent = ingest_cap_xml(document).alert.sent
-    return verify(document, etree.fromstring(document), policy=policy, keys=keys, sent=sent)
+    return verify(document, policy=policy, keys=keys, sent=sent)
 
 
 def outcomes(verdict: SignatureVerdict) -> list[str]:

@@ -9,7 +9,6 @@ from schemas import CapValidationError
 from schemas.cap import Alert
 from schemas.cap_ingest import CapMode, IngestedAlert, read_cap
 from schemas.cap_types import XMLDSIG_NAMESPACE
-from schemas.cap_xml import document_root
 from schemas.identity import TokenClaims
 from schemas.signatures import SignaturePolicy, SignatureVerdict, SigningKey
 from services.alert_gateway import signatures
@@ -65,12 +64,7 @@ async def judge_signatures(
             keys = record.signing_keys if record is not None else []
         # Canonicalising a large document takes a while: off the event loop.
         verdict = await asyncio.to_thread(
-            signatures.verify,
-            body,
-            document_root(body),
-            policy=policy,
-            keys=keys,
-            sent=alert.sent,
+            signatures.verify, body, policy=policy, keys=keys, sent=alert.sent
         )
     if policy is SignaturePolicy.REQUIRE and verdict.status != "verified":
         raise ProblemError(

@@ -40,7 +40,7 @@ from signxml.algorithms import (
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature
 from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 
-from schemas.cap_types import XMLDSIG_NAMESPACE
+from schemas.cap_types import XMLDSIG_NAMESPACE, safe_xml_parser
 from schemas.signatures import (
     PublicKey,
     SignatureCheck,
@@ -89,15 +89,12 @@ def signatures_of(root: etree._Element) -> list[etree._Element]:
 
 
 def verify(
-    document: bytes,
-    root: etree._Element,
-    *,
-    policy: SignaturePolicy,
-    keys: list[SigningKey],
-    sent: datetime,
+    document: bytes, *, policy: SignaturePolicy, keys: list[SigningKey], sent: datetime
 ) -> SignatureVerdict:
-    """The verdict on the signatures of `document` (whose parsed root is `root`)."""
-    count = len(signatures_of(root))
+    """The verdict on the signatures of `document`, a CAP document already read (and so
+    known to be well-formed, without DTD or XInclude)."""
+    found = signatures_of(_read(document))
+    count = len(found)
     if count == 0:
         return SignatureVerdict(policy=policy, status="unsigned")
     if policy is SignaturePolicy.IGNORE:
@@ -105,10 +102,10 @@ def verify(
         return SignatureVerdict(policy=policy, status="not_checked", signatures=checks)
     registered = [(key.name, public_key_of(key.pem), key.pem) for key in keys]
     checks = [
-        _check(document, index, registered, sent)
+        _check(document, index, signature, registered, sent)
         if index < MAX_CHECKED
         else SignatureCheck(index=index, outcome="not_checked", reason=_TOO_MANY)
-        for index in range(count)
+        for index, signature in enumerate(found)
     ]
     verified = any(check.outcome == "verified" for check in checks)
     return SignatureVerdict(
@@ -117,10 +114,13 @@ def verify(
 
 
 def _check(
-    document: bytes, index: int, registered: list[tuple[str, PublicKey, str]], sent: datetime
+    document: bytes,
+    index: int,
+    signature: etree._Element,
+    registered: list[tuple[str, PublicKey, str]],
+    sent: datetime,
 ) -> SignatureCheck:
-    """What signature `index` of `document` proves."""
-    signature = signatures_of(etree.fromstring(document))[index]
+    """What `signature`, the `index`th of `document`, proves."""
     algorithm = _algorithm(signature)
     shape = _shape_problem(signature)
     if shape is not None:
@@ -185,13 +185,13 @@ def _variants(document: bytes, index: int) -> list[etree._Element]:
     """The document as signature `index` may have been computed over, that signature first
     among the root's: without the other signatures; then (a distributor signing after an
     originator) with the signatures before it."""
-    alone = etree.fromstring(document)
+    alone = _read(document)
     signatures = signatures_of(alone)
     for other in signatures[:index] + signatures[index + 1 :]:
         _remove(other)
     variants = [alone]
     if index > 0:
-        after = etree.fromstring(document)
+        after = _read(document)
         signatures = signatures_of(after)
         for later in signatures[index + 1 :]:
             _remove(later)
@@ -202,6 +202,11 @@ def _variants(document: bytes, index: int) -> list[etree._Element]:
         after.insert(0, mine)
         variants.append(after)
     return variants
+
+
+def _read(document: bytes) -> etree._Element:
+    """A fresh tree of the document (each reading of a signature changes its own)."""
+    return etree.fromstring(document, safe_xml_parser())
 
 
 def _remove(element: etree._Element) -> None:

@@ -50,3 +50,19 @@ class RegistryClientSettings(ServiceSettings):
         default=SecretStr(""), description="Its secret; required to ask the registry for routing."
     )
     registry_timeout_seconds: float = Field(default=3.0, gt=0)
+
+
+class PublisherSettings(RegistryClientSettings):
+    """Settings of a worker that keeps its own database and publishes through the gateway as
+    the organisations it acts for (the threshold evaluator, the feed ingest worker)."""
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///.state/worker.sqlite3",
+        description="SQLAlchemy async URL: SQLite by default, postgresql+asyncpg:// in production.",
+    )
+    gateway_url: str = Field(
+        default="http://127.0.0.1:8200", description="The alert gateway the alerts are sent to."
+    )
+    gateway_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Longest wait for the gateway to answer one alert."
+    )

@@ -10,10 +10,8 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.app import service_app
-from services.common.database import create_engine
 from services.common.health import kafka_check
-from services.common.migrations import migrate
-from services.common.registry_client import registry_client_of
+from services.common.publishing import publisher_resources
 from services.evaluator.runtime import Evaluator
 from services.evaluator.settings import EvaluatorSettings
 
@@ -34,23 +32,16 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
-        await migrate(engine, MIGRATIONS)
-        registry = registry_client_of(settings, client=registry_client)
-        gateway = gateway_client or httpx.AsyncClient(
-            base_url=settings.gateway_url, timeout=settings.gateway_timeout_seconds
-        )
-        evaluator = Evaluator(settings, engine, registry, gateway)
-        app.state.evaluator = evaluator
-        evaluator.start()
-        try:
-            yield
-        finally:
-            await evaluator.stop()
-            if gateway_client is None:
-                await gateway.aclose()
-            await registry.aclose()
-            await engine.dispose()
+        async with publisher_resources(
+            settings, MIGRATIONS, registry_client=registry_client, gateway_client=gateway_client
+        ) as owned:
+            evaluator = Evaluator(settings, owned.engine, owned.registry, owned.gateway)
+            app.state.evaluator = evaluator
+            evaluator.start()
+            try:
+                yield
+            finally:
+                await evaluator.stop()
 
     async def database() -> None:
         await app.state.evaluator.database_ready()

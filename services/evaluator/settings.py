@@ -8,10 +8,10 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import RegistryClientSettings
+from services.common.settings import PublisherSettings
 
 
-class EvaluatorSettings(RegistryClientSettings):
+class EvaluatorSettings(PublisherSettings):
     """Where the evaluator keeps its series, whom it reads rules from, where it publishes."""
 
     model_config = SettingsConfigDict(env_prefix="CROSSALERT_EVALUATOR_")
@@ -26,9 +26,6 @@ class EvaluatorSettings(RegistryClientSettings):
     database_url: str = Field(
         default="sqlite+aiosqlite:///.state/evaluator.sqlite3",
         description="Where the readings, each series' state and the alerts to send are kept.",
-    )
-    gateway_url: str = Field(
-        default="http://127.0.0.1:8200", description="The alert gateway the alerts are sent to."
     )
     consumer_group: str = Field(default="evaluator", min_length=1)
     consumer_start: Literal["earliest", "latest"] = Field(
@@ -45,7 +42,6 @@ class EvaluatorSettings(RegistryClientSettings):
     outbox_retry_seconds: float = Field(
         default=2.0, gt=0, description="Wait before sending again when the gateway was down."
     )
-    gateway_timeout_seconds: float = Field(default=10.0, gt=0)
     publish_concurrency: int = Field(
         default=8, ge=1, le=64,
         description="Series whose next message is sent to the gateway at once (each series' "

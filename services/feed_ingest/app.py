@@ -11,10 +11,8 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.app import service_app
-from services.common.database import create_engine
 from services.common.health import kafka_check
-from services.common.migrations import migrate
-from services.common.registry_client import registry_client_of
+from services.common.publishing import publisher_resources
 from services.feed_ingest.runtime import FeedIngest
 from services.feed_ingest.settings import FeedIngestSettings
 
@@ -35,29 +33,23 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
-        await migrate(engine, MIGRATIONS)
-        registry = registry_client_of(settings, client=registry_client)
-        gateway = gateway_client or httpx.AsyncClient(
-            base_url=settings.gateway_url, timeout=settings.gateway_timeout_seconds
-        )
-        feeds_http = httpx.AsyncClient(
-            # Redirects are followed by fetch(), which keeps them on the feed's host.
-            timeout=settings.fetch_timeout_seconds,
-            headers={"User-Agent": f"{settings.user_agent}/{version('crossalert')}"},
-        )
-        worker = FeedIngest(settings, engine, registry, gateway, feeds_http)
-        app.state.feeds = worker
-        worker.start()
-        try:
-            yield
-        finally:
-            await worker.stop()
-            await feeds_http.aclose()
-            if gateway_client is None:
-                await gateway.aclose()
-            await registry.aclose()
-            await engine.dispose()
+        async with (
+            publisher_resources(
+                settings, MIGRATIONS, registry_client=registry_client, gateway_client=gateway_client
+            ) as owned,
+            httpx.AsyncClient(
+                # Redirects are followed by fetch(), which keeps them on the feed's host.
+                timeout=settings.fetch_timeout_seconds,
+                headers={"User-Agent": f"{settings.user_agent}/{version('crossalert')}"},
+            ) as feeds_http,
+        ):
+            worker = FeedIngest(settings, owned.engine, owned.registry, owned.gateway, feeds_http)
+            app.state.feeds = worker
+            worker.start()
+            try:
+                yield
+            finally:
+                await worker.stop()
 
     async def database() -> None:
         await app.state.feeds.database_ready()

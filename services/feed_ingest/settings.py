@@ -5,10 +5,10 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import RegistryClientSettings
+from services.common.settings import PublisherSettings
 
 
-class FeedIngestSettings(RegistryClientSettings):
+class FeedIngestSettings(PublisherSettings):
     """Where the worker keeps what it brought in, whom it reads feeds from, where it publishes."""
 
     model_config = SettingsConfigDict(env_prefix="CROSSALERT_FEEDS_")
@@ -23,9 +23,6 @@ class FeedIngestSettings(RegistryClientSettings):
     database_url: str = Field(
         default="sqlite+aiosqlite:///.state/feed_ingest.sqlite3",
         description="Where each feed's validators and every entry and alert seen are kept.",
-    )
-    gateway_url: str = Field(
-        default="http://127.0.0.1:8200", description="The alert gateway the alerts are sent to."
     )
     gateway_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Longest wait for the gateway to answer one alert."

@@ -7,7 +7,6 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 
 from sqlalchemy import ColumnElement, Row, Select, and_, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +24,6 @@ from schemas.errors import IngestWarning
 from schemas.registry import Reason
 from schemas.signatures import SignatureVerdict
 from schemas.topics import EXERCISE_STATUSES
-from services.common.recent import Recent
 from services.notifier.models import (
     FEED,
     Delivery,
@@ -34,11 +32,6 @@ from services.notifier.models import (
     ReceivedAlert,
     stored_alert,
 )
-
-_PARSED: Recent[str, Alert] = Recent(1024)
-"""Alerts lately shown, parsed, by their recorded CAP JSON: a new alert is shown to every
-contact point it reaches within moments. Keyed by the document itself, not by its identity:
-one process may read several databases (tests), and an identity is not a version."""
 
 FEED_LOCK = 7_201_301
 """PostgreSQL advisory lock id taken by every transaction that appends to the feed."""
@@ -236,7 +229,7 @@ async def _items(
         feed_item(
             seq=entry.seq,
             kind=ItemKind(entry.kind),
-            alert=_PARSED.get(alert.cap_json, partial(stored_alert, alert.cap_json)),
+            alert=stored_alert(alert.cap_json),
             chain=alert.chain,
             state=state_of(alert, now),
             language=delivery.language,

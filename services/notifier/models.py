@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from pydantic import TypeAdapter
 from sqlalchemy import (
@@ -22,6 +23,7 @@ from schemas.envelopes import AlertKey, Envelope, decode_envelope
 from schemas.errors import IngestWarning
 from schemas.signatures import SignatureVerdict
 from services.common.database import UtcDateTime
+from services.common.recent import Recent
 
 
 class Base(DeclarativeBase):
@@ -91,10 +93,17 @@ class ReceivedAlert(Base):
 WARNINGS = TypeAdapter(list[IngestWarning])
 
 
+_PARSED: Recent[str, Alert] = Recent(1024)
+"""Alerts lately read, by their recorded CAP JSON: a new alert is shown to every contact point
+it reaches within moments, and the public feed lists the same ones at every poll. Keyed by the
+document itself, not by its identity: one process may read several databases (tests), and an
+identity is not a version. Alerts are frozen, so one parsed alert serves every reader."""
+
+
 def stored_alert(cap_json: str) -> Alert:
     """An alert stored by the notifier, read back: checked when it came in, so not limited in
     size here (an external source's may be larger than a publisher's)."""
-    return Alert.model_validate_json(cap_json)
+    return _PARSED.get(cap_json, partial(Alert.model_validate_json, cap_json))
 
 
 class Delivery(Base):
