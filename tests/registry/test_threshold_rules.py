@@ -17,6 +17,7 @@ from registry_support import Registry, running_registry
 AVIQ = ("aviq-system", "aviq-secret-123")
 GGD = ("ggd-system", "ggd-secret-123")
 EVALUATOR = ("evaluator", "evaluator-secret-123")
+FEED_WORKER = ("feed-ingest", "feed-ingest-secret-123")
 
 
 @pytest.fixture
@@ -130,19 +131,23 @@ async def test_a_rule_is_read_by_its_owner_the_parties_of_its_agreement_and_the_
     assert (ggd_private.status_code, ggd_private.json()["code"]) == (403, "not_owner_or_party")
 
 
+async def on_behalf(
+    registry: Registry, client: tuple[str, str], organisation: str
+) -> httpx.Response:
+    """The registry's answer to `client` asking a publishing token as `organisation`."""
+    form = {"grant_type": "client_credentials", "client_id": client[0],
+            "client_secret": client[1], "on_behalf_of": organisation}  # fmt: skip
+    return await registry.http.post("/v1/oauth/token", data=form)
+
+
 async def test_the_evaluator_publishes_as_an_agency_owning_rules_and_says_it_acts(
     registry: Registry,
 ) -> None:
     await write(registry, AVIQ, aviq_rule())
 
-    async def on_behalf(client: tuple[str, str], organisation: str) -> httpx.Response:
-        form = {"grant_type": "client_credentials", "client_id": client[0],
-                "client_secret": client[1], "on_behalf_of": organisation}  # fmt: skip
-        return await registry.http.post("/v1/oauth/token", data=form)
-
-    for_aviq = await on_behalf(EVALUATOR, "be-aviq")
-    for_ggd = await on_behalf(EVALUATOR, "nl-ggd")  # owns no rule
-    by_agency = await on_behalf(GGD, "be-aviq")
+    for_aviq = await on_behalf(registry, EVALUATOR, "be-aviq")
+    for_ggd = await on_behalf(registry, EVALUATOR, "nl-ggd")  # owns no rule
+    by_agency = await on_behalf(registry, GGD, "be-aviq")
 
     assert for_aviq.status_code == 200, for_aviq.text
     claims = claims_of(for_aviq.json()["access_token"])
@@ -169,3 +174,37 @@ async def test_the_indicator_catalogue_is_read_by_agencies_and_services_written_
     assert agency.status_code == service.status_code == 200
     assert "rate-14d" in {i["id"] for i in agency.json()["items"]}
     assert written.status_code == 403
+
+
+async def test_the_feed_worker_publishes_only_as_the_source_of_an_enabled_feed(
+    registry: Registry,
+) -> None:
+    """feeds:ingest opens a publishing token as the organisation of an enabled CAP feed, and
+    nothing else: not an organisation without one, not one whose feed is disabled, not an
+    agency owning threshold rules (the evaluator's), and the evaluator not a feed's source."""
+    await write(registry, AVIQ, aviq_rule())
+    admin = await registry.auth("admin", "admin-secret-123")
+    for feed, organisation, enabled in (("liege", "be-liege", True), ("metz", "fr-metz", False)):
+        created = await registry.http.post(
+            "/v1/cap-feeds",
+            json={"id": feed, "url": f"https://{feed}.example.org/cap.atom",
+                  "organisation": organisation, "enabled": enabled},
+            headers=admin,
+        )  # fmt: skip
+        assert created.status_code == 201, created.text
+
+    for_liege = await on_behalf(registry, FEED_WORKER, "be-liege")
+    refused = [
+        await on_behalf(registry, FEED_WORKER, "be-nccn"),  # no feed
+        await on_behalf(registry, FEED_WORKER, "fr-metz"),  # its feed is disabled
+        await on_behalf(registry, FEED_WORKER, "be-aviq"),  # owns rules, has no feed
+        await on_behalf(registry, EVALUATOR, "be-liege"),  # a feed's source, owns no rule
+    ]
+
+    assert for_liege.status_code == 200, for_liege.text
+    claims = claims_of(for_liege.json()["access_token"])
+    assert (claims["org"], claims["scope"]) == ("be-liege", "alerts:publish")
+    assert claims["act"]["sub"] == "feed-ingest"
+    for answer in refused:
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["error"] == "unauthorized_client"
